@@ -1,0 +1,57 @@
+# postdesk. `make run` and `make test` do all the set-up on a fresh machine:
+# they install and start what they need through scripts/.
+
+GO        ?= go
+BIN       := bin/postdesk
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME  ?= 5s
+FUZZ_LONG ?= 2m
+# Every fuzz target, as package:Target.
+FUZZ_TARGETS = $(shell grep -rl --include='*_test.go' '^func Fuzz' . | while read f; do \
+	for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do echo "./$$(dirname $${f#./}):$$t"; done; done)
+
+.PHONY: all build run test test-go deps db check fuzz fuzz-short bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/postdesk
+
+# The whole service on its embedded demo settings, on a local database
+# (started under ./var when none answers on 127.0.0.1:5432).
+run: build
+	DATABASE_URL="$${DATABASE_URL:-$$(scripts/postgres postdesk_dev)}" ./$(BIN) dev
+
+deps:
+	scripts/install-deps
+
+# Everything the tests need is installed and started here; then vet, the race
+# detector over every package, and a short run of every fuzz target.
+test: deps
+	$(GO) mod download
+	$(GO) vet ./...
+	POSTDESK_TEST_DATABASE_URL="$$(scripts/postgres --install)" $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) --no-print-directory fuzz-short
+
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null || \
+		{ $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; exit 1; }; \
+	done
+
+# Longer fuzzing: make fuzz FUZZ_LONG=10m
+fuzz:
+	$(MAKE) --no-print-directory fuzz-short FUZZTIME=$(FUZZ_LONG)
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench:
+	POSTDESK_TEST_DATABASE_URL="$$(scripts/postgres --install)" $(GO) test -run='^$$' -bench=. -benchmem ./...
+
+clean:
+	rm -rf bin

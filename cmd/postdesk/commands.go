@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"postdesk/config"
+	"postdesk/store"
+)
+
+func loadConfig(file string) (*config.Config, error) {
+	c, warnings, err := config.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		slog.Warn("config", "file", file, "problem", w.String())
+	}
+	return c, nil
+}
+
+func openStore(ctx context.Context, url string) (*store.Store, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return store.Open(ctx, url)
+}
+
+func checkConfig(file string, stdout io.Writer) error {
+	c, warnings, err := config.Load(file)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(stdout, w.String())
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d categories, %d roles, %d users, %d mailboxes)\n",
+		file, len(c.Categories), len(c.Roles), len(c.Users), len(c.Mailboxes))
+	return nil
+}
+
+func migrate(ctx context.Context, file string, stdout io.Writer) error {
+	c, err := loadConfig(file)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	for _, m := range applied {
+		fmt.Fprintf(stdout, "applied %s\n", m)
+	}
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	return nil
+}
+
+func tokenCreate(ctx context.Context, file, email string, stdout io.Writer) error {
+	c, err := loadConfig(file)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user %s (users come from the config file, applied by serve)", email)
+	} else if err != nil {
+		return err
+	}
+	tok, err := st.CreateAPIToken(ctx, u.ID, "cli")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// serve migrates, applies the config and runs until ctx ends, then shuts down
+// within a grace period.
+func serve(ctx context.Context, file string, log *slog.Logger) error {
+	c, err := loadConfig(file)
+	if err != nil {
+		return err
+	}
+	return runService(ctx, c, log)
+}
+
+func runService(ctx context.Context, c *config.Config, log *slog.Logger) error {
+	st, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	applied, err := st.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrated", "applied", applied)
+	}
+	if err := st.ApplyConfig(ctx, c); err != nil {
+		return err
+	}
+	log.Info("config applied", "categories", len(c.Categories), "roles", len(c.Roles), "users", len(c.Users))
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		v, err := st.SchemaVersion(r.Context())
+		if err != nil || v != store.LatestVersion() {
+			http.Error(w, "database not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("serving", "listen", ln.Addr().String(), "public_url", c.PublicURL, "database", redactURL(c.DatabaseURL))
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// redactURL hides a password in a connection URL before it is logged.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		if strings.Contains(raw, "password=") {
+			return "(connection string)"
+		}
+		return raw
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,94 @@
+// Command postdesk is the one binary: it serves, migrates and administers.
+// This file is wiring only; the rules live in the packages it calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: postdesk COMMAND [--config FILE]
+
+commands:
+  serve                      run the service (migrates and applies the config first)
+  dev                        run the service on embedded demo settings, no config needed
+  migrate                    apply database migrations
+  check-config               check the config file and name every mistake
+  token create --user EMAIL  print a new API token for a user
+
+--config defaults to postdesk.yaml.
+`
+
+// errUsage marks a mistake in the command line; main prints the usage for it.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "postdesk: %v\n\n%s", err, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "postdesk: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: no command", errUsage)
+	}
+	cmd, args := args[0], args[1:]
+	if cmd == "token" || cmd == "user" {
+		if len(args) == 0 {
+			return fmt.Errorf("%w: %s needs a subcommand", errUsage, cmd)
+		}
+		cmd, args = cmd+" "+args[0], args[1:]
+	}
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	configFile := fs.String("config", "postdesk.yaml", "config file")
+	userEmail := fs.String("user", "", "user email")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected %q", errUsage, fs.Arg(0))
+	}
+	log := newLogger(stderr)
+	switch cmd {
+	case "serve":
+		return serve(ctx, *configFile, log)
+	case "dev":
+		return dev(ctx, stdout, log)
+	case "migrate":
+		return migrate(ctx, *configFile, stdout)
+	case "check-config":
+		return checkConfig(*configFile, stdout)
+	case "token create":
+		if *userEmail == "" {
+			return fmt.Errorf("%w: token create needs --user EMAIL", errUsage)
+		}
+		return tokenCreate(ctx, *configFile, *userEmail, stdout)
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
+}
+
+// newLogger writes text to a terminal and JSON to anything else (journald,
+// files, collectors), so both people and machines read it well.
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}

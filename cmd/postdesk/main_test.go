@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"postdesk/store"
+	"postdesk/store/storetest"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "postdesk-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "postdesk")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func writeConfig(t *testing.T, dbURL, listen string) string {
+	t.Helper()
+	y := fmt.Sprintf(`
+listen: %s
+database_url: env:TEST_DATABASE_URL
+secret: env:TEST_SECRET
+smtp: {host: 127.0.0.1, port: 2525, tls: none}
+categories:
+  - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
+roles:
+  - {key: payroll-team, name: Payroll team, staff: true}
+users:
+  - {email: aino.handler@example.com, name: Aino Handler, roles: [payroll-team]}
+`, listen)
+	f := filepath.Join(t.TempDir(), "postdesk.yaml")
+	if err := os.WriteFile(f, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func command(t *testing.T, dbURL string, args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), "TEST_DATABASE_URL="+dbURL, "TEST_SECRET=0123456789abcdef0123456789abcdef")
+	return cmd
+}
+
+func TestCheckConfigNamesEveryMistake(t *testing.T) {
+	t.Parallel()
+	f := filepath.Join(t.TempDir(), "broken.yaml")
+	os.WriteFile(f, []byte(`
+secret: short
+smtp: {host: 127.0.0.1, tls: ssl}
+categories:
+  - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payrol-team], retention: 4 years}
+roles:
+  - {key: payroll-team, name: Payroll team, staff: true}
+`), 0o600)
+	out, err := command(t, "", "check-config", "--config", f).CombinedOutput()
+	if err == nil {
+		t.Fatalf("check-config passed a broken file:\n%s", out)
+	}
+	if code := err.(*exec.ExitError).ExitCode(); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	for _, want := range []string{"database_url: missing", "secret: too short", "smtp.tls", `categories[0].roles[0]: unknown role "payrol-team"`,
+		"categories[0].retention: bad retention", "line 5"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestCheckConfigValid(t *testing.T) {
+	t.Parallel()
+	f := writeConfig(t, "", "127.0.0.1:8080")
+	out, err := command(t, "postgres://unused/x", "check-config", "--config", f).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok (1 categories, 1 roles, 1 users, 0 mailboxes)") {
+		t.Fatalf("check-config: %v\n%s", err, out)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Parallel()
+	out, err := command(t, "", "frobnicate").CombinedOutput()
+	if err == nil || err.(*exec.ExitError).ExitCode() != 2 || !strings.Contains(string(out), "unknown command") {
+		t.Fatalf("unknown command: %v\n%s", err, out)
+	}
+	out, err = command(t, "", "token", "create").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--user") {
+		t.Fatalf("token create without --user: %v\n%s", err, out)
+	}
+}
+
+// serve migrates, applies the config, answers until SIGTERM and then stops
+// cleanly; token create works against what it applied.
+func TestServeMigratesAppliesAndStops(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.EmptyURL(t)
+	listen := freePort(t)
+	f := writeConfig(t, dbURL, listen)
+
+	out, err := command(t, dbURL, "migrate", "--config", f).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "applied 001_domain.sql") {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	out, err = command(t, dbURL, "migrate", "--config", f).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "up to date") {
+		t.Fatalf("second migrate: %v\n%s", err, out)
+	}
+
+	cmd := command(t, dbURL, "serve", "--config", f)
+	var logs bytes.Buffer
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), `"msg":"serving"`) {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("serve exited:\n%s", logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("serve did not start")
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + listen + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, err := st.UserByEmail(ctx, "aino.handler@example.com")
+	if err != nil {
+		t.Fatalf("serve did not apply the config: %v", err)
+	}
+	out, err = command(t, dbURL, "token", "create", "--user", "aino.handler@example.com", "--config", f).Output()
+	if err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	tok := strings.TrimSpace(string(out))
+	if got, err := st.UserByAPIToken(ctx, tok); err != nil || got.ID != u.ID {
+		t.Fatalf("the printed token does not authenticate: %v", err)
+	}
+	var stored int
+	st.Pool().QueryRow(ctx, `SELECT count(*) FROM api_tokens WHERE position($1::bytea in hash) > 0`, []byte(tok)).Scan(&stored)
+	if stored != 0 {
+		t.Fatal("the token itself is stored")
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		for range ready { // the log reader has finished once ready closes
+		}
+		if err != nil {
+			t.Fatalf("serve after SIGTERM: %v\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Fatalf("no clean stop in the log:\n%s", logs.String())
+	}
+}

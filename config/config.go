@@ -1,0 +1,625 @@
+// Package config reads and checks postdesk.yaml. Every string value may be
+// written as env:NAME or file:PATH so that secrets stay out of the file; they are
+// resolved while reading, and every mistake is reported with the key it sits
+// under (and its line), all of them at once, so an operator fixes a file in one
+// pass.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole file.
+type Config struct {
+	Listen       string     `yaml:"listen"`
+	PublicURL    string     `yaml:"public_url"`
+	DatabaseURL  string     `yaml:"database_url"`
+	Secret       string     `yaml:"secret"`
+	TemplatesDir string     `yaml:"templates_dir"` // optional folder overriding the embedded templates
+	Mailboxes    []Mailbox  `yaml:"mailboxes"`
+	SMTP         SMTP       `yaml:"smtp"`
+	Categories   []Category `yaml:"categories"`
+	Roles        []Role     `yaml:"roles"`
+	Users        []User     `yaml:"users"`
+}
+
+// Mailbox is one IMAP account feeding a category.
+type Mailbox struct {
+	Name         string   `yaml:"name"`
+	Host         string   `yaml:"host"`
+	Port         int      `yaml:"port"`
+	TLS          string   `yaml:"tls"`
+	Username     string   `yaml:"username"`
+	Password     string   `yaml:"password"`
+	Folder       string   `yaml:"folder"`
+	After        string   `yaml:"after"`
+	PollInterval Duration `yaml:"poll_interval"`
+	Category     string   `yaml:"category"`
+}
+
+// SMTP is the relay postdesk sends through.
+type SMTP struct {
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	TLS      string `yaml:"tls"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Category is a topic with its addresses, preset receiver roles and retention.
+type Category struct {
+	Key       string    `yaml:"key"`
+	Name      string    `yaml:"name"`
+	Addresses []string  `yaml:"addresses"`
+	Roles     []string  `yaml:"roles"`
+	Retention Retention `yaml:"retention"`
+	AllowFrom []string  `yaml:"allow_from"`
+}
+
+// Role is a group of users; conversations are routed to roles, never to people.
+type Role struct {
+	Key   string   `yaml:"key"`
+	Name  string   `yaml:"name"`
+	Staff bool     `yaml:"staff"`
+	May   []string `yaml:"may"`
+}
+
+// User is a person known from the file (customers who only write in are
+// created on the fly and need no entry).
+type User struct {
+	Email    string   `yaml:"email"`
+	Name     string   `yaml:"name"`
+	Roles    []string `yaml:"roles"`
+	Language string   `yaml:"language"`
+	Company  string   `yaml:"company"`
+}
+
+// Permissions a role may grant with `may`.
+const (
+	MayChangeReceivers = "change_receivers" // change a conversation's receiver roles
+	MaySetCompany      = "set_company"      // set company, person and customer assignee
+	MayAssign          = "assign"           // make another staff member the Handler
+	MayLegalHold       = "legal_hold"       // keep a conversation from the purge
+	MayManage          = "manager"          // see every conversation about one's own company
+)
+
+// Permissions lists every permission a role may grant.
+var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage}
+
+// Languages that templates exist for.
+var Languages = []string{"en", "fi"}
+
+// Defaults filled in where the file is silent.
+const (
+	DefaultListen       = "127.0.0.1:8080"
+	DefaultFolder       = "INBOX"
+	DefaultAfter        = "seen"
+	DefaultPollInterval = 30 * time.Second
+	DefaultLanguage     = "en"
+	MinSecretBytes      = 32
+)
+
+// DefaultRetention is four years.
+var DefaultRetention = Retention{Months: 48}
+
+// Problem is one mistake in the file.
+type Problem struct {
+	Key     string // e.g. categories[0].roles[1]
+	Line    int    // 0 when unknown
+	Message string
+	Warning bool // reported, but the file is usable
+}
+
+func (p Problem) String() string {
+	kind := ""
+	if p.Warning {
+		kind = "warning: "
+	}
+	if p.Line > 0 {
+		return fmt.Sprintf("line %d: %s%s: %s", p.Line, kind, p.Key, p.Message)
+	}
+	return fmt.Sprintf("%s%s: %s", kind, p.Key, p.Message)
+}
+
+// Error carries every problem found; Warnings alone never make an Error.
+type Error struct {
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	n := 0
+	for _, p := range e.Problems {
+		if !p.Warning {
+			n++
+		}
+	}
+	fmt.Fprintf(&b, "%s: %d problem(s)", e.File, n)
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Load reads and checks a file. On success the returned warnings (possibly none)
+// are worth printing; on failure the error is an *Error listing every problem.
+func Load(file string) (*Config, []Problem, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(file, data, os.LookupEnv)
+}
+
+// Parse reads a file's content; lookupEnv resolves env:NAME values.
+func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, []Problem, error) {
+	p := &parser{lookupEnv: lookupEnv, lines: map[string]int{}}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		return nil, nil, &Error{File: name, Problems: []Problem{{Key: "(file)", Message: yamlMessage(err)}}}
+	}
+	if root.Kind == 0 {
+		return nil, nil, &Error{File: name, Problems: []Problem{{Key: "(file)", Message: "the file is empty"}}}
+	}
+	p.walk(&root, "")
+
+	var c Config
+	if err := root.Decode(&c); err != nil {
+		p.decodeProblems(err)
+	}
+	if !p.failed() {
+		c.setDefaults()
+		c.check(p)
+	}
+	if p.failed() {
+		return nil, nil, &Error{File: name, Problems: p.problems}
+	}
+	return &c, p.problems, nil
+}
+
+type parser struct {
+	lookupEnv func(string) (string, bool)
+	lines     map[string]int // key path -> line
+	problems  []Problem
+}
+
+func (p *parser) failed() bool {
+	return slices.ContainsFunc(p.problems, func(q Problem) bool { return !q.Warning })
+}
+
+func (p *parser) add(key, format string, args ...any) {
+	p.problems = append(p.problems, Problem{Key: key, Line: p.lineOf(key), Message: fmt.Sprintf(format, args...)})
+}
+
+func (p *parser) warn(key, format string, args ...any) {
+	p.problems = append(p.problems, Problem{Key: key, Line: p.lineOf(key), Message: fmt.Sprintf(format, args...), Warning: true})
+}
+
+// lineOf finds the line of a key, or of its nearest parent the file has.
+func (p *parser) lineOf(key string) int {
+	for k := key; k != ""; {
+		if l, ok := p.lines[k]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(k, ".[")
+		if i < 0 {
+			break
+		}
+		k = k[:i]
+	}
+	return 0
+}
+
+// walk records line numbers, rejects unknown keys and resolves env: and file:
+// values in place, before the typed decode.
+func (p *parser) walk(n *yaml.Node, key string) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			p.walk(c, key)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if key != "" {
+				k = key + "." + k
+			}
+			p.lines[k] = n.Content[i].Line
+			p.walk(n.Content[i+1], k)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			k := fmt.Sprintf("%s[%d]", key, i)
+			p.lines[k] = c.Line
+			p.walk(c, k)
+		}
+	case yaml.ScalarNode:
+		if n.Tag != "!!str" && n.Style == 0 {
+			return
+		}
+		v, err := resolve(n.Value, p.lookupEnv)
+		if err != nil {
+			p.add(key, "%v", err)
+			return
+		}
+		n.Value = v
+	}
+}
+
+// resolve turns env:NAME and file:PATH into their value; other strings stay.
+func resolve(v string, lookupEnv func(string) (string, bool)) (string, error) {
+	switch {
+	case strings.HasPrefix(v, "env:"):
+		name := strings.TrimPrefix(v, "env:")
+		val, ok := lookupEnv(name)
+		if !ok || val == "" {
+			return "", fmt.Errorf("environment variable %s is not set", name)
+		}
+		return val, nil
+	case strings.HasPrefix(v, "file:"):
+		b, err := os.ReadFile(strings.TrimPrefix(v, "file:"))
+		if err != nil {
+			return "", fmt.Errorf("cannot read %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return v, nil
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// decodeProblems turns yaml's type errors into problems with keys where the line
+// names one we recorded.
+func (p *parser) decodeProblems(err error) {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		p.add("(file)", "%s", yamlMessage(err))
+		return
+	}
+	for _, msg := range te.Errors {
+		m := yamlLine.FindStringSubmatch(msg)
+		if m == nil {
+			p.add("(file)", "%s", msg)
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		key := "(file)"
+		for k, l := range p.lines {
+			if l == line && (key == "(file)" || len(k) > len(key)) {
+				key = k
+			}
+		}
+		p.problems = append(p.problems, Problem{Key: key, Line: line, Message: m[2]})
+	}
+}
+
+func yamlMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+func (c *Config) setDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	for i := range c.Mailboxes {
+		m := &c.Mailboxes[i]
+		if m.TLS == "" {
+			m.TLS = "implicit"
+		}
+		if m.Port == 0 {
+			m.Port = 143
+			if m.TLS == "implicit" {
+				m.Port = 993
+			}
+		}
+		if m.Folder == "" {
+			m.Folder = DefaultFolder
+		}
+		if m.After == "" {
+			m.After = DefaultAfter
+		}
+		if !m.PollInterval.Set && m.PollInterval.bad == "" {
+			m.PollInterval.D = DefaultPollInterval
+		}
+	}
+	if c.SMTP.TLS == "" {
+		c.SMTP.TLS = "starttls"
+	}
+	if c.SMTP.Port == 0 {
+		switch c.SMTP.TLS {
+		case "implicit":
+			c.SMTP.Port = 465
+		case "none":
+			c.SMTP.Port = 25
+		default:
+			c.SMTP.Port = 587
+		}
+	}
+	for i := range c.Categories {
+		if !c.Categories[i].Retention.Set {
+			c.Categories[i].Retention = DefaultRetention
+		}
+		if c.Categories[i].AllowFrom == nil {
+			c.Categories[i].AllowFrom = []string{"*"}
+		}
+	}
+	for i := range c.Users {
+		c.Users[i].Email = strings.ToLower(strings.TrimSpace(c.Users[i].Email))
+		if c.Users[i].Language == "" {
+			c.Users[i].Language = DefaultLanguage
+		}
+	}
+}
+
+var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+
+func (c *Config) check(p *parser) {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		p.add("listen", "want host:port, got %q", c.Listen)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p.add("public_url", "want an absolute http(s) URL, got %q", c.PublicURL)
+	}
+	if c.DatabaseURL == "" {
+		p.add("database_url", "missing")
+	}
+	if len(c.Secret) < MinSecretBytes {
+		p.add("secret", "too short: %d bytes, want at least %d (it signs reply tokens and sessions)", len(c.Secret), MinSecretBytes)
+	}
+
+	roles := map[string]bool{}
+	for i, r := range c.Roles {
+		k := fmt.Sprintf("roles[%d]", i)
+		switch {
+		case r.Key == "":
+			p.add(k+".key", "missing")
+		case !keyPattern.MatchString(r.Key):
+			p.add(k+".key", "%q: use lower-case letters, digits, - and _", r.Key)
+		case roles[r.Key]:
+			p.add(k+".key", "duplicate role %q", r.Key)
+		}
+		roles[r.Key] = true
+		if r.Name == "" {
+			p.add(k+".name", "missing")
+		}
+		for j, m := range r.May {
+			if !slices.Contains(Permissions, m) {
+				p.add(fmt.Sprintf("%s.may[%d]", k, j), "unknown permission %q (known: %s)", m, strings.Join(Permissions, ", "))
+			}
+		}
+	}
+
+	cats := map[string]bool{}
+	addrs := map[string]string{}
+	for i, cat := range c.Categories {
+		k := fmt.Sprintf("categories[%d]", i)
+		switch {
+		case cat.Key == "":
+			p.add(k+".key", "missing")
+		case !keyPattern.MatchString(cat.Key):
+			p.add(k+".key", "%q: use lower-case letters, digits, - and _", cat.Key)
+		case cats[cat.Key]:
+			p.add(k+".key", "duplicate category %q", cat.Key)
+		}
+		cats[cat.Key] = true
+		if cat.Name == "" {
+			p.add(k+".name", "missing")
+		}
+		if len(cat.Addresses) == 0 {
+			p.add(k+".addresses", "at least one address is needed")
+		}
+		for j, a := range cat.Addresses {
+			ak := fmt.Sprintf("%s.addresses[%d]", k, j)
+			addr, err := checkAddress(a)
+			if err != nil {
+				p.add(ak, "%v", err)
+				continue
+			}
+			if strings.Contains(addr, "+") {
+				p.add(ak, "%q: a category address cannot hold '+' (plus-addresses carry reply tokens)", a)
+				continue
+			}
+			if prev, dup := addrs[addr]; dup {
+				p.add(ak, "duplicate address %q, already at %s", addr, prev)
+				continue
+			}
+			addrs[addr] = ak
+			c.Categories[i].Addresses[j] = addr
+		}
+		if len(cat.Roles) == 0 {
+			p.add(k+".roles", "at least one receiver role is needed")
+		}
+		for j, r := range cat.Roles {
+			if !roles[r] {
+				p.add(fmt.Sprintf("%s.roles[%d]", k, j), "unknown role %q", r)
+			}
+		}
+		if cat.Retention.bad != "" {
+			p.add(k+".retention", "%s", cat.Retention.bad)
+		} else if cat.Retention.Zero() {
+			p.add(k+".retention", "must be longer than zero")
+		} else if cat.Retention.Shorter(24 * time.Hour) {
+			p.warn(k+".retention", "%s is under a day: conversations are purged that soon after they are solved", cat.Retention)
+		}
+		for j, pat := range cat.AllowFrom {
+			if err := checkPattern(pat); err != nil {
+				p.add(fmt.Sprintf("%s.allow_from[%d]", k, j), "%v", err)
+			}
+		}
+	}
+
+	names := map[string]bool{}
+	for i, m := range c.Mailboxes {
+		k := fmt.Sprintf("mailboxes[%d]", i)
+		switch {
+		case m.Name == "":
+			p.add(k+".name", "missing")
+		case !keyPattern.MatchString(m.Name):
+			p.add(k+".name", "%q: use lower-case letters, digits, - and _", m.Name)
+		case names[m.Name]:
+			p.add(k+".name", "duplicate mailbox %q", m.Name)
+		}
+		names[m.Name] = true
+		if m.Host == "" {
+			p.add(k+".host", "missing")
+		}
+		checkPort(p, k+".port", m.Port)
+		checkTLS(p, k+".tls", m.TLS)
+		if m.Username == "" {
+			p.add(k+".username", "missing")
+		}
+		if m.Password == "" {
+			p.add(k+".password", "missing")
+		}
+		switch {
+		case m.After == "seen", m.After == "delete":
+		case strings.HasPrefix(m.After, "move:") && strings.TrimPrefix(m.After, "move:") != "":
+		default:
+			p.add(k+".after", "want seen, delete or move:FOLDER, got %q", m.After)
+		}
+		if m.PollInterval.bad != "" {
+			p.add(k+".poll_interval", "%s", m.PollInterval.bad)
+		} else if m.PollInterval.D <= 0 {
+			p.add(k+".poll_interval", "must be longer than zero")
+		}
+		if m.Category == "" {
+			p.add(k+".category", "missing: the category for mail whose recipients name none")
+		} else if !cats[m.Category] {
+			p.add(k+".category", "unknown category %q", m.Category)
+		}
+	}
+
+	if c.SMTP.Host == "" {
+		p.add("smtp.host", "missing")
+	}
+	checkPort(p, "smtp.port", c.SMTP.Port)
+	checkTLS(p, "smtp.tls", c.SMTP.TLS)
+	if (c.SMTP.Username == "") != (c.SMTP.Password == "") {
+		p.add("smtp.password", "username and password go together")
+	}
+
+	emails := map[string]bool{}
+	for i, u := range c.Users {
+		k := fmt.Sprintf("users[%d]", i)
+		addr, err := checkAddress(u.Email)
+		switch {
+		case err != nil:
+			p.add(k+".email", "%v", err)
+		case emails[addr]:
+			p.add(k+".email", "duplicate user %q", addr)
+		}
+		emails[addr] = true
+		if u.Name == "" {
+			p.add(k+".name", "missing")
+		}
+		for j, r := range u.Roles {
+			if !roles[r] {
+				p.add(fmt.Sprintf("%s.roles[%d]", k, j), "unknown role %q", r)
+			}
+		}
+		if !slices.Contains(Languages, u.Language) {
+			p.add(k+".language", "unknown language %q (known: %s)", u.Language, strings.Join(Languages, ", "))
+		}
+	}
+	p.checkUnknownKeys()
+}
+
+// knownKeys are the keys the file may hold, as paths with [] for any index.
+var knownKeys = map[string]bool{}
+
+func init() {
+	for _, k := range []string{
+		"listen", "public_url", "database_url", "secret", "templates_dir",
+		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
+		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
+		"mailboxes[].poll_interval", "mailboxes[].category",
+		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
+		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
+		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]",
+		"roles", "roles[]", "roles[].key", "roles[].name", "roles[].staff", "roles[].may", "roles[].may[]",
+		"users", "users[]", "users[].email", "users[].name", "users[].roles", "users[].roles[]", "users[].language", "users[].company",
+	} {
+		knownKeys[k] = true
+	}
+}
+
+var indexPattern = regexp.MustCompile(`\[\d+\]`)
+
+// checkUnknownKeys reports misspelt keys, which YAML would otherwise ignore.
+func (p *parser) checkUnknownKeys() {
+	keys := make([]string, 0, len(p.lines))
+	for k := range p.lines {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !knownKeys[indexPattern.ReplaceAllString(k, "[]")] {
+			p.add(k, "unknown key")
+		}
+	}
+}
+
+func checkPort(p *parser, key string, port int) {
+	if port < 1 || port > 65535 {
+		p.add(key, "want a port from 1 to 65535, got %d", port)
+	}
+}
+
+func checkTLS(p *parser, key, mode string) {
+	switch mode {
+	case "implicit", "starttls", "none":
+	default:
+		p.add(key, "want implicit, starttls or none, got %q", mode)
+	}
+}
+
+func checkAddress(s string) (string, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || !strings.Contains(a.Address, "@") {
+		return "", fmt.Errorf("%q is not an email address", s)
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+// checkPattern accepts "*", "*@domain", "*.domain" style globs and plain
+// addresses, matched with path.Match against the lower-cased sender.
+func checkPattern(pat string) error {
+	if pat == "" {
+		return errors.New("empty sender pattern")
+	}
+	if _, err := path.Match(pat, "x@example.com"); err != nil {
+		return fmt.Errorf("bad sender pattern %q: %w", pat, err)
+	}
+	return nil
+}
+
+// AllowsSender reports whether a sender matches one of a category's patterns.
+func (c *Category) AllowsSender(addr string) bool {
+	addr = strings.ToLower(addr)
+	for _, pat := range c.AllowFrom {
+		if ok, _ := path.Match(strings.ToLower(pat), addr); ok {
+			return true
+		}
+	}
+	return false
+}

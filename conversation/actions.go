@@ -1,0 +1,597 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"postdesk/config"
+	"postdesk/store"
+)
+
+// NewRequest is the "Send new message" form and POST /conversations.
+type NewRequest struct {
+	Category    string   // key
+	Subject     string   // short description
+	Body        string   // free text
+	Roles       []string // receiver role keys; empty: the category's preset
+	Company     string   // name; managers and handlers only
+	Person      string   // name; managers and handlers only
+	Attachments []store.NewAttachment
+}
+
+// MaxSubject is the longest subject kept; longer ones are refused rather than cut.
+const MaxSubject = 300
+
+// Open starts a conversation from the actor, routed to the category's preset
+// roles (or to others, with change_receivers), and notifies every member.
+func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Conversation, error) {
+	req.Subject, req.Body = trim(req.Subject), strings.TrimRight(req.Body, " \t\r\n")
+	switch {
+	case req.Subject == "":
+		return nil, invalid("subject is empty")
+	case len(req.Subject) > MaxSubject:
+		return nil, invalid("subject is longer than %d bytes", MaxSubject)
+	case strings.ContainsAny(req.Subject, "\r\n"):
+		return nil, invalid("subject holds a line break")
+	case trim(req.Body) == "" && len(req.Attachments) == 0:
+		return nil, invalid("message is empty")
+	}
+	if (req.Company != "" || req.Person != "") && !a.mayDescribe() {
+		return nil, fmt.Errorf("set company or person: %w", ErrForbidden)
+	}
+	var conv *store.Conversation
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		cat, err := tx.CategoryByKey(ctx, req.Category)
+		if errors.Is(err, store.ErrNotFound) {
+			return invalid("unknown category %q", req.Category)
+		} else if err != nil {
+			return err
+		}
+		roleIDs := cat.RoleIDs
+		if len(req.Roles) > 0 {
+			ids, err := s.roleIDs(ctx, tx, req.Roles)
+			if err != nil {
+				return err
+			}
+			if !sameIDs(ids, cat.RoleIDs) && !a.Has(config.MayChangeReceivers) {
+				return fmt.Errorf("change receivers: %w", ErrForbidden)
+			}
+			roleIDs = ids
+		}
+		companyID, personID, err := s.describe(ctx, tx, a, req.Company, req.Person)
+		if err != nil {
+			return err
+		}
+		if companyID == nil {
+			companyID = a.User.CompanyID
+		}
+		conv, err = tx.CreateConversation(ctx, store.NewConversation{Subject: req.Subject, CategoryID: cat.ID,
+			CustomerID: a.id(), CompanyID: companyID, PersonID: personID, RoleIDs: roleIDs})
+		if err != nil {
+			return err
+		}
+		if err := tx.AddParticipant(ctx, conv.ID, a.User.Email, a.id()); err != nil {
+			return err
+		}
+		msg := &store.Message{ConversationID: conv.ID, Direction: store.DirIn, Kind: store.KindCustomer, AuthorID: a.id(),
+			FromAddr: a.User.Email, FromName: a.User.Name, Subject: req.Subject, Text: req.Body, MessageID: s.NewMessageID()}
+		if err := tx.InsertMessage(ctx, msg, req.Attachments); err != nil {
+			return err
+		}
+		return s.route(ctx, tx, conv, msg, a.User.ID, a.User.Email)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return conv, nil
+}
+
+// route records the routing of a new conversation and notifies the members of
+// its receiver roles (except the author).
+func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversation, msg *store.Message, authorID int64, actor string) error {
+	roles, err := tx.RolesByIDs(ctx, conv.RoleIDs)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(roles))
+	keys := make([]string, 0, len(roles))
+	for _, r := range roles {
+		names = append(names, r.Name)
+		keys = append(keys, r.Key)
+	}
+	if err := event(ctx, tx, conv.ID, nil, "routed", "Routed to "+strings.Join(names, ", ")); err != nil {
+		return err
+	}
+	members, err := tx.RoleMembers(ctx, conv.RoleIDs)
+	if err != nil {
+		return err
+	}
+	if !conv.HeldForReview {
+		if err := s.notify(ctx, tx, conv.ID, &msg.ID, store.TemplateNewConversation, authorID, members...); err != nil {
+			return err
+		}
+	}
+	var actorID *int64
+	if authorID != 0 {
+		actorID = &authorID
+	}
+	return tx.Audit(ctx, actorID, actor, "opened", &conv.ID, map[string]any{
+		"number": conv.Number, "category": conv.CategoryKey, "roles": keys, "held_for_review": conv.HeldForReview})
+}
+
+func (s *Service) roleIDs(ctx context.Context, tx *store.Tx, keys []string) ([]int64, error) {
+	roles, err := tx.RolesByKeys(ctx, keys)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	} else if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(roles))
+	for _, r := range roles {
+		if !r.Active {
+			return nil, invalid("role %q is no longer in use", r.Key)
+		}
+		if !slices.Contains(ids, r.ID) {
+			ids = append(ids, r.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+func sameIDs(a, b []int64) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+// describe resolves a company and person by name. A manager without
+// set_company may only name their own company.
+func (s *Service) describe(ctx context.Context, tx *store.Tx, a *Actor, company, person string) (companyID, personID *int64, err error) {
+	company, person = trim(company), trim(person)
+	if company != "" {
+		co, err := tx.EnsureCompany(ctx, company)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !a.Has(config.MaySetCompany) && (a.User.CompanyID == nil || *a.User.CompanyID != co.ID) {
+			return nil, nil, fmt.Errorf("set another company: %w", ErrForbidden)
+		}
+		companyID = &co.ID
+	}
+	if person != "" {
+		cid := companyID
+		if cid == nil {
+			cid = a.User.CompanyID
+		}
+		p, err := tx.EnsurePerson(ctx, cid, person)
+		if err != nil {
+			return nil, nil, err
+		}
+		personID = &p.ID
+	}
+	return companyID, personID, nil
+}
+
+// Reply adds the actor's message. From staff of the conversation it is an
+// answer for the customer: the actor becomes Handler if there is none and the
+// status becomes waiting. From the customer side it is a customer message: a
+// waiting or solved conversation reopens and the Handler (or, with none, the
+// roles) is told.
+func (s *Service) Reply(ctx context.Context, a *Actor, convID int64, body string, files []store.NewAttachment) (*store.Message, error) {
+	if trim(body) == "" && len(files) == 0 {
+		return nil, invalid("message is empty")
+	}
+	var msg *store.Message
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, acc, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if acc.staff {
+			msg, err = s.staffReply(ctx, tx, a, c, body, files, "", nil)
+			return err
+		}
+		msg, err = s.customerMessage(ctx, tx, c, &store.Message{ConversationID: c.ID, Direction: store.DirIn, Kind: store.KindCustomer,
+			AuthorID: a.id(), FromAddr: a.User.Email, FromName: a.User.Name, Subject: c.Subject, Text: body, MessageID: s.NewMessageID()}, files)
+		if err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "customer_message", c.ID, map[string]any{"message": msg.ID})
+	})
+	return msg, err
+}
+
+// staffReply stores an answer and queues it for the customer side.
+func (s *Service) staffReply(ctx context.Context, tx *store.Tx, a *Actor, c *store.Conversation, body string, files []store.NewAttachment,
+	messageID string, inbound *store.Message) (*store.Message, error) {
+	msg := &store.Message{ConversationID: c.ID, Direction: store.DirOut, Kind: store.KindStaff, AuthorID: a.id(),
+		FromAddr: a.User.Email, FromName: a.User.Name, Subject: c.Subject, Text: body, MessageID: messageID}
+	if inbound != nil {
+		// A reply from the mail client keeps its source and headers.
+		msg.To, msg.Cc, msg.InReplyTo, msg.References = inbound.To, inbound.Cc, inbound.InReplyTo, inbound.References
+		msg.RawSHA256, msg.Problems, msg.Mailbox, msg.UIDValidity, msg.UID = inbound.RawSHA256, inbound.Problems, inbound.Mailbox, inbound.UIDValidity, inbound.UID
+		msg.HTML = inbound.HTML
+	}
+	if err := tx.InsertMessage(ctx, msg, files); err != nil {
+		return nil, err
+	}
+	upd := store.ConversationUpdate{Status: ptr(store.StatusWaiting)}
+	if c.HandlerID == nil {
+		upd.HandlerID = ptr(a.id())
+		if err := event(ctx, tx, c.ID, a.id(), "handler", a.User.Name+" is now the Handler"); err != nil {
+			return nil, err
+		}
+	}
+	if err := tx.UpdateConversation(ctx, c.ID, upd); err != nil {
+		return nil, err
+	}
+	if err := tx.AddParticipant(ctx, c.ID, a.User.Email, a.id()); err != nil {
+		return nil, err
+	}
+	customers, err := s.customerSide(ctx, tx, c)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.notify(ctx, tx, c.ID, &msg.ID, store.TemplateAnswer, a.User.ID, customers...); err != nil {
+		return nil, err
+	}
+	return msg, audit(ctx, tx, a, "replied", c.ID, map[string]any{"message": msg.ID, "handler_set": c.HandlerID == nil})
+}
+
+// customerSide is who receives answers: the customer and the customer assignee.
+func (s *Service) customerSide(ctx context.Context, tx *store.Tx, c *store.Conversation) ([]store.User, error) {
+	var us []store.User
+	for _, id := range []*int64{c.CustomerID, c.AssigneeID} {
+		if id == nil {
+			continue
+		}
+		u, err := tx.UserByID(ctx, *id)
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, *u)
+	}
+	return us, nil
+}
+
+// customerMessage stores a message from the customer side and reopens.
+func (s *Service) customerMessage(ctx context.Context, tx *store.Tx, c *store.Conversation, msg *store.Message, files []store.NewAttachment) (*store.Message, error) {
+	if err := tx.InsertMessage(ctx, msg, files); err != nil {
+		return nil, err
+	}
+	if err := tx.AddParticipant(ctx, c.ID, msg.FromAddr, msg.AuthorID); err != nil {
+		return nil, err
+	}
+	upd := store.ConversationUpdate{}
+	if c.Status == store.StatusWaiting || c.Status == store.StatusSolved {
+		next := store.StatusOpen
+		if c.HandlerID == nil {
+			next = store.StatusNew
+		}
+		upd.Status = &next
+		if c.Status == store.StatusSolved {
+			if err := event(ctx, tx, c.ID, msg.AuthorID, "reopened", "Reopened by a reply from "+msg.FromAddr); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tx.UpdateConversation(ctx, c.ID, upd); err != nil {
+		return nil, err
+	}
+	var to []store.User
+	if c.HandlerID != nil {
+		h, err := tx.UserByID(ctx, *c.HandlerID)
+		if err != nil {
+			return nil, err
+		}
+		to = []store.User{*h}
+	} else {
+		members, err := tx.RoleMembers(ctx, c.RoleIDs)
+		if err != nil {
+			return nil, err
+		}
+		to = members
+	}
+	var skip int64
+	if msg.AuthorID != nil {
+		skip = *msg.AuthorID
+	}
+	return msg, s.notify(ctx, tx, c.ID, &msg.ID, store.TemplateCustomerReply, skip, to...)
+}
+
+// Note adds an internal note: staff only, never sent to the customer.
+func (s *Service) Note(ctx context.Context, a *Actor, convID int64, body string, files []store.NewAttachment) (*store.Message, error) {
+	if trim(body) == "" && len(files) == 0 {
+		return nil, invalid("note is empty")
+	}
+	var msg *store.Message
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, acc, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !acc.staff {
+			return fmt.Errorf("internal note: %w", ErrForbidden)
+		}
+		msg = &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindNote, AuthorID: a.id(),
+			FromAddr: a.User.Email, FromName: a.User.Name, Subject: c.Subject, Text: body}
+		if err := tx.InsertMessage(ctx, msg, files); err != nil {
+			return err
+		}
+		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{}); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "note", c.ID, map[string]any{"message": msg.ID})
+	})
+	return msg, err
+}
+
+// Take makes the actor the Handler.
+func (s *Service) Take(ctx context.Context, a *Actor, convID int64) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, acc, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !acc.staff {
+			return fmt.Errorf("take ownership: %w", ErrForbidden)
+		}
+		return s.setHandler(ctx, tx, a, c, &a.User)
+	})
+}
+
+// Assign makes another staff member of the conversation's roles the Handler.
+// It takes the assign permission, or being the Handler now (handing over).
+func (s *Service) Assign(ctx context.Context, a *Actor, convID int64, email string) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, acc, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		isHandler := c.HandlerID != nil && *c.HandlerID == a.User.ID
+		if !acc.staff || !(a.Has(config.MayAssign) || isHandler) {
+			return fmt.Errorf("assign a Handler: %w", ErrForbidden)
+		}
+		u, err := tx.UserByEmail(ctx, email)
+		if errors.Is(err, store.ErrNotFound) {
+			return invalid("no user %q", email)
+		} else if err != nil {
+			return err
+		}
+		ok, err := tx.IsStaffOf(ctx, u.ID, c.ID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return invalid("%s is not staff of this conversation's roles", u.Email)
+		}
+		return s.setHandler(ctx, tx, a, c, u)
+	})
+}
+
+func (s *Service) setHandler(ctx context.Context, tx *store.Tx, a *Actor, c *store.Conversation, h *store.User) error {
+	if c.HandlerID != nil && *c.HandlerID == h.ID {
+		return nil
+	}
+	upd := store.ConversationUpdate{HandlerID: ptr(&h.ID)}
+	if c.Status == store.StatusNew {
+		upd.Status = ptr(store.StatusOpen)
+	}
+	if err := tx.UpdateConversation(ctx, c.ID, upd); err != nil {
+		return err
+	}
+	if err := event(ctx, tx, c.ID, a.id(), "handler", h.Name+" is now the Handler"); err != nil {
+		return err
+	}
+	if h.ID != a.User.ID {
+		if err := s.notify(ctx, tx, c.ID, nil, store.TemplateAssigned, a.User.ID, *h); err != nil {
+			return err
+		}
+	}
+	var prev any
+	if c.HandlerID != nil {
+		prev = *c.HandlerID
+	}
+	return audit(ctx, tx, a, "handler", c.ID, map[string]any{"handler": h.ID, "previous": prev})
+}
+
+// ChangeReceivers replaces the receiver roles; it takes change_receivers.
+// Members of newly added roles are notified.
+func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, keys []string) error {
+	if len(keys) == 0 {
+		return invalid("at least one receiver role is needed")
+	}
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, _, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !a.Has(config.MayChangeReceivers) {
+			return fmt.Errorf("change receivers: %w", ErrForbidden)
+		}
+		ids, err := s.roleIDs(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		if sameIDs(ids, c.RoleIDs) {
+			return nil
+		}
+		if err := tx.SetConversationRoles(ctx, c.ID, ids); err != nil {
+			return err
+		}
+		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{}); err != nil {
+			return err
+		}
+		var added []int64
+		for _, id := range ids {
+			if !slices.Contains(c.RoleIDs, id) {
+				added = append(added, id)
+			}
+		}
+		if len(added) > 0 {
+			members, err := tx.RoleMembers(ctx, added)
+			if err != nil {
+				return err
+			}
+			if err := s.notify(ctx, tx, c.ID, nil, store.TemplateNewConversation, a.User.ID, members...); err != nil {
+				return err
+			}
+		}
+		roles, err := tx.RolesByIDs(ctx, ids)
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(roles))
+		for _, r := range roles {
+			names = append(names, r.Name)
+		}
+		if err := event(ctx, tx, c.ID, a.id(), "receivers", "Receivers changed to "+strings.Join(names, ", ")); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "receivers", c.ID, map[string]any{"roles": keys})
+	})
+}
+
+// Describe sets what the conversation is about: company and person (names;
+// "" clears). Managers and staff with set_company only.
+func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company, person string) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, _, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !a.mayDescribe() {
+			return fmt.Errorf("set company or person: %w", ErrForbidden)
+		}
+		companyID, personID, err := s.describe(ctx, tx, a, company, person)
+		if err != nil {
+			return err
+		}
+		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{CompanyID: &companyID, PersonID: &personID}); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "described", c.ID, map[string]any{"company": companyID, "person": personID})
+	})
+}
+
+// SetAssignee names the customer-side person the conversation is assigned to
+// ("" clears); they see it and receive the answers. Managers and staff with
+// set_company only.
+func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email string) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, _, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !a.mayDescribe() {
+			return fmt.Errorf("set customer assignee: %w", ErrForbidden)
+		}
+		var id *int64
+		if trim(email) != "" {
+			u, err := tx.UserByEmail(ctx, trim(email))
+			if errors.Is(err, store.ErrNotFound) {
+				return invalid("no user %q", email)
+			} else if err != nil {
+				return err
+			}
+			id = &u.ID
+			if err := tx.AddParticipant(ctx, c.ID, u.Email, id); err != nil {
+				return err
+			}
+		}
+		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{AssigneeID: &id}); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "assignee", c.ID, map[string]any{"assignee": id})
+	})
+}
+
+// Solve marks the conversation Solved; the customer side is told.
+func (s *Service) Solve(ctx context.Context, a *Actor, convID int64) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, acc, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !acc.staff {
+			return fmt.Errorf("mark solved: %w", ErrForbidden)
+		}
+		return s.solve(ctx, tx, a, c)
+	})
+}
+
+func (s *Service) solve(ctx context.Context, tx *store.Tx, a *Actor, c *store.Conversation) error {
+	if c.Status == store.StatusSolved {
+		return nil
+	}
+	upd := store.ConversationUpdate{Status: ptr(store.StatusSolved)}
+	if c.HandlerID == nil {
+		upd.HandlerID = ptr(a.id())
+	}
+	if err := tx.UpdateConversation(ctx, c.ID, upd); err != nil {
+		return err
+	}
+	if err := event(ctx, tx, c.ID, a.id(), "solved", "Marked Solved by "+a.User.Name); err != nil {
+		return err
+	}
+	customers, err := s.customerSide(ctx, tx, c)
+	if err != nil {
+		return err
+	}
+	if err := s.notify(ctx, tx, c.ID, nil, store.TemplateSolved, a.User.ID, customers...); err != nil {
+		return err
+	}
+	return audit(ctx, tx, a, "solved", c.ID, nil)
+}
+
+// Reopen sets a solved or waiting conversation back to open (new when it has
+// no Handler). Staff only; customers reopen by replying.
+func (s *Service) Reopen(ctx context.Context, a *Actor, convID int64) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, acc, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !acc.staff {
+			return fmt.Errorf("reopen: %w", ErrForbidden)
+		}
+		next := store.StatusOpen
+		if c.HandlerID == nil {
+			next = store.StatusNew
+		}
+		if c.Status == next {
+			return nil
+		}
+		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{Status: &next}); err != nil {
+			return err
+		}
+		if err := event(ctx, tx, c.ID, a.id(), "reopened", "Reopened by "+a.User.Name); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "reopened", c.ID, nil)
+	})
+}
+
+// SetLegalHold keeps a conversation from the retention purge (or releases it).
+func (s *Service) SetLegalHold(ctx context.Context, a *Actor, convID int64, hold bool) error {
+	return s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, acc, err := s.lock(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !acc.staff || !a.Has(config.MayLegalHold) {
+			return fmt.Errorf("legal hold: %w", ErrForbidden)
+		}
+		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{LegalHold: &hold}); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "legal_hold", c.ID, map[string]any{"hold": hold})
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,197 @@
+// Package conversation holds the rules of a conversation, the one place that
+// decides who may do what and what follows: routing to the category's roles,
+// status and Handler changes, notifications queued in the outbox, events in the
+// timeline and the audit trail. Mail ingest, the web pages and the JSON API all
+// call it, so every door obeys the same rules.
+//
+// Visibility: members of a receiver role see a conversation; so do its
+// customer and customer assignee, and managers of the company it is about.
+// Whoever cannot see a conversation gets ErrNotFound, never ErrForbidden, so
+// that its existence is not revealed. Staff powers (reply, note, take, solve)
+// belong to members of a staff role among the receivers. A conversation is
+// routed to roles, never to a person: changing a user's roles never moves one.
+package conversation
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"postdesk/config"
+	"postdesk/store"
+)
+
+// Domain errors; only web maps them to HTTP.
+var (
+	ErrNotFound  = errors.New("not found")
+	ErrForbidden = errors.New("not allowed")
+	ErrInvalid   = errors.New("invalid")
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Service applies the rules to the store.
+type Service struct {
+	st       *store.Store
+	idDomain string
+	log      *slog.Logger
+}
+
+// Options configures a Service; nil means defaults.
+type Options struct {
+	// MessageIDDomain is the right-hand side of the Message-IDs postdesk
+	// makes; it lets threading recognise its own mail. Default "postdesk.invalid".
+	MessageIDDomain string
+	Logger          *slog.Logger
+}
+
+// New returns a Service.
+func New(st *store.Store, opts *Options) *Service {
+	s := &Service{st: st, idDomain: "postdesk.invalid", log: slog.Default()}
+	if opts != nil {
+		if opts.MessageIDDomain != "" {
+			s.idDomain = opts.MessageIDDomain
+		}
+		if opts.Logger != nil {
+			s.log = opts.Logger
+		}
+	}
+	return s
+}
+
+// NewMessageID returns a fresh Message-ID (without angle brackets) in
+// postdesk's own domain.
+func (s *Service) NewMessageID() string {
+	b := make([]byte, 12)
+	rand.Read(b) //nolint:errcheck // never fails
+	return hex.EncodeToString(b) + "@" + s.idDomain
+}
+
+// Actor is a user with the roles they hold at the moment of the call.
+type Actor struct {
+	User  store.User
+	Roles []store.Role
+}
+
+// Actor loads a user and their current roles.
+func (s *Service) Actor(ctx context.Context, userID int64) (*Actor, error) {
+	u, err := s.st.UserByID(ctx, userID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("user %d: %w", userID, ErrNotFound)
+		}
+		return nil, err
+	}
+	roles, err := s.st.UserRoles(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	return &Actor{User: *u, Roles: roles}, nil
+}
+
+// ActorByEmail loads a user by address and their current roles.
+func (s *Service) ActorByEmail(ctx context.Context, email string) (*Actor, error) {
+	u, err := s.st.UserByEmail(ctx, email)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("user %s: %w", email, ErrNotFound)
+		}
+		return nil, err
+	}
+	return s.Actor(ctx, u.ID)
+}
+
+// Has reports whether any of the actor's roles grants a permission.
+func (a *Actor) Has(perm string) bool {
+	return slices.ContainsFunc(a.Roles, func(r store.Role) bool { return r.Has(perm) })
+}
+
+// IsStaff reports whether the actor holds any staff role.
+func (a *Actor) IsStaff() bool {
+	return slices.ContainsFunc(a.Roles, func(r store.Role) bool { return r.Staff })
+}
+
+// mayDescribe reports whether the actor may set company, person and customer
+// assignee: managers, and staff whose role grants set_company.
+func (a *Actor) mayDescribe() bool {
+	return a.Has(config.MayManage) || (a.IsStaff() && a.Has(config.MaySetCompany))
+}
+
+func (a *Actor) id() *int64 { id := a.User.ID; return &id }
+
+// access is what an actor may do on one conversation, read inside the
+// transaction that acts on it.
+type access struct {
+	see   bool
+	staff bool
+}
+
+func (s *Service) access(ctx context.Context, tx *store.Tx, a *Actor, convID int64) (access, error) {
+	see, err := tx.CanSee(ctx, a.User.ID, convID)
+	if err != nil {
+		return access{}, err
+	}
+	staff, err := tx.IsStaffOf(ctx, a.User.ID, convID)
+	if err != nil {
+		return access{}, err
+	}
+	return access{see: see || staff, staff: staff}, nil
+}
+
+// lock reads and locks a conversation for an action, returning ErrNotFound when
+// it does not exist or the actor cannot see it.
+func (s *Service) lock(ctx context.Context, tx *store.Tx, a *Actor, convID int64) (*store.Conversation, access, error) {
+	c, err := tx.LockConversation(ctx, convID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, access{}, fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
+		}
+		return nil, access{}, err
+	}
+	acc, err := s.access(ctx, tx, a, convID)
+	if err != nil {
+		return nil, access{}, err
+	}
+	if !acc.see {
+		return nil, access{}, fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
+	}
+	return c, acc, nil
+}
+
+// audit writes the trail for an action by a user.
+func audit(ctx context.Context, tx *store.Tx, a *Actor, action string, convID int64, detail map[string]any) error {
+	return tx.Audit(ctx, a.id(), a.User.Email, action, &convID, detail)
+}
+
+// event adds a line to the timeline (routed, handler, solved, ...).
+func event(ctx context.Context, tx *store.Tx, convID int64, authorID *int64, name, text string) error {
+	return tx.InsertMessage(ctx, &store.Message{ConversationID: convID, Direction: store.DirInternal,
+		Kind: store.KindEvent, AuthorID: authorID, Event: name, Text: text}, nil)
+}
+
+// notify queues one mail per recipient, skipping the actor themself and
+// addresses already queued in this call.
+func (s *Service) notify(ctx context.Context, tx *store.Tx, convID int64, msgID *int64, template string, skip int64, users ...store.User) error {
+	seen := map[int64]bool{skip: true}
+	for _, u := range users {
+		if seen[u.ID] {
+			continue
+		}
+		seen[u.ID] = true
+		uid := u.ID
+		if err := tx.Enqueue(ctx, &store.OutboxItem{ConversationID: &convID, MessageID: msgID, Template: template,
+			Recipient: u.Email, RecipientID: &uid, MailMessageID: s.NewMessageID()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func trim(s string) string { return strings.TrimSpace(s) }

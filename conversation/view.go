@@ -1,0 +1,95 @@
+package conversation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"postdesk/store"
+)
+
+// View is one conversation as the actor may see it.
+type View struct {
+	Conversation store.Conversation
+	Messages     []store.Message // internal notes only for staff of the conversation
+	Staff        bool            // the actor has staff powers here
+}
+
+// Get returns a conversation the actor may see, or ErrNotFound.
+func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error) {
+	var v *View
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		c, err := tx.ConversationByID(ctx, convID)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		acc, err := s.access(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !acc.see {
+			return fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
+		}
+		msgs, err := tx.Messages(ctx, convID, acc.staff)
+		if err != nil {
+			return err
+		}
+		v = &View{Conversation: *c, Messages: msgs, Staff: acc.staff}
+		return nil
+	})
+	return v, err
+}
+
+// Filter narrows a list.
+type Filter struct {
+	Status, Category, Role, Query, Cursor string
+	HandledByMe                           bool
+	Limit                                 int
+}
+
+// List returns the conversations the actor may see, newest activity first.
+func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, error) {
+	lf := store.ListFilter{ViewerID: a.User.ID, Status: f.Status, Category: f.Category, Role: f.Role,
+		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit}
+	if f.HandledByMe {
+		lf.HandlerID = a.id()
+	}
+	switch f.Status {
+	case "", store.StatusNew, store.StatusOpen, store.StatusWaiting, store.StatusSolved:
+	default:
+		return nil, invalid("unknown status %q", f.Status)
+	}
+	p, err := s.st.ListConversations(ctx, lf)
+	if errors.Is(err, store.ErrInvalidInput) {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return p, err
+}
+
+// Attachment returns a file's metadata and content when the actor may see
+// its conversation (and, for a note's file, is staff there); else ErrNotFound.
+func (s *Service) Attachment(ctx context.Context, a *Actor, id string) (*store.Attachment, []byte, error) {
+	var att *store.Attachment
+	var data []byte
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		at, convID, kind, err := tx.AttachmentByID(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("attachment: %w", ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		acc, err := s.access(ctx, tx, a, convID)
+		if err != nil {
+			return err
+		}
+		if !acc.see || (kind == store.KindNote && !acc.staff) {
+			return fmt.Errorf("attachment: %w", ErrNotFound)
+		}
+		data, err = tx.Blob(ctx, at.SHA256)
+		att = at
+		return err
+	})
+	return att, data, err
+}

@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// AuditEntry is one recorded action. It never holds message content.
+type AuditEntry struct {
+	ID             int64
+	At             time.Time
+	ActorID        *int64
+	Actor          string
+	Action         string
+	ConversationID *int64
+	Detail         map[string]any
+}
+
+// Audit records an action: who (a user, or a process such as "config",
+// "ingest" or "schedule"), what, on which conversation, with small details.
+func (db *DB) Audit(ctx context.Context, actorID *int64, actor, action string, conversationID *int64, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	_, err := db.q.Exec(ctx, `INSERT INTO audit (actor_id, actor, action, conversation_id, detail) VALUES ($1, $2, $3, $4, $5)`,
+		actorID, actor, action, conversationID, detail)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+// AuditTrail lists a conversation's entries, oldest first.
+func (db *DB) AuditTrail(ctx context.Context, conversationID int64) ([]AuditEntry, error) {
+	rows, err := db.q.Query(ctx, `SELECT id, at, actor_id, actor, action, conversation_id, detail FROM audit
+		WHERE conversation_id = $1 ORDER BY at, id`, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail: %w", err)
+	}
+	defer rows.Close()
+	var es []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		if err := rows.Scan(&e.ID, &e.At, &e.ActorID, &e.Actor, &e.Action, &e.ConversationID, &e.Detail); err != nil {
+			return nil, fmt.Errorf("audit trail: %w", err)
+		}
+		es = append(es, e)
+	}
+	return es, rows.Err()
+}

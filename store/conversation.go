@@ -1,0 +1,333 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Conversation statuses.
+const (
+	StatusNew     = "new"
+	StatusOpen    = "open"
+	StatusWaiting = "waiting"
+	StatusSolved  = "solved"
+)
+
+// Conversation is a dialogue routed to roles.
+type Conversation struct {
+	ID            int64
+	Number        int64
+	Subject       string
+	CategoryID    int64
+	CategoryKey   string
+	Status        string
+	HandlerID     *int64
+	CustomerID    *int64
+	AssigneeID    *int64
+	CompanyID     *int64
+	PersonID      *int64
+	LegalHold     bool
+	HeldForReview bool
+	RoleIDs       []int64 // receivers
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	SolvedAt      *time.Time
+}
+
+const conversationColumns = `c.id, c.number, c.subject, c.category_id, cat.key, c.status, c.handler_id, c.customer_id,
+	c.assignee_id, c.company_id, c.person_id, c.legal_hold, c.held_for_review,
+	coalesce((SELECT array_agg(role_id ORDER BY role_id) FROM conversation_roles WHERE conversation_id = c.id), '{}'),
+	c.created_at, c.updated_at, c.solved_at`
+
+const conversationFrom = ` FROM conversations c JOIN categories cat ON cat.id = c.category_id `
+
+func scanConversation(row interface{ Scan(...any) error }) (*Conversation, error) {
+	var c Conversation
+	err := row.Scan(&c.ID, &c.Number, &c.Subject, &c.CategoryID, &c.CategoryKey, &c.Status, &c.HandlerID, &c.CustomerID,
+		&c.AssigneeID, &c.CompanyID, &c.PersonID, &c.LegalHold, &c.HeldForReview, &c.RoleIDs,
+		&c.CreatedAt, &c.UpdatedAt, &c.SolvedAt)
+	return &c, err
+}
+
+// NewConversation is what opening a conversation needs.
+type NewConversation struct {
+	Subject       string
+	CategoryID    int64
+	CustomerID    *int64
+	CompanyID     *int64
+	PersonID      *int64
+	RoleIDs       []int64
+	HeldForReview bool
+}
+
+// CreateConversation inserts a conversation with its receiver roles.
+func (db *DB) CreateConversation(ctx context.Context, n NewConversation) (*Conversation, error) {
+	var id int64
+	err := db.q.QueryRow(ctx, `INSERT INTO conversations (subject, category_id, customer_id, company_id, person_id, held_for_review)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		n.Subject, n.CategoryID, n.CustomerID, n.CompanyID, n.PersonID, n.HeldForReview).Scan(&id)
+	if err != nil {
+		return nil, fmt.Errorf("create conversation: %w", err)
+	}
+	if err := db.SetConversationRoles(ctx, id, n.RoleIDs); err != nil {
+		return nil, err
+	}
+	return db.ConversationByID(ctx, id)
+}
+
+// ConversationByID finds a conversation.
+func (db *DB) ConversationByID(ctx context.Context, id int64) (*Conversation, error) {
+	c, err := scanConversation(db.q.QueryRow(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE c.id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("conversation %d", id))
+	}
+	return c, nil
+}
+
+// ConversationByNumber finds a conversation by its public number.
+func (db *DB) ConversationByNumber(ctx context.Context, number int64) (*Conversation, error) {
+	c, err := scanConversation(db.q.QueryRow(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE c.number = $1`, number))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("conversation #%d", number))
+	}
+	return c, nil
+}
+
+// LockConversation reads a conversation and locks its row until the
+// transaction ends, so two actions on it run one after the other.
+func (tx *Tx) LockConversation(ctx context.Context, id int64) (*Conversation, error) {
+	if _, err := tx.q.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, id); err != nil {
+		return nil, fmt.Errorf("lock conversation: %w", err)
+	}
+	return tx.ConversationByID(ctx, id)
+}
+
+// SetConversationRoles replaces the receiver roles.
+func (db *DB) SetConversationRoles(ctx context.Context, id int64, roleIDs []int64) error {
+	if _, err := db.q.Exec(ctx, `DELETE FROM conversation_roles WHERE conversation_id = $1 AND NOT role_id = ANY($2)`, id, roleIDs); err != nil {
+		return fmt.Errorf("set receivers: %w", err)
+	}
+	if _, err := db.q.Exec(ctx, `INSERT INTO conversation_roles (conversation_id, role_id)
+		SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING`, id, roleIDs); err != nil {
+		return fmt.Errorf("set receivers: %w", err)
+	}
+	return nil
+}
+
+// ConversationUpdate names the fields to change; nil leaves one alone.
+type ConversationUpdate struct {
+	Status     *string
+	HandlerID  **int64
+	AssigneeID **int64
+	CompanyID  **int64
+	PersonID   **int64
+	LegalHold  *bool
+}
+
+// UpdateConversation changes the given fields and marks activity.
+func (db *DB) UpdateConversation(ctx context.Context, id int64, u ConversationUpdate) error {
+	// Each field is a fixed SQL fragment with its own parameter: nothing from
+	// the caller is spliced into the statement.
+	sets := []string{"updated_at = now()"}
+	args := []any{id}
+	add := func(col string, v any) {
+		args = append(args, v)
+		sets = append(sets, fmt.Sprintf("%s = $%d", col, len(args)))
+	}
+	if u.Status != nil {
+		add("status", *u.Status)
+		if *u.Status == StatusSolved {
+			sets = append(sets, "solved_at = now()")
+		} else {
+			sets = append(sets, "solved_at = NULL")
+		}
+	}
+	if u.HandlerID != nil {
+		add("handler_id", *u.HandlerID)
+	}
+	if u.AssigneeID != nil {
+		add("assignee_id", *u.AssigneeID)
+	}
+	if u.CompanyID != nil {
+		add("company_id", *u.CompanyID)
+	}
+	if u.PersonID != nil {
+		add("person_id", *u.PersonID)
+	}
+	if u.LegalHold != nil {
+		add("legal_hold", *u.LegalHold)
+	}
+	tag, err := db.q.Exec(ctx, `UPDATE conversations SET `+strings.Join(sets, ", ")+` WHERE id = $1`, args...)
+	if err != nil {
+		return fmt.Errorf("update conversation: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("update conversation %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// AddParticipant records an address taking part in a conversation.
+func (db *DB) AddParticipant(ctx context.Context, conversationID int64, email string, userID *int64) error {
+	_, err := db.q.Exec(ctx, `INSERT INTO participants (conversation_id, email, user_id) VALUES ($1, lower($2), $3)
+		ON CONFLICT (conversation_id, email) DO UPDATE SET user_id = coalesce(participants.user_id, EXCLUDED.user_id)`,
+		conversationID, email, userID)
+	if err != nil {
+		return fmt.Errorf("add participant: %w", err)
+	}
+	return nil
+}
+
+// IsParticipant reports whether an address takes part in a conversation.
+func (db *DB) IsParticipant(ctx context.Context, conversationID int64, email string) (bool, error) {
+	var ok bool
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND email = lower($2))`,
+		conversationID, email).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("is participant: %w", err)
+	}
+	return ok, nil
+}
+
+// Participants lists a conversation's addresses.
+func (db *DB) Participants(ctx context.Context, conversationID int64) ([]string, error) {
+	rows, err := db.q.Query(ctx, `SELECT email FROM participants WHERE conversation_id = $1 ORDER BY email`, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
+	}
+	es, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
+	}
+	return es, nil
+}
+
+// visibleTo is the visibility rule in SQL, for the viewer in parameter $1:
+// members of a receiver role, the customer and the customer assignee, and a
+// manager of the company the conversation is about. It is a constant: the
+// one place the rule is written, used by every list and check.
+const visibleTo = `(
+	c.customer_id = $1 OR c.assignee_id = $1
+	OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN role_members rm ON rm.role_id = cr.role_id
+		WHERE cr.conversation_id = c.id AND rm.user_id = $1)
+	OR (c.company_id IS NOT NULL AND EXISTS (SELECT 1 FROM users u
+		JOIN role_members rm ON rm.user_id = u.id JOIN roles r ON r.id = rm.role_id
+		WHERE u.id = $1 AND u.company_id = c.company_id AND 'manager' = ANY(r.permissions))))`
+
+// CanSee reports whether a user may see a conversation.
+func (db *DB) CanSee(ctx context.Context, userID, conversationID int64) (bool, error) {
+	var ok bool
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2 AND `+visibleTo+`)`,
+		userID, conversationID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("can see: %w", err)
+	}
+	return ok, nil
+}
+
+// IsStaffOf reports whether a user is a member of a staff role among a
+// conversation's receivers: the one who may handle it.
+func (db *DB) IsStaffOf(ctx context.Context, userID, conversationID int64) (bool, error) {
+	var ok bool
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_roles cr
+		JOIN roles r ON r.id = cr.role_id AND r.staff
+		JOIN role_members rm ON rm.role_id = cr.role_id
+		WHERE cr.conversation_id = $2 AND rm.user_id = $1)`, userID, conversationID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("is staff of: %w", err)
+	}
+	return ok, nil
+}
+
+// ListFilter selects conversations for a viewer.
+type ListFilter struct {
+	ViewerID  int64
+	Status    string // "" for any
+	Category  string // key
+	Role      string // key of a receiver role
+	HandlerID *int64 // "handled by me"
+	Query     string // full-text search over subjects, senders and texts
+	Cursor    string // from a previous page's Next
+	Limit     int    // default 50
+}
+
+// Page is one page of conversations, newest activity first.
+type Page struct {
+	Conversations []Conversation
+	Next          string // "" on the last page
+}
+
+type pageCursor struct {
+	UpdatedAt time.Time `json:"u"`
+	ID        int64     `json:"i"`
+}
+
+// ListConversations lists what the viewer may see, newest activity first,
+// paged by a keyset cursor so that deep pages cost what the first does.
+func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	var cur *pageCursor
+	if f.Cursor != "" {
+		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
+		if err == nil {
+			cur = &pageCursor{}
+			err = json.Unmarshal(b, cur)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bad cursor: %w", ErrInvalidInput)
+		}
+	}
+	var curAt *time.Time
+	var curID *int64
+	if cur != nil {
+		curAt, curID = &cur.UpdatedAt, &cur.ID
+	}
+	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE `+visibleTo+`
+		AND ($2 = '' OR c.status = $2)
+		AND ($3 = '' OR cat.key = $3)
+		AND ($4 = '' OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id
+			WHERE cr.conversation_id = c.id AND r.key = $4))
+		AND ($5::bigint IS NULL OR c.handler_id = $5)
+		AND ($6 = '' OR c.subject ILIKE '%' || $10 || '%' OR EXISTS (SELECT 1 FROM messages m
+			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', $6)
+			AND (m.kind <> 'note' OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id AND r.staff
+				JOIN role_members rm ON rm.role_id = cr.role_id WHERE cr.conversation_id = c.id AND rm.user_id = $1))))
+		AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
+		ORDER BY c.updated_at DESC, c.id DESC LIMIT $9`,
+		f.ViewerID, f.Status, f.Category, f.Role, f.HandlerID, f.Query, curAt, curID, f.Limit+1, escapeLike(f.Query))
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	defer rows.Close()
+	p := &Page{}
+	for rows.Next() {
+		c, err := scanConversation(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list conversations: %w", err)
+		}
+		p.Conversations = append(p.Conversations, *c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	if len(p.Conversations) > f.Limit {
+		p.Conversations = p.Conversations[:f.Limit]
+		last := p.Conversations[f.Limit-1]
+		b, _ := json.Marshal(pageCursor{UpdatedAt: last.UpdatedAt, ID: last.ID})
+		p.Next = base64.RawURLEncoding.EncodeToString(b)
+	}
+	return p, nil
+}
+
+// escapeLike keeps % and _ in a search literal.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

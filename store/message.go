@@ -1,0 +1,253 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Message kinds, as the API shows them.
+const (
+	KindCustomer  = "customer"
+	KindStaff     = "staff"
+	KindNote      = "note"
+	KindAutoReply = "auto_reply"
+	KindBounce    = "bounce"
+	KindEvent     = "event"
+)
+
+// Message directions.
+const (
+	DirIn       = "in"
+	DirOut      = "out"
+	DirInternal = "internal"
+)
+
+// Message is one email or web post in a conversation, or an event.
+type Message struct {
+	ID             int64
+	ConversationID int64
+	Direction      string
+	Kind           string
+	AuthorID       *int64
+	FromAddr       string
+	FromName       string
+	To             []string
+	Cc             []string
+	Subject        string
+	MessageID      string
+	InReplyTo      string
+	References     []string
+	Text           string
+	HTML           string
+	RawSHA256      []byte
+	Problems       []string
+	Event          string
+	Mailbox        string
+	UIDValidity    uint32
+	UID            uint32
+	CreatedAt      time.Time
+	Attachments    []Attachment
+}
+
+// Attachment is a file of a message; its content lives once in blobs.
+type Attachment struct {
+	ID          string // random and unguessable: it appears in URLs
+	MessageID   int64
+	Filename    string
+	ContentType string
+	ContentID   string
+	Inline      bool
+	SHA256      []byte
+	Size        int64
+}
+
+// NewAttachment is a file to store with a message.
+type NewAttachment struct {
+	Filename    string
+	ContentType string
+	ContentID   string
+	Inline      bool
+	Data        []byte
+}
+
+// PutBlob stores content once per sha256 and returns the hash.
+func (db *DB) PutBlob(ctx context.Context, data []byte) ([]byte, error) {
+	sum := sha256.Sum256(data)
+	_, err := db.q.Exec(ctx, `INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
+		sum[:], len(data), data)
+	if err != nil {
+		return nil, fmt.Errorf("put blob: %w", err)
+	}
+	return sum[:], nil
+}
+
+// Blob reads stored content.
+func (db *DB) Blob(ctx context.Context, sha []byte) ([]byte, error) {
+	var data []byte
+	if err := db.q.QueryRow(ctx, `SELECT data FROM blobs WHERE sha256 = $1`, sha).Scan(&data); err != nil {
+		return nil, notFound(err, "blob")
+	}
+	return data, nil
+}
+
+// NewID returns a random identifier for URLs: 128 bits, never a sequence.
+func NewID() string {
+	b := make([]byte, 16)
+	rand.Read(b) //nolint:errcheck // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// InsertMessage stores a message with its attachments. For an inbound mail
+// Mailbox/UIDValidity/UID are its unique key, and a second insert of the same
+// key returns ErrConflict, so a refetch is never stored twice.
+func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachment) error {
+	var mailbox *string
+	var uv, uid *int64
+	if m.Mailbox != "" {
+		mailbox = &m.Mailbox
+		a, b := int64(m.UIDValidity), int64(m.UID)
+		uv, uid = &a, &b
+	}
+	err := db.q.QueryRow(ctx, `INSERT INTO messages (conversation_id, direction, kind, author_id, from_addr, from_name,
+			to_addrs, cc_addrs, subject, message_id, in_reply_to, refs, text_body, html_body, raw_sha256, problems, event,
+			mailbox, uid_validity, uid)
+		VALUES ($1, $2, $3, $4, lower($5), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''), $12, $13, $14, $15, $16, nullif($17, ''), $18, $19, $20)
+		RETURNING id, created_at`,
+		m.ConversationID, m.Direction, m.Kind, m.AuthorID, m.FromAddr, m.FromName,
+		nonNil(m.To), nonNil(m.Cc), m.Subject, m.MessageID, m.InReplyTo, nonNil(m.References), m.Text, m.HTML, m.RawSHA256,
+		nonNil(m.Problems), m.Event, mailbox, uv, uid).Scan(&m.ID, &m.CreatedAt)
+	if err != nil {
+		if uniqueViolation(err) {
+			return fmt.Errorf("insert message: %w", ErrConflict)
+		}
+		return fmt.Errorf("insert message: %w", err)
+	}
+	for _, f := range files {
+		sha, err := db.PutBlob(ctx, f.Data)
+		if err != nil {
+			return err
+		}
+		a := Attachment{ID: NewID(), MessageID: m.ID, Filename: f.Filename, ContentType: f.ContentType,
+			ContentID: f.ContentID, Inline: f.Inline, SHA256: sha, Size: int64(len(f.Data))}
+		if _, err := db.q.Exec(ctx, `INSERT INTO attachments (id, message_id, filename, content_type, content_id, inline, sha256, size)
+			VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8)`,
+			a.ID, a.MessageID, a.Filename, a.ContentType, a.ContentID, a.Inline, a.SHA256, a.Size); err != nil {
+			return fmt.Errorf("insert attachment: %w", err)
+		}
+		m.Attachments = append(m.Attachments, a)
+	}
+	return nil
+}
+
+const messageColumns = `m.id, m.conversation_id, m.direction, m.kind, m.author_id, m.from_addr, m.from_name, m.to_addrs, m.cc_addrs,
+	m.subject, coalesce(m.message_id, ''), coalesce(m.in_reply_to, ''), m.refs, m.text_body, m.html_body, m.raw_sha256,
+	m.problems, coalesce(m.event, ''), coalesce(m.mailbox, ''), coalesce(m.uid_validity, 0), coalesce(m.uid, 0), m.created_at`
+
+func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
+	var m Message
+	var uv, uid int64
+	err := row.Scan(&m.ID, &m.ConversationID, &m.Direction, &m.Kind, &m.AuthorID, &m.FromAddr, &m.FromName, &m.To, &m.Cc,
+		&m.Subject, &m.MessageID, &m.InReplyTo, &m.References, &m.Text, &m.HTML, &m.RawSHA256,
+		&m.Problems, &m.Event, &m.Mailbox, &uv, &uid, &m.CreatedAt)
+	m.UIDValidity, m.UID = uint32(uv), uint32(uid)
+	return &m, err
+}
+
+// Messages lists a conversation's messages, oldest first, with attachments;
+// internal notes only when withNotes.
+func (db *DB) Messages(ctx context.Context, conversationID int64, withNotes bool) ([]Message, error) {
+	rows, err := db.q.Query(ctx, `SELECT `+messageColumns+` FROM messages m
+		WHERE m.conversation_id = $1 AND ($2 OR m.kind <> 'note') ORDER BY m.created_at, m.id`, conversationID, withNotes)
+	if err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	var ms []Message
+	byID := map[int64]int{}
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("messages: %w", err)
+		}
+		byID[m.ID] = len(ms)
+		ms = append(ms, *m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messages: %w", err)
+	}
+	arows, err := db.q.Query(ctx, `SELECT a.id, a.message_id, a.filename, a.content_type, coalesce(a.content_id, ''), a.inline, a.sha256, a.size
+		FROM attachments a JOIN messages m ON m.id = a.message_id WHERE m.conversation_id = $1 ORDER BY a.filename, a.id`, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("attachments: %w", err)
+	}
+	defer arows.Close()
+	for arows.Next() {
+		var a Attachment
+		if err := arows.Scan(&a.ID, &a.MessageID, &a.Filename, &a.ContentType, &a.ContentID, &a.Inline, &a.SHA256, &a.Size); err != nil {
+			return nil, fmt.Errorf("attachments: %w", err)
+		}
+		if i, ok := byID[a.MessageID]; ok {
+			ms[i].Attachments = append(ms[i].Attachments, a)
+		}
+	}
+	return ms, arows.Err()
+}
+
+// MessageByID finds a message.
+func (db *DB) MessageByID(ctx context.Context, id int64) (*Message, error) {
+	m, err := scanMessage(db.q.QueryRow(ctx, `SELECT `+messageColumns+` FROM messages m WHERE m.id = $1`, id))
+	if err != nil {
+		return nil, notFound(err, "message")
+	}
+	return m, nil
+}
+
+// AttachmentByID finds an attachment and the conversation it belongs to.
+func (db *DB) AttachmentByID(ctx context.Context, id string) (*Attachment, int64, string, error) {
+	var a Attachment
+	var convID int64
+	var kind string
+	err := db.q.QueryRow(ctx, `SELECT a.id, a.message_id, a.filename, a.content_type, coalesce(a.content_id, ''), a.inline, a.sha256, a.size,
+			m.conversation_id, m.kind
+		FROM attachments a JOIN messages m ON m.id = a.message_id WHERE a.id = $1`, id).
+		Scan(&a.ID, &a.MessageID, &a.Filename, &a.ContentType, &a.ContentID, &a.Inline, &a.SHA256, &a.Size, &convID, &kind)
+	if err != nil {
+		return nil, 0, "", notFound(err, "attachment")
+	}
+	return &a, convID, kind, nil
+}
+
+// ConversationByMessageID finds the newest conversation holding a message with
+// one of these Message-IDs.
+func (db *DB) ConversationByMessageID(ctx context.Context, ids []string) (int64, error) {
+	var conv int64
+	err := db.q.QueryRow(ctx, `SELECT conversation_id FROM (
+			SELECT conversation_id, created_at FROM messages WHERE message_id = ANY($1)
+			UNION ALL
+			SELECT o.conversation_id, o.created_at FROM outbox o WHERE o.mail_message_id = ANY($1) AND o.conversation_id IS NOT NULL
+		) hits ORDER BY created_at DESC LIMIT 1`, ids).Scan(&conv)
+	if err != nil {
+		if err == pgx.ErrNoRows {
+			return 0, fmt.Errorf("message-id: %w", ErrNotFound)
+		}
+		return 0, fmt.Errorf("message-id: %w", err)
+	}
+	return conv, nil
+}
+
+// HasMessageID reports whether a mail with this Message-ID is stored already.
+func (db *DB) HasMessageID(ctx context.Context, messageID string) (bool, error) {
+	var ok bool
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = $1 AND direction = 'in')`, messageID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("has message-id: %w", err)
+	}
+	return ok, nil
+}

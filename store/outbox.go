@@ -1,0 +1,68 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Outbox templates: what a queued mail is.
+const (
+	TemplateNewConversation = "new_conversation" // to members of the receiver roles
+	TemplateAnswer          = "answer"           // the Handler's reply, to the customer
+	TemplateCustomerReply   = "customer_reply"   // to the Handler (or the roles)
+	TemplateAssigned        = "assigned"         // to a new Handler
+	TemplateSolved          = "solved"           // to the customer
+	TemplateReceived        = "received"         // to a customer who opened one by email or web
+	TemplateDeliveryFailed  = "delivery_failed"  // to the Handler (or the roles)
+)
+
+// OutboxItem is one mail to send.
+type OutboxItem struct {
+	ID             int64
+	ConversationID *int64
+	MessageID      *int64 // the message whose content the mail carries
+	Template       string
+	Recipient      string
+	RecipientID    *int64
+	MailMessageID  string // Message-ID header, fixed before the first try
+	Status         string
+	Attempts       int
+	NextAttemptAt  time.Time
+	LastError      string
+	CreatedAt      time.Time
+	SentAt         *time.Time
+}
+
+// Enqueue adds a mail to the outbox, to be sent after the transaction commits.
+func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
+	err := db.q.QueryRow(ctx, `INSERT INTO outbox (conversation_id, message_id, template, recipient, recipient_id, mail_message_id)
+		VALUES ($1, $2, $3, lower($4), $5, $6) RETURNING id, status, next_attempt_at, created_at`,
+		it.ConversationID, it.MessageID, it.Template, it.Recipient, it.RecipientID, it.MailMessageID).
+		Scan(&it.ID, &it.Status, &it.NextAttemptAt, &it.CreatedAt)
+	if err != nil {
+		return fmt.Errorf("enqueue %s: %w", it.Template, err)
+	}
+	return nil
+}
+
+// OutboxFor lists a conversation's queued and sent mail, oldest first.
+func (db *DB) OutboxFor(ctx context.Context, conversationID int64) ([]OutboxItem, error) {
+	rows, err := db.q.Query(ctx, `SELECT id, conversation_id, message_id, template, recipient, recipient_id, mail_message_id,
+			status, attempts, next_attempt_at, last_error, created_at, sent_at
+		FROM outbox WHERE conversation_id = $1 ORDER BY id`, conversationID)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	defer rows.Close()
+	var its []OutboxItem
+	for rows.Next() {
+		var it OutboxItem
+		if err := rows.Scan(&it.ID, &it.ConversationID, &it.MessageID, &it.Template, &it.Recipient, &it.RecipientID,
+			&it.MailMessageID, &it.Status, &it.Attempts, &it.NextAttemptAt, &it.LastError, &it.CreatedAt, &it.SentAt); err != nil {
+			return nil, fmt.Errorf("outbox: %w", err)
+		}
+		its = append(its, it)
+	}
+	return its, rows.Err()
+}

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"postdesk/config"
+)
+
+// ApplyConfig makes the database's roles, categories, users and memberships
+// what the file says, in one transaction, and can run any number of times.
+// Role memberships are entirely the file's: a user dropped from a role loses
+// it. Nothing here touches a conversation: they stay with their roles, whose
+// new members see them. Roles and categories missing from the file are made
+// inactive rather than deleted, so their conversations keep their history.
+func (s *Store) ApplyConfig(ctx context.Context, c *config.Config) error {
+	return s.InTx(ctx, func(tx *Tx) error {
+		roleIDs := map[string]int64{}
+		keys := make([]string, 0, len(c.Roles))
+		for _, r := range c.Roles {
+			var id int64
+			err := tx.q.QueryRow(ctx, `INSERT INTO roles (key, name, staff, permissions, active) VALUES ($1, $2, $3, $4, true)
+				ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, staff = EXCLUDED.staff,
+					permissions = EXCLUDED.permissions, active = true
+				RETURNING id`, r.Key, r.Name, r.Staff, nonNil(r.May)).Scan(&id)
+			if err != nil {
+				return fmt.Errorf("apply role %s: %w", r.Key, err)
+			}
+			roleIDs[r.Key] = id
+			keys = append(keys, r.Key)
+		}
+		if _, err := tx.q.Exec(ctx, `UPDATE roles SET active = false WHERE NOT key = ANY($1)`, keys); err != nil {
+			return fmt.Errorf("apply roles: %w", err)
+		}
+
+		catKeys := make([]string, 0, len(c.Categories))
+		for _, cat := range c.Categories {
+			var id int64
+			err := tx.q.QueryRow(ctx, `INSERT INTO categories (key, name, retention, allow_from, active) VALUES ($1, $2, $3, $4, true)
+				ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, retention = EXCLUDED.retention,
+					allow_from = EXCLUDED.allow_from, active = true
+				RETURNING id`, cat.Key, cat.Name, Interval(cat.Retention), cat.AllowFrom).Scan(&id)
+			if err != nil {
+				return fmt.Errorf("apply category %s: %w", cat.Key, err)
+			}
+			catKeys = append(catKeys, cat.Key)
+			if _, err := tx.q.Exec(ctx, `DELETE FROM category_addresses WHERE category_id = $1 AND NOT address = ANY($2)`, id, cat.Addresses); err != nil {
+				return fmt.Errorf("apply category %s: %w", cat.Key, err)
+			}
+			for _, a := range cat.Addresses {
+				// An address moved from another category moves with it.
+				if _, err := tx.q.Exec(ctx, `INSERT INTO category_addresses (address, category_id) VALUES ($1, $2)
+					ON CONFLICT (address) DO UPDATE SET category_id = EXCLUDED.category_id`, a, id); err != nil {
+					return fmt.Errorf("apply category %s address %s: %w", cat.Key, a, err)
+				}
+			}
+			ids := make([]int64, 0, len(cat.Roles))
+			for _, r := range cat.Roles {
+				ids = append(ids, roleIDs[r])
+			}
+			if _, err := tx.q.Exec(ctx, `DELETE FROM category_roles WHERE category_id = $1 AND NOT role_id = ANY($2)`, id, ids); err != nil {
+				return fmt.Errorf("apply category %s roles: %w", cat.Key, err)
+			}
+			if _, err := tx.q.Exec(ctx, `INSERT INTO category_roles (category_id, role_id) SELECT $1, unnest($2::bigint[])
+				ON CONFLICT DO NOTHING`, id, ids); err != nil {
+				return fmt.Errorf("apply category %s roles: %w", cat.Key, err)
+			}
+		}
+		if _, err := tx.q.Exec(ctx, `UPDATE categories SET active = false WHERE NOT key = ANY($1)`, catKeys); err != nil {
+			return fmt.Errorf("apply categories: %w", err)
+		}
+
+		var memberRoles, memberUsers []int64
+		emails := make([]string, 0, len(c.Users))
+		for _, u := range c.Users {
+			var companyID *int64
+			if u.Company != "" {
+				co, err := tx.EnsureCompany(ctx, u.Company)
+				if err != nil {
+					return err
+				}
+				companyID = &co.ID
+			}
+			var id int64
+			err := tx.q.QueryRow(ctx, `INSERT INTO users (email, name, language, company_id, from_config) VALUES ($1, $2, $3, $4, true)
+				ON CONFLICT (email) DO UPDATE SET name = EXCLUDED.name, language = EXCLUDED.language,
+					company_id = EXCLUDED.company_id, from_config = true
+				RETURNING id`, u.Email, u.Name, u.Language, companyID).Scan(&id)
+			if err != nil {
+				return fmt.Errorf("apply user %s: %w", u.Email, err)
+			}
+			emails = append(emails, u.Email)
+			for _, r := range u.Roles {
+				memberRoles = append(memberRoles, roleIDs[r])
+				memberUsers = append(memberUsers, id)
+			}
+		}
+		// Users gone from the file keep their row (conversations name them) but
+		// no longer count as configured.
+		if _, err := tx.q.Exec(ctx, `UPDATE users SET from_config = false WHERE from_config AND NOT email = ANY($1)`, emails); err != nil {
+			return fmt.Errorf("apply users: %w", err)
+		}
+		if _, err := tx.q.Exec(ctx, `DELETE FROM role_members m WHERE NOT EXISTS (
+				SELECT 1 FROM unnest($1::bigint[], $2::bigint[]) AS want(role_id, user_id)
+				WHERE want.role_id = m.role_id AND want.user_id = m.user_id)`, memberRoles, memberUsers); err != nil {
+			return fmt.Errorf("apply memberships: %w", err)
+		}
+		if _, err := tx.q.Exec(ctx, `INSERT INTO role_members (role_id, user_id)
+				SELECT * FROM unnest($1::bigint[], $2::bigint[]) ON CONFLICT DO NOTHING`, memberRoles, memberUsers); err != nil {
+			return fmt.Errorf("apply memberships: %w", err)
+		}
+		return tx.Audit(ctx, nil, "config", "config_applied", nil, map[string]any{
+			"roles": len(c.Roles), "categories": len(c.Categories), "users": len(c.Users)})
+	})
+}
+
+// Interval converts a retention to PostgreSQL's interval, keeping calendar
+// months and days apart from exact time.
+func Interval(r config.Retention) pgtype.Interval {
+	return pgtype.Interval{Months: int32(r.Months), Days: int32(r.Days), Microseconds: r.Exact.Microseconds(), Valid: true}
+}
+
+// RetentionOf converts back.
+func RetentionOf(iv pgtype.Interval) config.Retention {
+	return config.Retention{Months: int(iv.Months), Days: int(iv.Days), Exact: time.Duration(iv.Microseconds) * time.Microsecond, Set: true}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
