@@ -24,6 +24,7 @@ import (
 
 	"postdesk/config"
 	"postdesk/store"
+	"postdesk/threading"
 )
 
 // Domain errors; only web maps them to HTTP.
@@ -39,9 +40,11 @@ func invalid(format string, args ...any) error {
 
 // Service applies the rules to the store.
 type Service struct {
-	st       *store.Store
-	idDomain string
-	log      *slog.Logger
+	st          *store.Store
+	idDomain    string
+	signer      *threading.Signer
+	senderLimit int
+	log         *slog.Logger
 }
 
 // Options configures a Service; nil means defaults.
@@ -49,13 +52,22 @@ type Options struct {
 	// MessageIDDomain is the right-hand side of the Message-IDs postdesk
 	// makes; it lets threading recognise its own mail. Default "postdesk.invalid".
 	MessageIDDomain string
-	Logger          *slog.Logger
+	// Signer makes and checks reply tokens; Receive needs it.
+	Signer *threading.Signer
+	// SenderLimit is how many mails one sender may send within an hour
+	// before further ones notify nobody (a loop breaker). Default 30.
+	SenderLimit int
+	Logger      *slog.Logger
 }
 
 // New returns a Service.
 func New(st *store.Store, opts *Options) *Service {
-	s := &Service{st: st, idDomain: "postdesk.invalid", log: slog.Default()}
+	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, log: slog.Default()}
 	if opts != nil {
+		s.signer = opts.Signer
+		if opts.SenderLimit > 0 {
+			s.senderLimit = opts.SenderLimit
+		}
 		if opts.MessageIDDomain != "" {
 			s.idDomain = opts.MessageIDDomain
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,6 +48,7 @@ type Message struct {
 	HTML           string
 	RawSHA256      []byte
 	Problems       []string
+	Fingerprint    []byte // inbound mail only: see the migration
 	Event          string
 	Mailbox        string
 	UIDValidity    uint32
@@ -116,12 +118,12 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 	}
 	err := db.q.QueryRow(ctx, `INSERT INTO messages (conversation_id, direction, kind, author_id, from_addr, from_name,
 			to_addrs, cc_addrs, subject, message_id, in_reply_to, refs, text_body, html_body, raw_sha256, problems, event,
-			mailbox, uid_validity, uid)
-		VALUES ($1, $2, $3, $4, lower($5), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''), $12, $13, $14, $15, $16, nullif($17, ''), $18, $19, $20)
+			mailbox, uid_validity, uid, fingerprint)
+		VALUES ($1, $2, $3, $4, lower($5), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''), $12, $13, $14, $15, $16, nullif($17, ''), $18, $19, $20, $21)
 		RETURNING id, created_at`,
 		m.ConversationID, m.Direction, m.Kind, m.AuthorID, m.FromAddr, m.FromName,
 		nonNil(m.To), nonNil(m.Cc), m.Subject, m.MessageID, m.InReplyTo, nonNil(m.References), m.Text, m.HTML, m.RawSHA256,
-		nonNil(m.Problems), m.Event, mailbox, uv, uid).Scan(&m.ID, &m.CreatedAt)
+		nonNil(m.Problems), m.Event, mailbox, uv, uid, m.Fingerprint).Scan(&m.ID, &m.CreatedAt)
 	if err != nil {
 		if uniqueViolation(err) {
 			return fmt.Errorf("insert message: %w", ErrConflict)
@@ -234,7 +236,7 @@ func (db *DB) ConversationByMessageID(ctx context.Context, ids []string) (int64,
 			SELECT o.conversation_id, o.created_at FROM outbox o WHERE o.mail_message_id = ANY($1) AND o.conversation_id IS NOT NULL
 		) hits ORDER BY created_at DESC LIMIT 1`, ids).Scan(&conv)
 	if err != nil {
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return 0, fmt.Errorf("message-id: %w", ErrNotFound)
 		}
 		return 0, fmt.Errorf("message-id: %w", err)
@@ -250,4 +252,31 @@ func (db *DB) HasMessageID(ctx context.Context, messageID string) (bool, error) 
 		return false, fmt.Errorf("has message-id: %w", err)
 	}
 	return ok, nil
+}
+
+// InboundStored returns the conversation of an inbound mail stored already,
+// under its IMAP key or its fingerprint, or 0.
+func (db *DB) InboundStored(ctx context.Context, mailbox string, uidValidity, uid uint32, fingerprint []byte) (int64, error) {
+	var conv int64
+	err := db.q.QueryRow(ctx, `SELECT conversation_id FROM messages
+		WHERE (mailbox = $1 AND uid_validity = $2 AND uid = $3) OR ($4::bytea IS NOT NULL AND fingerprint = $4)
+		LIMIT 1`, mailbox, int64(uidValidity), int64(uid), fingerprint).Scan(&conv)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("inbound stored: %w", err)
+	}
+	return conv, nil
+}
+
+// RecentInbound counts the mails an address sent within the last hour.
+func (db *DB) RecentInbound(ctx context.Context, from string) (int, error) {
+	var n int
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM messages WHERE from_addr = lower($1) AND direction = 'in'
+		AND created_at > now() - interval '1 hour'`, from).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("recent inbound: %w", err)
+	}
+	return n, nil
 }

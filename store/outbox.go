@@ -15,6 +15,7 @@ const (
 	TemplateSolved          = "solved"           // to the customer
 	TemplateReceived        = "received"         // to a customer who opened one by email or web
 	TemplateDeliveryFailed  = "delivery_failed"  // to the Handler (or the roles)
+	TemplateTooLarge        = "too_large"        // to a sender whose mail was over the size limit
 )
 
 // OutboxItem is one mail to send.
@@ -65,4 +66,20 @@ func (db *DB) OutboxFor(ctx context.Context, conversationID int64) ([]OutboxItem
 		its = append(its, it)
 	}
 	return its, rows.Err()
+}
+
+// MarkBounced marks the conversation's outbox row whose Message-ID came back
+// in a delivery report as failed, and returns its recipient ("" when none
+// matches).
+func (db *DB) MarkBounced(ctx context.Context, conversationID int64, mailMessageID, why string) (string, error) {
+	var to string
+	err := db.q.QueryRow(ctx, `UPDATE outbox SET status = 'failed', last_error = $3
+		WHERE conversation_id = $1 AND mail_message_id = $2 RETURNING recipient`, conversationID, mailMessageID, "bounced: "+why).Scan(&to)
+	if err != nil {
+		if isNotFound(notFound(err, "")) {
+			return "", nil
+		}
+		return "", fmt.Errorf("mark bounced: %w", err)
+	}
+	return to, nil
 }

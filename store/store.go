@@ -104,3 +104,5 @@ func uniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"postdesk/config"
+	"postdesk/conversation"
 	"postdesk/store"
+	"postdesk/threading"
 )
 
 func loadConfig(file string) (*config.Config, error) {
@@ -120,6 +122,20 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger) error {
 		return err
 	}
 	log.Info("config applied", "categories", len(c.Categories), "roles", len(c.Roles), "users", len(c.Users))
+
+	signer, err := threading.NewSigner([]byte(c.Secret))
+	if err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
+	svc := conversation.New(st, &conversation.Options{MessageIDDomain: messageIDDomain(c), Signer: signer, Logger: log})
+	workers, err := startMailboxes(ctx, c, st, svc, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		workers.stop()
+		workers.Wait()
+	}()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -127,6 +127,10 @@ CREATE TABLE messages (
     html_body       text NOT NULL DEFAULT '',
     raw_sha256      bytea REFERENCES blobs(sha256),
     problems        text[] NOT NULL DEFAULT '{}',
+    -- sha256 of Message-ID, From, Date and Subject: recognises the same mail
+    -- fetched again (UIDVALIDITY reset, a second mailbox) without trusting a
+    -- Message-ID alone, which broken clients reuse
+    fingerprint     bytea,
     event           text,           -- for kind 'event': routed, handler, solved, delivery_failed ...
     mailbox         text,           -- where an inbound mail came from
     uid_validity    bigint,
@@ -140,6 +144,8 @@ CREATE TABLE messages (
 CREATE INDEX messages_conversation ON messages (conversation_id, created_at, id);
 CREATE INDEX messages_message_id ON messages (message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX messages_search ON messages USING gin (search);
+CREATE INDEX messages_fingerprint ON messages (fingerprint) WHERE fingerprint IS NOT NULL;
+CREATE INDEX messages_from_recent ON messages (from_addr, created_at) WHERE direction = 'in';
 CREATE INDEX messages_raw ON messages (raw_sha256) WHERE raw_sha256 IS NOT NULL;
 
 CREATE TABLE attachments (

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"postdesk/config"
+	"postdesk/conversation"
+	"postdesk/ingest"
+	"postdesk/store"
+)
+
+// messageIDDomain is the domain of the Message-IDs postdesk makes. It must
+// differ from every domain people send from (their own Message-IDs would look
+// like ours coming back), so it is a subdomain of the first category address.
+func messageIDDomain(c *config.Config) string {
+	for _, cat := range c.Categories {
+		for _, a := range cat.Addresses {
+			if _, domain, ok := strings.Cut(a, "@"); ok {
+				return "postdesk." + domain
+			}
+		}
+	}
+	return "postdesk.invalid"
+}
+
+// mailboxWorkers are the running IMAP workers.
+type mailboxWorkers struct {
+	sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+func (w *mailboxWorkers) stop() { w.cancel() }
+
+// startMailboxes runs one ingest worker per configured mailbox until stop.
+func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc *conversation.Service, log *slog.Logger) (*mailboxWorkers, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	ws := &mailboxWorkers{cancel: cancel}
+	cats := map[string]string{}
+	for _, m := range c.Mailboxes {
+		cats[m.Name] = m.Category
+	}
+	desk := ingest.NewDesk(st, svc, cats)
+	for _, m := range c.Mailboxes {
+		w := ingest.NewWorker(&ingest.Options{
+			Name: m.Name, Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.Username, Password: m.Password,
+			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Logger: log.With("mailbox", m.Name),
+		}, desk, desk)
+		ws.Add(1)
+		go func() {
+			defer ws.Done()
+			if err := w.Run(ctx); err != nil {
+				log.Error("mailbox worker stopped", "mailbox", m.Name, "err", err)
+			}
+		}()
+	}
+	return ws, nil
+}

@@ -1,0 +1,445 @@
+package conversation
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"html"
+	"regexp"
+	"strings"
+
+	"github.com/microcosm-cc/bluemonday"
+
+	"postdesk/config"
+	"postdesk/ingest/mailparse"
+	"postdesk/store"
+	"postdesk/threading"
+)
+
+// Inbound is one mail fetched from a category mailbox.
+type Inbound struct {
+	Mailbox         string // config name; "" for mail not from IMAP (tests, tools)
+	UIDValidity     uint32
+	UID             uint32
+	Raw             []byte
+	TooLarge        bool  // Raw holds only the header: the mail was over the size limit
+	Size            int64 // the whole mail's size as the server reported it
+	DefaultCategory string
+}
+
+// Received says what became of an inbound mail.
+type Received struct {
+	ConversationID int64
+	MessageID      int64
+	Kind           string
+	Duplicate      bool // already stored: nothing was done but move the cursor
+	Held           bool // opened a conversation held for review
+	Decision       threading.Decision
+}
+
+// LoopHeader is put on every mail postdesk sends, and recognised coming back.
+const LoopHeader = "X-Postdesk-Loop"
+
+// Receive stores one inbound mail and everything that follows from it (the
+// conversation change, the outbox rows, the audit record, and the mailbox
+// cursor) in one transaction: after a crash either all of it is there or
+// none, and the mail is fetched again. A mail already stored, under the same
+// (mailbox, UIDVALIDITY, UID) or as the same mail fetched elsewhere, only
+// moves the cursor. A mail that cannot be parsed is stored raw with its
+// problems noted, never dropped.
+func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
+	if s.signer == nil {
+		return nil, errors.New("receive: the service has no reply token signer")
+	}
+	m := mailparse.Parse(in.Raw, nil)
+	var res *Received
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		res, err = s.receive(ctx, tx, in, m)
+		if err != nil {
+			return err
+		}
+		if in.Mailbox != "" {
+			return tx.AdvanceCursor(ctx, in.Mailbox, in.UIDValidity, in.UID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receive %s uid %d: %w", in.Mailbox, in.UID, err)
+	}
+	return res, nil
+}
+
+func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mailparse.Message) (*Received, error) {
+	fp := fingerprint(m)
+	if dup, err := tx.InboundStored(ctx, in.Mailbox, in.UIDValidity, in.UID, fp); err != nil {
+		return nil, err
+	} else if dup != 0 {
+		return &Received{ConversationID: dup, Duplicate: true}, nil
+	}
+
+	recipients := recipientsOf(m)
+	cat, err := s.categoryFor(ctx, tx, recipients, in.DefaultCategory)
+	if err != nil {
+		return nil, err
+	}
+	own := threading.OwnMail{MessageIDDomain: s.idDomain, LoopHeader: LoopHeader}
+	d, err := threading.Decide(m, recipients, s.signer, &index{ctx: ctx, tx: tx}, own)
+	if err != nil {
+		return nil, err
+	}
+
+	from := m.From.Email
+	msg := &store.Message{Direction: store.DirIn, Kind: string(d.Kind), FromAddr: from, FromName: m.From.Name,
+		To: emails(m.To), Cc: emails(m.Cc), Subject: m.Subject, MessageID: m.MessageID, References: m.References,
+		Text: m.Text, HTML: m.HTML, Problems: m.Problems, Fingerprint: fp,
+		Mailbox: in.Mailbox, UIDValidity: in.UIDValidity, UID: in.UID}
+	if len(m.InReplyTo) > 0 {
+		msg.InReplyTo = m.InReplyTo[0]
+	}
+	if msg.Text == "" && msg.HTML != "" {
+		msg.Text = textOfHTML(msg.HTML)
+	}
+	if d.Kind == threading.KindLoop {
+		msg.Kind = store.KindAutoReply // stored like one: never answered, never notified
+	}
+	if in.TooLarge {
+		msg.Problems = append(msg.Problems, fmt.Sprintf("The mail is %.1f MB, over the size limit: only its header was kept.", float64(in.Size)/1e6))
+	}
+	if d.Note != "" {
+		msg.Problems = append(msg.Problems, "Threading: "+d.Note)
+	}
+	if msg.RawSHA256, err = tx.PutBlob(ctx, in.Raw); err != nil {
+		return nil, err
+	}
+
+	// A sender writing more than SenderLimit mails an hour is a loop that got
+	// past the headers (or a flood): store everything, notify no one.
+	quiet := false
+	if from != "" {
+		n, err := tx.RecentInbound(ctx, from)
+		if err != nil {
+			return nil, err
+		}
+		if n >= s.senderLimit {
+			quiet = true
+			msg.Problems = append(msg.Problems, fmt.Sprintf("%s sent %d mails within an hour: no notifications for this one.", from, n))
+		}
+	}
+
+	var author *store.User
+	if from != "" {
+		if author, err = tx.EnsureUser(ctx, from, m.From.Name); err != nil {
+			return nil, err
+		}
+		msg.AuthorID = &author.ID
+	}
+	files := attachmentsOf(m)
+	res := &Received{Kind: msg.Kind, Decision: d}
+
+	if d.Conversation == 0 {
+		if err := s.openFromMail(ctx, tx, cat, author, msg, files, quiet, res); err != nil {
+			return nil, err
+		}
+	} else {
+		if err := s.addMail(ctx, tx, d, author, msg, files, quiet, m.Report); err != nil {
+			return nil, err
+		}
+		res.ConversationID = d.Conversation
+	}
+	res.MessageID = msg.ID
+	if in.TooLarge && author != nil && d.Kind == threading.KindCustomer && !quiet {
+		if err := s.notify(ctx, tx, res.ConversationID, &msg.ID, store.TemplateTooLarge, 0, *author); err != nil {
+			return nil, err
+		}
+	}
+	return res, tx.Audit(ctx, nil, "ingest", "received", &res.ConversationID, map[string]any{
+		"mailbox": in.Mailbox, "uid": in.UID, "kind": msg.Kind, "by": d.By, "message": msg.ID})
+}
+
+// openFromMail opens a conversation for a mail that belongs to none. Senders
+// outside the category's allow_from, and machine mail (auto-replies, bounces
+// and loops that match nothing) are held for review: stored and visible to
+// staff, but nobody is notified.
+func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Category, author *store.User,
+	msg *store.Message, files []store.NewAttachment, quiet bool, res *Received) error {
+	held := ""
+	switch {
+	case msg.Kind != store.KindCustomer && msg.Kind != store.KindStaff:
+		held = "machine-written mail that belongs to no conversation"
+	case author == nil:
+		held = "the mail has no readable sender"
+	case !(&config.Category{AllowFrom: cat.AllowFrom}).AllowsSender(author.Email):
+		held = "the sender is not in the category's allow_from"
+	}
+	subject := threading.CleanSubject(msg.Subject)
+	if subject == "" {
+		subject = "(no subject)"
+	}
+	n := store.NewConversation{Subject: subject, CategoryID: cat.ID, RoleIDs: cat.RoleIDs, HeldForReview: held != "" || quiet}
+	if author != nil {
+		n.CustomerID, n.CompanyID = &author.ID, author.CompanyID
+	}
+	conv, err := tx.CreateConversation(ctx, n)
+	if err != nil {
+		return err
+	}
+	msg.ConversationID = conv.ID
+	if msg.Kind == store.KindStaff {
+		msg.Kind = store.KindCustomer // staff powers need a conversation; a new one starts as a request
+	}
+	if err := tx.InsertMessage(ctx, msg, files); err != nil {
+		return err
+	}
+	if author != nil {
+		if err := tx.AddParticipant(ctx, conv.ID, author.Email, &author.ID); err != nil {
+			return err
+		}
+	}
+	if held != "" {
+		if err := event(ctx, tx, conv.ID, nil, "held", "Held for review: "+held); err != nil {
+			return err
+		}
+	}
+	var authorID int64
+	actor := "ingest"
+	if author != nil {
+		authorID, actor = author.ID, author.Email
+	}
+	res.ConversationID, res.Held = conv.ID, held != ""
+	return s.route(ctx, tx, conv, msg, authorID, actor)
+}
+
+// addMail adds a mail to the conversation threading chose.
+func (s *Service) addMail(ctx context.Context, tx *store.Tx, d threading.Decision, author *store.User,
+	msg *store.Message, files []store.NewAttachment, quiet bool, report *mailparse.DeliveryReport) error {
+	c, err := tx.LockConversation(ctx, d.Conversation)
+	if err != nil {
+		return err
+	}
+	msg.ConversationID = c.ID
+	switch {
+	case d.Kind == threading.KindBounce:
+		return s.bounce(ctx, tx, c, msg, files, quiet, report)
+	case msg.Kind == store.KindAutoReply:
+		// Stored for the record; never answered, never notified, no status change.
+		return tx.InsertMessage(ctx, msg, files)
+	case d.Staff && author != nil:
+		a, err := s.Actor(ctx, author.ID)
+		if err != nil {
+			return err
+		}
+		_, err = s.staffMail(ctx, tx, a, c, msg, files)
+		return err
+	}
+	msg.Kind = store.KindCustomer
+	if quiet {
+		if err := tx.InsertMessage(ctx, msg, files); err != nil {
+			return err
+		}
+		return tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{})
+	}
+	_, err = s.customerMessage(ctx, tx, c, msg, files)
+	return err
+}
+
+// staffMail handles a staff reply sent from the mail client.
+func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *store.Conversation, in *store.Message, files []store.NewAttachment) (*store.Message, error) {
+	return s.staffReply(ctx, tx, a, c, in.Text, files, in.MessageID, in)
+}
+
+// bounce records a delivery failure of our mail: the outbox row is marked
+// failed and the Handler (or the roles) is told. It is never answered.
+func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversation, msg *store.Message, files []store.NewAttachment,
+	quiet bool, report *mailparse.DeliveryReport) error {
+	if err := tx.InsertMessage(ctx, msg, files); err != nil {
+		return err
+	}
+	text := "Delivery failed"
+	if report != nil {
+		why := strings.TrimSpace(report.Status + " " + report.Diagnostic)
+		failed, err := tx.MarkBounced(ctx, c.ID, report.OriginalMessageID, why)
+		if err != nil {
+			return err
+		}
+		if failed != "" {
+			text += " to " + failed
+		}
+		if why != "" {
+			text += ": " + why
+		}
+	}
+	if err := event(ctx, tx, c.ID, nil, "delivery_failed", text); err != nil {
+		return err
+	}
+	if quiet {
+		return nil
+	}
+	to, err := s.handlerOrRoles(ctx, tx, c)
+	if err != nil {
+		return err
+	}
+	return s.notify(ctx, tx, c.ID, &msg.ID, store.TemplateDeliveryFailed, 0, to...)
+}
+
+// handlerOrRoles is who hears of a conversation's news: its Handler, or with
+// none, every member of its receiver roles.
+func (s *Service) handlerOrRoles(ctx context.Context, tx *store.Tx, c *store.Conversation) ([]store.User, error) {
+	if c.HandlerID != nil {
+		h, err := tx.UserByID(ctx, *c.HandlerID)
+		if err != nil {
+			return nil, err
+		}
+		return []store.User{*h}, nil
+	}
+	return tx.RoleMembers(ctx, c.RoleIDs)
+}
+
+// categoryFor picks the category named by the first recipient address that
+// belongs to one (plus-addresses included), else the mailbox's default.
+func (s *Service) categoryFor(ctx context.Context, tx *store.Tx, recipients []string, def string) (*store.Category, error) {
+	for _, r := range recipients {
+		c, err := tx.CategoryByAddress(ctx, r)
+		if err == nil {
+			return c, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	c, err := tx.CategoryByKey(ctx, def)
+	if err != nil {
+		return nil, fmt.Errorf("default category %q: %w", def, err)
+	}
+	return c, nil
+}
+
+// recipientsOf lists every recipient address: To, Cc, then Delivered-To and
+// X-Original-To, each once, lower-case.
+func recipientsOf(m *mailparse.Message) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(a string) {
+		a = strings.ToLower(strings.TrimSpace(a))
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	for _, a := range m.To {
+		add(a.Email)
+	}
+	for _, a := range m.Cc {
+		add(a.Email)
+	}
+	for _, a := range m.DeliveredTo {
+		add(a)
+	}
+	return out
+}
+
+func emails(as []mailparse.Address) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.Email)
+	}
+	return out
+}
+
+func attachmentsOf(m *mailparse.Message) []store.NewAttachment {
+	files := make([]store.NewAttachment, 0, len(m.Attachments))
+	for _, a := range m.Attachments {
+		files = append(files, store.NewAttachment{Filename: a.Filename, ContentType: a.ContentType,
+			ContentID: a.ContentID, Inline: a.Inline, Data: a.Data})
+	}
+	return files
+}
+
+// fingerprint recognises the same mail fetched twice. A Message-ID alone is
+// not enough (broken clients reuse them), so it is hashed with the sender,
+// date and subject; a mail without a Message-ID has no fingerprint and is
+// recognised by its IMAP key only.
+func fingerprint(m *mailparse.Message) []byte {
+	if m.MessageID == "" {
+		return nil
+	}
+	h := sha256.New()
+	for _, part := range []string{m.MessageID, m.From.Email, m.Header.Get("Date"), m.Subject} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return h.Sum(nil)
+}
+
+var (
+	textPolicy = bluemonday.StrictPolicy()
+	blockTags  = regexp.MustCompile(`(?i)<(br|/p|/div|/li|/tr|/h[1-6])\b[^>]*>`)
+	blankRuns  = regexp.MustCompile(`\n[ \t]*\n(?:[ \t]*\n)+`)
+	spaceRuns  = regexp.MustCompile(`[ \t]+`)
+)
+
+// textOfHTML derives readable text from an HTML-only mail, for search,
+// notifications and quoting.
+func textOfHTML(h string) string {
+	h = blockTags.ReplaceAllString(h, "$0\n")
+	t := html.UnescapeString(textPolicy.Sanitize(h))
+	t = spaceRuns.ReplaceAllString(t, " ")
+	lines := strings.Split(t, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	t = blankRuns.ReplaceAllString(strings.Join(lines, "\n"), "\n\n")
+	return strings.TrimSpace(t)
+}
+
+// index answers threading's questions inside the ingest transaction.
+type index struct {
+	ctx context.Context
+	tx  *store.Tx
+}
+
+func (x *index) ConversationByMessageID(ids []string) (int64, bool, error) {
+	c, err := x.tx.ConversationByMessageID(x.ctx, ids)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, false, nil
+	}
+	return c, err == nil, err
+}
+
+func (x *index) ConversationByNumber(n int64) (int64, bool, error) {
+	c, err := x.tx.ConversationByNumber(x.ctx, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return c.ID, true, nil
+}
+
+func (x *index) IsParticipant(conv int64, email string) (bool, error) {
+	return x.tx.IsParticipant(x.ctx, conv, email)
+}
+
+func (x *index) UserEmail(userID int64) (string, bool, error) {
+	u, err := x.tx.UserByID(x.ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	return u.Email, true, nil
+}
+
+func (x *index) IsStaffOf(conv int64, email string) (bool, error) {
+	u, err := x.tx.UserByEmail(x.ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return x.tx.IsStaffOf(x.ctx, u.ID, conv)
+}

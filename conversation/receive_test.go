@@ -1,0 +1,413 @@
+package conversation_test
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"postdesk/conversation"
+	"postdesk/store"
+	"postdesk/threading"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef")
+
+func (f *fixture) withSigner(limit int) *threading.Signer {
+	f.t.Helper()
+	sg, err := threading.NewSigner(testSecret)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.svc = conversation.New(f.st, &conversation.Options{MessageIDDomain: "postdesk.example.com", Signer: sg, SenderLimit: limit})
+	return sg
+}
+
+func (f *fixture) receive(uid uint32, raw string) *conversation.Received {
+	f.t.Helper()
+	r, err := f.svc.Receive(f.ctx, conversation.Inbound{Mailbox: "payroll", UIDValidity: 7, UID: uid,
+		Raw: []byte(strings.ReplaceAll(raw, "\n", "\r\n")), DefaultCategory: "payroll"})
+	if err != nil {
+		f.t.Fatalf("receive uid %d: %v", uid, err)
+	}
+	return r
+}
+
+func mail(headers, body string) string {
+	return strings.TrimLeft(headers, "\n") + "\n" + body
+}
+
+const firstMail = `
+From: Cara Customer <cara.customer@acme.example>
+To: payroll@example.com
+Subject: Salary for October
+Date: Mon, 02 Nov 2026 09:00:00 +0200
+Message-ID: <first.1@acme.example>
+Content-Type: text/plain; charset=utf-8
+`
+
+func TestReceiveOpensRoutedConversation(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	r := f.receive(1, mail(firstMail, "My October salary is missing the overtime.\n"))
+	if r.Duplicate || r.ConversationID == 0 || r.Kind != store.KindCustomer || r.Decision.By != threading.ByNew {
+		t.Fatalf("received %+v", r)
+	}
+	c := f.get(r.ConversationID)
+	if c.CategoryKey != "payroll" || c.Subject != "Salary for October" || c.Status != store.StatusNew || c.HeldForReview {
+		t.Fatalf("conversation %+v", c)
+	}
+	want := []string{"aino.handler@example.com", "ben.payroll@example.com", "lea.lead@example.com"}
+	if got := f.outbox(c.ID, store.TemplateNewConversation); !slices.Equal(got, want) {
+		t.Fatalf("notified %v, want %v", got, want)
+	}
+	cara := f.actor("cara.customer@acme.example")
+	if c.CustomerID == nil || *c.CustomerID != cara.User.ID {
+		t.Fatal("the sender is not the customer")
+	}
+	v, err := f.svc.Get(f.ctx, cara, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.Messages[0]
+	if m.Text != "My October salary is missing the overtime.\n" || m.MessageID != "first.1@acme.example" || m.Mailbox != "payroll" || m.UID != 1 {
+		t.Fatalf("message %+v", m)
+	}
+	raw, err := f.st.Blob(f.ctx, m.RawSHA256)
+	if err != nil || !strings.Contains(string(raw), "Message-ID: <first.1@acme.example>") {
+		t.Fatalf("raw source not kept: %v", err)
+	}
+	mb, _ := f.st.Mailbox(f.ctx, "payroll")
+	if mb.UIDValidity != 7 || mb.LastUID != 1 {
+		t.Fatalf("cursor %+v, want 7/1", mb)
+	}
+	if a := f.audits(c.ID); !slices.Contains(a, "ingest:received") {
+		t.Fatalf("audit %v", a)
+	}
+}
+
+func TestReceiveNeverStoresTwice(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	first := f.receive(1, mail(firstMail, "Hello\n"))
+	// The same UID again (a crash after commit, before \Seen).
+	again := f.receive(1, mail(firstMail, "Hello\n"))
+	// The same mail under a new UID (UIDVALIDITY reset and rescan).
+	r, err := f.svc.Receive(f.ctx, conversation.Inbound{Mailbox: "payroll", UIDValidity: 8, UID: 1,
+		Raw: []byte(mail(firstMail, "Hello\n")), DefaultCategory: "payroll"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate || !r.Duplicate || again.ConversationID != first.ConversationID {
+		t.Fatalf("refetches not recognised: %+v %+v", again, r)
+	}
+	var n int
+	f.st.Pool().QueryRow(f.ctx, `SELECT count(*) FROM messages WHERE direction = 'in'`).Scan(&n)
+	if n != 1 {
+		t.Fatalf("%d inbound messages, want 1", n)
+	}
+	if got := f.outbox(first.ConversationID, store.TemplateNewConversation); len(got) != 3 {
+		t.Fatalf("notifications %v: a refetch notified again", got)
+	}
+	mb, _ := f.st.Mailbox(f.ctx, "payroll")
+	if mb.UIDValidity != 8 || mb.LastUID != 1 {
+		t.Fatalf("cursor %+v after a duplicate under a new UIDVALIDITY", mb)
+	}
+	// A broken client reusing the Message-ID for a different mail is a new mail.
+	reused := strings.Replace(firstMail, "Subject: Salary for October", "Subject: Holiday pay", 1)
+	if r := f.receive(2, mail(reused, "Different\n")); r.Duplicate {
+		t.Fatal("a different mail with a reused Message-ID was dropped as a duplicate")
+	}
+}
+
+func TestReceiveCategoryFromRecipients(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	for _, tc := range []struct {
+		headers string
+		want    string
+	}{
+		{"To: hr@example.com\n", "sick-leave"},
+		{"To: someone@example.net\nCc: HR@Example.com\n", "sick-leave"},
+		{"To: undisclosed-recipients:;\nDelivered-To: hr+x@example.com\n", "sick-leave"},
+		{"To: info@example.org\n", "payroll"}, // the mailbox's default
+	} {
+		uid := uint32(len(tc.headers))
+		r := f.receive(uid, mail(fmt.Sprintf("From: x%d@acme.example\n%sSubject: s\nMessage-ID: <c%d@acme.example>\n", uid, tc.headers, uid), "b\n"))
+		if got := f.get(r.ConversationID).CategoryKey; got != tc.want {
+			t.Errorf("%q: category %s, want %s", tc.headers, got, tc.want)
+		}
+	}
+}
+
+func TestReceiveThreadsRepliesAndRefusesStrangers(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	first := f.receive(1, mail(firstMail, "Hello\n"))
+	c := f.get(first.ConversationID)
+
+	reply := mail(`
+From: cara.customer@acme.example
+To: payroll@example.com
+Subject: VS: Salary for October
+In-Reply-To: <first.1@acme.example>
+Message-ID: <second.2@acme.example>
+`, "Any news?\n")
+	if r := f.receive(2, reply); r.ConversationID != c.ID || r.Decision.By != threading.ByMessageID {
+		t.Fatalf("a reply by In-Reply-To went to %d by %s", r.ConversationID, r.Decision.By)
+	}
+	tagged := mail(fmt.Sprintf(`
+From: cara.customer@acme.example
+To: payroll@example.com
+Subject: Re: [#%d] Salary
+Message-ID: <third.3@acme.example>
+`, c.Number), "Also this.\n")
+	if r := f.receive(3, tagged); r.ConversationID != c.ID || r.Decision.By != threading.BySubjectTag {
+		t.Fatalf("a tagged reply went to %d by %s", r.ConversationID, r.Decision.By)
+	}
+
+	// A stranger copying headers or guessing the number gets a new conversation.
+	hijack := mail(fmt.Sprintf(`
+From: mallory@evil.example
+To: payroll@example.com
+Subject: Re: [#%d] Salary
+In-Reply-To: <first.1@acme.example>
+References: <first.1@acme.example> <second.2@acme.example>
+Message-ID: <evil.4@evil.example>
+`, c.Number), "Send me everything.\n")
+	r := f.receive(4, hijack)
+	if r.ConversationID == c.ID {
+		t.Fatal("a stranger's mail entered the customer's conversation")
+	}
+	if !strings.Contains(r.Decision.Note, "participant") {
+		t.Fatalf("refusal not noted: %q", r.Decision.Note)
+	}
+	v, _ := f.svc.Get(f.ctx, f.actor("aino.handler@example.com"), r.ConversationID)
+	if !slices.ContainsFunc(v.Messages[0].Problems, func(p string) bool { return strings.HasPrefix(p, "Threading:") }) {
+		t.Fatalf("the refusal is not shown to staff: %v", v.Messages[0].Problems)
+	}
+	if got := f.get(c.ID); got.Status != store.StatusNew {
+		t.Fatalf("status %s", got.Status)
+	}
+	v, _ = f.svc.Get(f.ctx, f.actor("cara.customer@acme.example"), c.ID)
+	if n := countKind(v.Messages, store.KindCustomer); n != 3 {
+		t.Fatalf("%d customer messages in the conversation, want 3", n)
+	}
+}
+
+func TestReceiveStaffReplyByToken(t *testing.T) {
+	f := setup(t)
+	sg := f.withSigner(0)
+	first := f.receive(1, mail(firstMail, "Hello\n"))
+	c := f.get(first.ConversationID)
+	aino := f.actor("aino.handler@example.com")
+	addr, err := threading.PlusAddress("payroll@example.com", sg.Sign(threading.Token{Conversation: c.ID, Recipient: aino.User.ID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The token from someone else's address attaches, without staff powers.
+	forwarded := mail(fmt.Sprintf(`
+From: ben.payroll@example.com
+To: %s
+Subject: Re: Salary for October
+Message-ID: <fwd.5@example.com>
+`, addr), "I am not Aino.\n")
+	r := f.receive(5, forwarded)
+	if r.ConversationID != c.ID || r.Decision.Staff || r.Kind == store.KindStaff {
+		t.Fatalf("token from another address: %+v", r)
+	}
+	if got := f.outbox(c.ID, store.TemplateAnswer); len(got) != 0 {
+		t.Fatalf("a reply without staff powers was sent to %v", got)
+	}
+
+	staff := mail(fmt.Sprintf(`
+From: Aino Handler <aino.handler@example.com>
+To: %s
+Subject: Re: [#%d] Salary for October
+In-Reply-To: <first.1@acme.example>
+Message-ID: <reply.6@example.com>
+`, addr, c.Number), "The overtime is paid on the 15th.\n")
+	r = f.receive(6, staff)
+	if r.ConversationID != c.ID || !r.Decision.Staff {
+		t.Fatalf("staff reply: %+v", r)
+	}
+	got := f.get(c.ID)
+	if got.Status != store.StatusWaiting || got.HandlerID == nil || *got.HandlerID != aino.User.ID {
+		t.Fatalf("after a staff reply by mail: %s %v", got.Status, got.HandlerID)
+	}
+	if to := f.outbox(c.ID, store.TemplateAnswer); !slices.Equal(to, []string{"cara.customer@acme.example"}) {
+		t.Fatalf("answer to %v", to)
+	}
+
+	// An out-of-office reply carrying the same token is stored and ignored.
+	ooo := mail(fmt.Sprintf(`
+From: aino.handler@example.com
+To: %s
+Subject: Automatic reply: Salary
+Auto-Submitted: auto-replied
+Message-ID: <ooo.7@example.com>
+`, addr), "I am away.\n")
+	before := len(f.outbox(c.ID, store.TemplateAnswer))
+	r = f.receive(7, ooo)
+	if r.Kind != store.KindAutoReply || r.ConversationID != c.ID {
+		t.Fatalf("auto-reply: %+v", r)
+	}
+	if after := len(f.outbox(c.ID, store.TemplateAnswer)); after != before {
+		t.Fatal("an auto-reply was sent on to the customer")
+	}
+}
+
+func TestReceiveBounceMarksDeliveryFailed(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	first := f.receive(1, mail(firstMail, "Hello\n"))
+	c := f.get(first.ConversationID)
+	if _, err := f.svc.Reply(f.ctx, f.actor("aino.handler@example.com"), c.ID, "Answer", nil); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := f.st.OutboxFor(f.ctx, c.ID)
+	var answer store.OutboxItem
+	for _, it := range items {
+		if it.Template == store.TemplateAnswer {
+			answer = it
+		}
+	}
+	dsn := mail(`
+From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: payroll@example.com
+Subject: Undelivered Mail Returned to Sender
+Return-Path: <>
+Auto-Submitted: auto-replied
+Message-ID: <dsn.8@mx.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+`, fmt.Sprintf(`--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; cara.customer@acme.example
+Action: failed
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 user unknown
+--b
+Content-Type: text/rfc822-headers
+
+From: payroll@example.com
+To: cara.customer@acme.example
+Message-ID: <%s>
+--b--
+`, answer.MailMessageID))
+	r := f.receive(8, dsn)
+	if r.Kind != store.KindBounce || r.ConversationID != c.ID {
+		t.Fatalf("bounce: %+v", r)
+	}
+	items, _ = f.st.OutboxFor(f.ctx, c.ID)
+	for _, it := range items {
+		if it.ID == answer.ID && (it.Status != "failed" || !strings.Contains(it.LastError, "5.1.1")) {
+			t.Fatalf("the bounced mail is %s (%q), want failed", it.Status, it.LastError)
+		}
+	}
+	if to := f.outbox(c.ID, store.TemplateDeliveryFailed); !slices.Equal(to, []string{"aino.handler@example.com"}) {
+		t.Fatalf("delivery failure told to %v, want the Handler", to)
+	}
+	v, _ := f.svc.Get(f.ctx, f.actor("aino.handler@example.com"), c.ID)
+	if !slices.ContainsFunc(v.Messages, func(m store.Message) bool { return m.Event == "delivery_failed" }) {
+		t.Fatal("no delivery_failed event in the timeline")
+	}
+}
+
+func TestReceiveHoldsUnknownSendersAndMachineMail(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	restricted := strings.Replace(testConfig, "roles: [hr-team]}", "roles: [hr-team], allow_from: [\"*@acme.example\"]}", 1)
+	if err := f.st.ApplyConfig(f.ctx, parse(t, restricted)); err != nil {
+		t.Fatal(err)
+	}
+	stranger := f.receive(1, mail("From: pat@unknown.example\nTo: hr@example.com\nSubject: Hi\nMessage-ID: <h1@unknown.example>\n", "Hello\n"))
+	allowed := f.receive(2, mail("From: cara.customer@acme.example\nTo: hr@example.com\nSubject: Hi\nMessage-ID: <h2@acme.example>\n", "Hello\n"))
+	ooo := f.receive(3, mail("From: someone@acme.example\nTo: payroll@example.com\nSubject: Out of office\nAuto-Submitted: auto-replied\nMessage-ID: <h3@acme.example>\n", "Away\n"))
+	for _, tc := range []struct {
+		r    *conversation.Received
+		held bool
+	}{{stranger, true}, {allowed, false}, {ooo, true}} {
+		c := f.get(tc.r.ConversationID)
+		notified := len(f.outbox(c.ID, store.TemplateNewConversation)) > 0
+		if c.HeldForReview != tc.held || notified == tc.held {
+			t.Errorf("%q: held %v notified %v, want held %v", c.Subject, c.HeldForReview, notified, tc.held)
+		}
+	}
+	// Held mail is visible to staff, not dropped.
+	if _, err := f.svc.Get(f.ctx, f.actor("hilla.hr@example.com"), stranger.ConversationID); err != nil {
+		t.Fatalf("held conversation hidden from staff: %v", err)
+	}
+}
+
+func TestReceiveSenderLimitStopsLoops(t *testing.T) {
+	f := setup(t)
+	f.withSigner(2)
+	for i := uint32(1); i <= 3; i++ {
+		r := f.receive(i, mail(fmt.Sprintf("From: robot@loop.example\nTo: payroll@example.com\nSubject: Ticket %d\nMessage-ID: <l%d@loop.example>\n", i, i), "again\n"))
+		notified := len(f.outbox(r.ConversationID, store.TemplateNewConversation)) > 0
+		if notified != (i <= 2) {
+			t.Fatalf("mail %d from one sender: notified %v", i, notified)
+		}
+	}
+}
+
+func TestReceiveBrokenAndOversizeMail(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	garbage := "\x00\xff\xfe not a mail at all\r\n\r\n\x01\x02"
+	r, err := f.svc.Receive(f.ctx, conversation.Inbound{Mailbox: "payroll", UIDValidity: 7, UID: 1, Raw: []byte(garbage), DefaultCategory: "payroll"})
+	if err != nil {
+		t.Fatalf("a broken mail failed the delivery: %v", err)
+	}
+	v, err := f.svc.Get(f.ctx, f.actor("aino.handler@example.com"), r.ConversationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := v.Messages[0]
+	raw, _ := f.st.Blob(f.ctx, m.RawSHA256)
+	if string(raw) != garbage || len(m.Problems) == 0 {
+		t.Fatalf("broken mail: raw kept %v, problems %v", string(raw) == garbage, m.Problems)
+	}
+
+	header := mail("From: cara.customer@acme.example\nTo: payroll@example.com\nSubject: Scans\nMessage-ID: <big@acme.example>\n", "")
+	r, err = f.svc.Receive(f.ctx, conversation.Inbound{Mailbox: "payroll", UIDValidity: 7, UID: 2, Raw: []byte(header),
+		TooLarge: true, Size: 40e6, DefaultCategory: "payroll"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ = f.svc.Get(f.ctx, f.actor("aino.handler@example.com"), r.ConversationID)
+	if !slices.ContainsFunc(v.Messages[0].Problems, func(p string) bool { return strings.Contains(p, "40.0 MB") }) {
+		t.Fatalf("size problem not noted: %v", v.Messages[0].Problems)
+	}
+	if to := f.outbox(r.ConversationID, store.TemplateTooLarge); !slices.Equal(to, []string{"cara.customer@acme.example"}) {
+		t.Fatalf("too-large notice to %v, want the sender", to)
+	}
+}
+
+func TestReceiveNeedsSigner(t *testing.T) {
+	f := setup(t)
+	_, err := f.svc.Receive(f.ctx, conversation.Inbound{Raw: []byte(mail(firstMail, "x")), DefaultCategory: "payroll"})
+	if err == nil || errors.Is(err, conversation.ErrInvalid) {
+		t.Fatalf("receive without a signer: %v", err)
+	}
+}
+
+func countKind(ms []store.Message, kind string) int {
+	n := 0
+	for _, m := range ms {
+		if m.Kind == kind {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,66 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"postdesk/conversation"
+	"postdesk/store"
+)
+
+// Desk is the Store and Locker of the real service: mail goes through the
+// conversation rules, and cursors, health and leases live in PostgreSQL.
+type Desk struct {
+	st         *store.Store
+	svc        *conversation.Service
+	categories map[string]string // mailbox name -> default category key
+	retry      time.Duration
+}
+
+// NewDesk connects workers to the store. categories maps each mailbox name to
+// the category used when no recipient address names one.
+func NewDesk(st *store.Store, svc *conversation.Service, categories map[string]string) *Desk {
+	return &Desk{st: st, svc: svc, categories: categories, retry: 2 * time.Second}
+}
+
+// Cursor implements Store.
+func (d *Desk) Cursor(ctx context.Context, mailbox string) (Cursor, error) {
+	m, err := d.st.Mailbox(ctx, mailbox)
+	if err != nil {
+		return Cursor{}, err
+	}
+	return Cursor{UIDValidity: m.UIDValidity, LastUID: m.LastUID}, nil
+}
+
+// Deliver implements Store: one transaction stores the mail, its
+// conversation change, its outbox rows and the cursor.
+func (d *Desk) Deliver(ctx context.Context, mailbox string, m Fetched) error {
+	cat, ok := d.categories[mailbox]
+	if !ok {
+		return fmt.Errorf("deliver: mailbox %q has no category", mailbox)
+	}
+	_, err := d.svc.Receive(ctx, conversation.Inbound{Mailbox: mailbox, UIDValidity: m.UIDValidity, UID: m.UID,
+		Raw: m.Raw, TooLarge: m.TooLarge, Size: m.Size, DefaultCategory: cat})
+	return err
+}
+
+// ResetCursor implements Store.
+func (d *Desk) ResetCursor(ctx context.Context, mailbox string, uidValidity uint32) error {
+	return d.st.ResetCursor(ctx, mailbox, uidValidity)
+}
+
+// Health implements Store.
+func (d *Desk) Health(ctx context.Context, mailbox string, h Health) error {
+	return d.st.SetMailboxHealth(ctx, mailbox, store.MailboxHealth{Connected: h.Connected, IdleSupported: h.IdleSupported,
+		LastSuccess: h.LastSuccess, LastError: h.LastError, Lag: h.Lag})
+}
+
+// Acquire implements Locker with a PostgreSQL advisory lock per mailbox.
+func (d *Desk) Acquire(ctx context.Context, mailbox string) (Lease, error) {
+	l, err := d.st.Acquire(ctx, "mailbox "+mailbox, d.retry)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}

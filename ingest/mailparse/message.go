@@ -1,0 +1,75 @@
+// Package mailparse turns the raw source of one email into a Message: decoded
+// headers, the text and HTML bodies, attachments and, for delivery status
+// notifications, the report. It never fails: whatever it cannot read is noted in
+// Message.Problems and the caller stores the raw source beside it, so a broken
+// mail is kept and shown instead of dropped.
+package mailparse
+
+import (
+	"net/textproto"
+	"time"
+)
+
+// Address is one mailbox of an address header.
+type Address struct {
+	Name  string
+	Email string // lower-cased addr-spec
+}
+
+// Attachment is one non-body part: a file, an inline image (cid:), a forwarded
+// message/rfc822 or anything whose type the viewer cannot show as text.
+type Attachment struct {
+	Filename    string // decoded (RFC 2047 / RFC 2231); never a path
+	ContentType string // media type without parameters, lower-case
+	ContentID   string // without angle brackets, for cid: references
+	Inline      bool
+	Data        []byte
+}
+
+// DeliveryReport is what a multipart/report; report-type=delivery-status mail
+// says about the mail that failed (RFC 3464).
+type DeliveryReport struct {
+	OriginalMessageID string   // from the returned headers (text/rfc822-headers or message/rfc822)
+	Recipients        []string // Final-Recipient / Original-Recipient addresses
+	Action            string   // failed, delayed, delivered, relayed, expanded
+	Status            string   // e.g. 5.1.1
+	Diagnostic        string
+}
+
+// Message is a parsed email.
+type Message struct {
+	Header textproto.MIMEHeader // the top-level header, keys canonical, values raw
+
+	MessageID  string   // without angle brackets; empty when missing
+	InReplyTo  []string // message IDs without angle brackets
+	References []string // oldest first, without angle brackets
+	Subject    string   // decoded
+	Date       time.Time
+
+	From        Address
+	Sender      *Address
+	ReplyTo     []Address
+	To          []Address
+	Cc          []Address
+	DeliveredTo []string // Delivered-To and X-Original-To, lower-cased
+	ReturnPath  *string  // nil when the header is absent; "" for "<>"
+
+	Text string // the plain text body, decoded to UTF-8
+	HTML string // the HTML body, decoded to UTF-8, not sanitized
+
+	Attachments []Attachment
+	Report      *DeliveryReport // set for delivery status notifications
+
+	Size     int      // bytes of raw source
+	Problems []string // what could not be read; empty for a clean mail
+}
+
+// Limits caps the work one mail may cause. A nil *Limits means DefaultLimits.
+type Limits struct {
+	MaxHeaderBytes int // per header block
+	MaxParts       int // MIME parts in the whole mail
+	MaxDepth       int // multipart nesting
+}
+
+// DefaultLimits are generous for real mail and small for a mail bomb.
+var DefaultLimits = Limits{MaxHeaderBytes: 1 << 20, MaxParts: 200, MaxDepth: 12}

@@ -1,0 +1,181 @@
+package mailparse
+
+import (
+	"fmt"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// RFC 2046 section 5.1.1.
+func TestSplitMultipart(t *testing.T) {
+	tests := []struct {
+		name   string
+		body   string
+		parts  []string
+		closed bool
+	}{
+		{"two parts", "--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n", []string{"\r\none", "\r\ntwo"}, true},
+		{"LF only", "--b\n\none\n--b\n\ntwo\n--b--\n", []string{"\none", "\ntwo"}, true},
+		{"preamble and epilogue dropped", "This is MIME.\r\n--b\r\n\r\none\r\n--b--\r\nepilogue", []string{"\r\none"}, true},
+		{"line end before delimiter belongs to it", "--b\r\n\r\none\r\n\r\n--b--", []string{"\r\none\r\n"}, true},
+		{"trailing white space on delimiter", "--b \t\r\n\r\none\r\n--b-- \r\n", []string{"\r\none"}, true},
+		{"longer boundary is another", "--b\r\n\r\n--bb\r\n--b--", []string{"\r\n--bb"}, true},
+		{"not at line start", "--b\r\n\r\nx--b\r\n--b--", []string{"\r\nx--b"}, true},
+		{"empty part", "--b\r\n--b--", []string{""}, true},
+		{"no close delimiter", "--b\r\n\r\none\r\n--b\r\n\r\ntwo", []string{"\r\none", "\r\ntwo"}, false},
+		{"cut in the delimiter line", "--b\r\n\r\none\r\n--b", []string{"\r\none", ""}, false},
+		{"no delimiter at all", "just text", nil, false},
+		{"only close", "--b--\r\n", nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parts, closed := splitMultipart([]byte(tt.body), "b", 100)
+			var got []string
+			for _, p := range parts {
+				got = append(got, string(p))
+			}
+			if !reflect.DeepEqual(got, tt.parts) || closed != tt.closed {
+				t.Errorf("got %q, closed %v; want %q, %v", got, closed, tt.parts, tt.closed)
+			}
+		})
+	}
+}
+
+func TestSplitMultipartMax(t *testing.T) {
+	body := strings.Repeat("--b\r\n\r\nx\r\n", 1000) + "--b--"
+	parts, _ := splitMultipart([]byte(body), "b", 10)
+	if len(parts) != 10 {
+		t.Errorf("got %d parts, want 10", len(parts))
+	}
+}
+
+func TestStructure(t *testing.T) {
+	png := "iVBORw0KGgo="
+	raw := "From: a@example.com\r\n" +
+		"Content-Type: multipart/mixed; boundary=outer\r\n\r\n" +
+		"--outer\r\n" +
+		"Content-Type: multipart/alternative; boundary=alt\r\n\r\n" +
+		"--alt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhei\r\n" +
+		"--alt\r\nContent-Type: multipart/related; boundary=rel\r\n\r\n" +
+		"--rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<img src=\"cid:logo@x\">\r\n" +
+		"--rel\r\nContent-Type: image/png\r\nContent-ID: < logo@x >\r\nContent-Transfer-Encoding: base64\r\n\r\n" + png + "\r\n" +
+		"--rel--\r\n" +
+		"--alt--\r\n" +
+		"--outer\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+Ig==\r\n" +
+		"--outer\r\nContent-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?Alkuper=C3=A4inen?=\r\n\r\nforwarded text\r\n" +
+		"--outer\r\nContent-Type: multipart/digest; boundary=dig\r\n\r\n--dig\r\n\r\nSubject: in digest\r\n\r\ndigest text\r\n--dig--\r\n" +
+		"--outer--\r\n"
+	m := Parse([]byte(raw), nil)
+	if m.Text != "hei" || m.HTML != `<img src="cid:logo@x">` {
+		t.Errorf("Text %q, HTML %q", m.Text, m.HTML)
+	}
+	want := []Attachment{
+		{Filename: "image.png", ContentType: "image/png", ContentID: "logo@x", Inline: true, Data: []byte("\x89PNG\r\n\x1a\n")},
+		{Filename: "winmail.dat", ContentType: "application/ms-tnef", Data: []byte("x\x9f>\"")},
+		{Filename: "Alkuperäinen.eml", ContentType: "message/rfc822", Data: []byte("Subject: =?utf-8?q?Alkuper=C3=A4inen?=\r\n\r\nforwarded text")},
+		{Filename: "in digest.eml", ContentType: "message/rfc822", Data: []byte("Subject: in digest\r\n\r\ndigest text")},
+	}
+	if !reflect.DeepEqual(m.Attachments, want) {
+		t.Errorf("attachments:\n got %+v\nwant %+v", m.Attachments, want)
+	}
+	if len(m.Problems) > 0 {
+		t.Errorf("problems %q", m.Problems)
+	}
+}
+
+func nested(depth int) string {
+	var b strings.Builder
+	b.WriteString("Subject: deep\r\n")
+	for i := 0; i < depth; i++ {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\nbottom\r\n")
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.String()
+}
+
+func TestLimits(t *testing.T) {
+	many := "Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		strings.Repeat("--b\r\nContent-Type: text/plain\r\n\r\npart\r\n", 50) + "--b--\r\n"
+	bigHeader := "Subject: s\r\nX-Pad: " + strings.Repeat("x", 2000) + "\r\nFrom: late@example.com\r\n\r\nbody"
+
+	tests := []struct {
+		name    string
+		raw     string
+		lim     *Limits
+		text    string
+		problem string // a word the one problem must contain; "" for none
+	}{
+		{"depth within", nested(12), nil, "bottom", ""},
+		{"depth beyond", nested(13), nil, "", "nesting deeper than 12"},
+		{"depth custom", nested(3), &Limits{MaxDepth: 2}, "", "nesting deeper than 2"},
+		{"parts within", many, &Limits{MaxParts: 51}, strings.TrimSuffix(strings.Repeat("part\n\n", 50), "\n\n"), ""},
+		{"parts beyond", many, &Limits{MaxParts: 4}, "part\n\npart\n\npart", "more than 4 MIME parts"},
+		{"header within", bigHeader, nil, "body", ""},
+		{"header beyond", bigHeader, &Limits{MaxHeaderBytes: 1000}, "body", "larger than 1000 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := Parse([]byte(tt.raw), tt.lim)
+			if m.Text != tt.text {
+				t.Errorf("Text = %q, want %q", m.Text, tt.text)
+			}
+			switch {
+			case tt.problem == "" && len(m.Problems) > 0:
+				t.Errorf("problems %q, want none", m.Problems)
+			case tt.problem != "" && (len(m.Problems) != 1 || !strings.Contains(m.Problems[0], tt.problem)):
+				t.Errorf("problems %q, want one about %q", m.Problems, tt.problem)
+			}
+		})
+	}
+
+	// Fields past the cap are not read; the body still is.
+	m := Parse([]byte(bigHeader), &Limits{MaxHeaderBytes: 1000})
+	if m.Subject != "s" || m.From.Email != "" {
+		t.Errorf("Subject %q, From %q: want the field before the cap and not the one after", m.Subject, m.From.Email)
+	}
+}
+
+func TestProblemsBounded(t *testing.T) {
+	raw := "From: a@example.com\r\n"
+	for i := 0; i < 500; i++ {
+		raw += fmt.Sprintf("broken line %d\r\nX-Ok: %d\r\n", i, i)
+	}
+	m := Parse([]byte(raw+"\r\nbody"), nil)
+	if len(m.Problems) != maxProblems+1 || m.Text != "body" {
+		t.Errorf("%d problems, Text %q; want %d and the body", len(m.Problems), m.Text, maxProblems+1)
+	}
+}
+
+// An attachment is decoded once into its Data, without copies of it on the
+// way: a 4 MB file costs about 4 MB.
+func TestAttachmentMemory(t *testing.T) {
+	const size = 4 << 20
+	enc := strings.Repeat(strings.Repeat("QUFB", 19)+"\r\n", size/57+1)
+	raw := []byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nhei\r\n--b\r\n" +
+		"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + enc + "--b--\r\n")
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m := Parse(raw, nil)
+	runtime.ReadMemStats(&after)
+	if len(m.Attachments) != 1 || len(m.Attachments[0].Data) < size {
+		t.Fatalf("attachments %d", len(m.Attachments))
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > size*3/2 {
+		t.Errorf("Parse allocated %d bytes for a %d-byte attachment", alloc, len(m.Attachments[0].Data))
+	}
+}
+
+func TestAttachmentOwnsData(t *testing.T) {
+	raw := []byte("Content-Type: application/pdf\r\n\r\n%PDF")
+	m := Parse(raw, nil)
+	copy(raw, strings.Repeat("x", len(raw)))
+	if len(m.Attachments) != 1 || string(m.Attachments[0].Data) != "%PDF" {
+		t.Errorf("attachment data changed with raw: %+v", m.Attachments)
+	}
+}

@@ -1,0 +1,751 @@
+package ingest
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// TLS modes of Options.TLS.
+const (
+	TLSImplicit = "implicit" // TLS from the first byte (IMAPS, port 993)
+	TLSStartTLS = "starttls" // plain connection upgraded with STARTTLS (port 143)
+	TLSNone     = "none"     // no encryption: tests and loopback only
+)
+
+// After actions of Options.After, applied to a mail only once Deliver has
+// committed it.
+const (
+	AfterSeen   = "seen"   // UID STORE +FLAGS (\Seen)
+	AfterMove   = "move:"  // "move:FOLDER": UID MOVE, or UID COPY + \Deleted + UID EXPUNGE
+	AfterDelete = "delete" // \Deleted + UID EXPUNGE
+)
+
+// Defaults of the Options fields left zero.
+const (
+	DefaultPollInterval = 30 * time.Second
+	DefaultSafetyPoll   = 5 * time.Minute
+	DefaultIdleRestart  = 25 * time.Minute
+	DefaultMaxSize      = 25 << 20
+	DefaultBatchSize    = 50
+
+	// maxIdleRestart: RFC 2177 section 3 lets servers log out a client idle
+	// for 30 minutes, so IDLE must be re-issued before that.
+	maxIdleRestart = 29 * time.Minute
+)
+
+// Options configures a Worker for one IMAP mailbox.
+type Options struct {
+	Name string // the mailbox's key for the Store and the Locker
+	Host string
+	Port int    // default 993 for implicit TLS, else 143
+	TLS  string // "implicit" (default) | "starttls" | "none"
+	// TLSConfig is cloned; nil means the system roots, ServerName = Host.
+	TLSConfig                  *tls.Config
+	Username, Password, Folder string // Folder default "INBOX"
+	After                      string // "seen" (default) | "move:FOLDER" | "delete"
+
+	PollInterval time.Duration // when the server has no IDLE (default 30s)
+	SafetyPoll   time.Duration // a poll even with IDLE (default 5m)
+	IdleRestart  time.Duration // re-issue IDLE before this (default 25m; must be < 29m)
+	MaxSize      int64         // per message (default 25 MB); larger mail is delivered header-only with TooLarge
+	BatchSize    int           // UIDs per FETCH (default 50)
+	// DisableIdle makes the worker poll every PollInterval even when the
+	// server offers IDLE (for servers whose IDLE is broken, and for tests of
+	// the polling path).
+	DisableIdle bool
+	Logger      *slog.Logger // default slog.Default()
+}
+
+// Fetched is one mail as fetched from the server.
+type Fetched struct {
+	UIDValidity, UID uint32
+	Raw              []byte // the whole message; only its header when TooLarge
+	Size             int64  // RFC822.SIZE
+	InternalDate     time.Time
+	TooLarge         bool // Size > Options.MaxSize: Raw holds only the header
+}
+
+// Cursor is how far a mailbox has been ingested: every UID <= LastUID under
+// UIDValidity is stored (RFC 3501 section 2.3.1.1: only UIDVALIDITY+UID is a
+// stable position).
+type Cursor struct {
+	UIDValidity, LastUID uint32
+}
+
+// Store is what the worker needs from the database.
+type Store interface {
+	// Cursor returns the mailbox's cursor; the zero Cursor when none is
+	// stored yet.
+	Cursor(ctx context.Context, mailbox string) (Cursor, error)
+	// Deliver stores one mail and advances the cursor to m.UID in ONE
+	// transaction. A mail already stored under (mailbox, uidvalidity, uid) or
+	// the same Message-ID must not be stored twice (Deliver returns nil then).
+	Deliver(ctx context.Context, mailbox string, m Fetched) error
+	// ResetCursor records a new UIDVALIDITY with LastUID 0 (a full rescan
+	// follows).
+	ResetCursor(ctx context.Context, mailbox string, uidValidity uint32) error
+	// Health records the mailbox's state for the health page.
+	Health(ctx context.Context, mailbox string, h Health) error
+}
+
+// Health is a mailbox's state as the worker last saw it.
+type Health struct {
+	Connected     bool
+	LastSuccess   time.Time     // end of the last successful poll
+	LastError     string        // "" after a clean poll
+	Lag           time.Duration // now - oldest INTERNALDATE fetched in the last poll, 0 when none
+	IdleSupported bool
+}
+
+// Locker makes sure exactly one instance polls a mailbox.
+type Locker interface {
+	// Acquire blocks until the mailbox's lease is held or ctx is done.
+	Acquire(ctx context.Context, mailbox string) (Lease, error)
+}
+
+// Lease is a held Locker lease. Lost is closed when the lease is gone
+// (expired, taken over); Release gives it up.
+type Lease interface {
+	Lost() <-chan struct{}
+	Release()
+}
+
+// Worker ingests one IMAP mailbox: it holds the mailbox's lease, fetches new
+// mail by UID, hands each mail to Store.Deliver and, after the commit, applies
+// the After action. See the package documentation for the retry policy.
+type Worker struct {
+	opts        Options
+	st          Store
+	lk          Locker
+	log         *slog.Logger
+	afterKind   string // AfterSeen, AfterMove or AfterDelete
+	afterFolder string
+	optsErr     error
+
+	// Run's state (one goroutine).
+	lastSuccess time.Time
+	idle        bool
+	warned      map[string]bool // one-time warnings given
+
+	// Test hooks.
+	backoffMin, backoffMax time.Duration
+	// beforeAfter, when set, is called after Deliver returned nil and before
+	// the After action: the window a crash would hit.
+	beforeAfter func(uid uint32)
+	// idling, when set, is called each time the server has accepted IDLE.
+	idling func()
+}
+
+// NewWorker returns a worker for opts (copied; zero fields get the defaults).
+// Invalid options are reported by Run.
+func NewWorker(opts *Options, st Store, lk Locker) *Worker {
+	w := &Worker{st: st, lk: lk, backoffMin: time.Second, backoffMax: 5 * time.Minute, warned: map[string]bool{}}
+	if opts != nil {
+		w.opts = *opts
+	}
+	o := &w.opts
+	if o.TLS == "" {
+		o.TLS = TLSImplicit
+	}
+	if o.Port == 0 {
+		o.Port = 143
+		if o.TLS == TLSImplicit {
+			o.Port = 993
+		}
+	}
+	if o.Folder == "" {
+		o.Folder = "INBOX"
+	}
+	if o.After == "" {
+		o.After = AfterSeen
+	}
+	if o.Name == "" {
+		o.Name = o.Username + "@" + o.Host + "/" + o.Folder
+	}
+	o.PollInterval = orDefault(o.PollInterval, DefaultPollInterval)
+	o.SafetyPoll = orDefault(o.SafetyPoll, DefaultSafetyPoll)
+	o.IdleRestart = orDefault(o.IdleRestart, DefaultIdleRestart)
+	if o.MaxSize <= 0 {
+		o.MaxSize = DefaultMaxSize
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	w.log = o.Logger
+	if w.log == nil {
+		w.log = slog.Default()
+	}
+	w.log = w.log.With("mailbox", o.Name)
+	w.optsErr = w.parseOptions()
+	return w
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+func (w *Worker) parseOptions() error {
+	o := &w.opts
+	var errs []error
+	if o.Host == "" {
+		errs = append(errs, errors.New("no host"))
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d out of range", o.Port))
+	}
+	switch o.TLS {
+	case TLSImplicit, TLSStartTLS, TLSNone:
+	default:
+		errs = append(errs, fmt.Errorf("tls %q: want implicit, starttls or none", o.TLS))
+	}
+	switch {
+	case o.After == AfterSeen || o.After == AfterDelete:
+		w.afterKind = o.After
+	case strings.HasPrefix(o.After, AfterMove) && len(o.After) > len(AfterMove):
+		w.afterKind, w.afterFolder = AfterMove, o.After[len(AfterMove):]
+		if w.afterFolder == o.Folder {
+			errs = append(errs, fmt.Errorf("after %q: moving into the watched folder", o.After))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("after %q: want seen, move:FOLDER or delete", o.After))
+	}
+	if o.IdleRestart >= maxIdleRestart {
+		errs = append(errs, fmt.Errorf("idle restart %v: must be below %v", o.IdleRestart, maxIdleRestart))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("ingest: mailbox %s: %w", o.Name, err)
+	}
+	return nil
+}
+
+// errLeaseLost ends a session whose lease is gone.
+var errLeaseLost = errors.New("ingest: lease lost")
+
+// Run ingests the mailbox until ctx is cancelled and then returns nil. It
+// returns an error only for invalid options. Run must not be called again
+// while it runs.
+func (w *Worker) Run(ctx context.Context) error {
+	if w.optsErr != nil {
+		return w.optsErr
+	}
+	bo := backoff{min: w.backoffMin, max: w.backoffMax}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		lease, err := w.lk.Acquire(ctx, w.opts.Name)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			w.failed(ctx, fmt.Errorf("acquire lease: %w", err), &bo)
+			continue
+		}
+		err = w.session(ctx, lease, bo.reset)
+		lease.Release()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, errLeaseLost):
+			w.log.Warn("ingest: lease lost; session closed, acquiring again")
+		default:
+			w.failed(ctx, err, &bo)
+		}
+	}
+}
+
+// failed reports a temporary failure and waits out the backoff.
+func (w *Worker) failed(ctx context.Context, err error, bo *backoff) {
+	wait := bo.next()
+	w.log.Error("ingest: mailbox failed; retrying", "err", err, "retry_in", wait.Round(time.Millisecond))
+	w.health(ctx, Health{LastSuccess: w.lastSuccess, LastError: err.Error(), IdleSupported: w.idle})
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+func (w *Worker) health(ctx context.Context, h Health) {
+	if ctx.Err() != nil {
+		return
+	}
+	if err := w.st.Health(ctx, w.opts.Name, h); err != nil && ctx.Err() == nil {
+		w.log.Warn("ingest: recording health failed", "err", err)
+	}
+}
+
+// session connects, logs in and polls until an error, ctx's end or the loss
+// of the lease. ok is called after each successful poll.
+func (w *Worker) session(parent context.Context, lease Lease, ok func()) (err error) {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	go func() {
+		select {
+		case <-lease.Lost():
+			cancel(errLeaseLost)
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		// Errors caused by closing the connection on cancel say nothing:
+		// report why the context ended instead.
+		if cause := context.Cause(ctx); cause != nil && err != nil {
+			err = cause
+		}
+	}()
+
+	wake := make(chan struct{}, 1)
+	c, err := w.connect(ctx, wake)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+
+	caps := c.Caps()
+	w.idle = caps.Has(imap.CapIdle)
+	w.log.Info("ingest: connected", "idle", w.idle, "move", caps.Has(imap.CapMove), "uidplus", caps.Has(imap.CapUIDPlus))
+
+	for {
+		lag, afterErr, err := w.poll(ctx, c, caps)
+		if err != nil {
+			return err
+		}
+		ok()
+		w.lastSuccess = time.Now()
+		h := Health{Connected: true, LastSuccess: w.lastSuccess, Lag: lag, IdleSupported: w.idle}
+		if afterErr != nil {
+			h.LastError = afterErr.Error()
+		}
+		w.health(ctx, h)
+
+		if w.idle && !w.opts.DisableIdle {
+			err = w.idleWait(ctx, c, wake)
+		} else {
+			err = w.sleep(ctx, c, wake, w.opts.PollInterval)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// connect dials the server in the configured TLS mode and logs in. Mailbox
+// size changes (EXISTS) announced by the server signal wake.
+func (w *Worker) connect(ctx context.Context, wake chan<- struct{}) (*imapclient.Client, error) {
+	o := &w.opts
+	addr := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
+	d := net.Dialer{Timeout: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	// Until the client owns the connection, closing it is how ctx ends a
+	// blocked handshake, greeting or login.
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var cfg *tls.Config
+	if o.TLSConfig != nil {
+		cfg = o.TLSConfig.Clone()
+	} else {
+		cfg = &tls.Config{}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = o.Host
+	}
+	copts := &imapclient.Options{
+		TLSConfig: cfg,
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+				if data.NumMessages != nil {
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			},
+		},
+	}
+
+	var c *imapclient.Client
+	switch o.TLS {
+	case TLSImplicit:
+		if cfg.NextProtos == nil {
+			cfg.NextProtos = []string{"imap"}
+		}
+		tc := tls.Client(conn, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("connect %s: tls: %w", addr, err)
+		}
+		c = imapclient.New(tc, copts)
+	case TLSStartTLS:
+		c, err = imapclient.NewStartTLS(conn, copts)
+		if err != nil {
+			return nil, fmt.Errorf("connect %s: starttls: %w", addr, err)
+		}
+	default:
+		c = imapclient.New(conn, copts)
+	}
+	if err := c.WaitGreeting(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connect %s: greeting: %w", addr, err)
+	}
+	if err := c.Login(o.Username, o.Password).Wait(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("login as %s: %w", o.Username, err)
+	}
+	return c, nil
+}
+
+// poll selects the folder, checks UIDVALIDITY and delivers every mail above
+// the cursor in UID order. lag is now minus the oldest INTERNALDATE fetched;
+// afterErr is the last After action the server refused (the mail is stored).
+func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSet) (lag time.Duration, afterErr error, err error) {
+	o := &w.opts
+	// SELECT on every poll: it notices a folder deleted and re-created
+	// (new UIDVALIDITY) by another client while we are connected.
+	sel, err := c.Select(o.Folder, nil).Wait()
+	if err != nil {
+		return 0, nil, fmt.Errorf("select %s: %w", o.Folder, err)
+	}
+	if sel.UIDValidity == 0 {
+		return 0, nil, fmt.Errorf("select %s: the server sent no UIDVALIDITY", o.Folder)
+	}
+	cur, err := w.st.Cursor(ctx, o.Name)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read cursor: %w", err)
+	}
+	if cur.UIDValidity != sel.UIDValidity {
+		if cur.UIDValidity != 0 {
+			w.log.Warn("ingest: UIDVALIDITY changed; rescanning the folder", "old", cur.UIDValidity, "new", sel.UIDValidity)
+		}
+		if err := w.st.ResetCursor(ctx, o.Name, sel.UIDValidity); err != nil {
+			return 0, nil, fmt.Errorf("reset cursor: %w", err)
+		}
+		cur = Cursor{UIDValidity: sel.UIDValidity}
+	}
+	if sel.NumMessages == 0 || cur.LastUID == math.MaxUint32 {
+		return 0, nil, nil
+	}
+
+	// "UID n:*" always matches the highest UID, even below n (RFC 3501
+	// section 6.4.8): filter.
+	crit := &imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(cur.LastUID + 1)}}}}
+	data, err := c.UIDSearch(crit, nil).Wait()
+	if err != nil {
+		return 0, nil, fmt.Errorf("uid search: %w", err)
+	}
+	var uids []imap.UID
+	if set, ok := data.All.(imap.UIDSet); ok {
+		all, ok := set.Nums()
+		if !ok {
+			return 0, nil, errors.New("uid search: the server answered a dynamic set")
+		}
+		for _, u := range all {
+			if uint32(u) > cur.LastUID {
+				uids = append(uids, u)
+			}
+		}
+	}
+	slices.Sort(uids)
+
+	var oldest time.Time
+	for batch := range slices.Chunk(uids, o.BatchSize) {
+		b := &batchRun{w: w, c: c, caps: caps, uidValidity: sel.UIDValidity}
+		if err := b.run(ctx, batch); err != nil {
+			return 0, nil, err
+		}
+		if !b.oldest.IsZero() && (oldest.IsZero() || b.oldest.Before(oldest)) {
+			oldest = b.oldest
+		}
+		if b.afterErr != nil {
+			afterErr = b.afterErr
+		}
+	}
+	if !oldest.IsZero() {
+		lag = max(time.Since(oldest), 0)
+	}
+	return lag, afterErr, nil
+}
+
+// batchRun delivers one batch of UIDs.
+type batchRun struct {
+	w           *Worker
+	c           *imapclient.Client
+	caps        imap.CapSet
+	uidValidity uint32
+	oldest      time.Time
+	afterErr    error
+}
+
+var (
+	sectionFull   = &imap.FetchItemBodySection{Peek: true}
+	sectionHeader = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+)
+
+func (b *batchRun) run(ctx context.Context, uids []imap.UID) error {
+	w := b.w
+	// First the sizes, so that no oversized body is ever downloaded.
+	metas, err := b.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true, InternalDate: true}).Collect()
+	if err != nil {
+		return fmt.Errorf("fetch sizes: %w", err)
+	}
+	meta := make(map[imap.UID]*imapclient.FetchMessageBuffer, len(metas))
+	for _, m := range metas {
+		if m.UID != 0 {
+			meta[m.UID] = m
+		}
+	}
+
+	// Bodies are fetched in groups of consecutive mail totalling at most
+	// MaxSize bytes (at least one mail), so memory stays bounded.
+	var group []imap.UID
+	var groupSize int64
+	flush := func() error {
+		if len(group) == 0 {
+			return nil
+		}
+		err := b.deliver(ctx, group, meta, false)
+		group, groupSize = group[:0], 0
+		return err
+	}
+	for _, uid := range uids {
+		m := meta[uid]
+		if m == nil {
+			// Expunged by another client since the search: nothing to do.
+			w.log.Info("ingest: mail vanished before fetch", "uid", uid)
+			continue
+		}
+		if m.RFC822Size > w.opts.MaxSize {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := b.deliver(ctx, []imap.UID{uid}, meta, true); err != nil {
+				return err
+			}
+			continue
+		}
+		if len(group) > 0 && groupSize+m.RFC822Size > w.opts.MaxSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		group = append(group, uid)
+		groupSize += m.RFC822Size
+	}
+	return flush()
+}
+
+// deliver fetches the bodies (or only the headers) of uids, hands each mail
+// to Deliver in UID order and, after each commit, applies the After action.
+func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.UID]*imapclient.FetchMessageBuffer, headerOnly bool) error {
+	w := b.w
+	section := sectionFull
+	if headerOnly {
+		section = sectionHeader
+	}
+	msgs, err := b.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil {
+		return fmt.Errorf("fetch bodies: %w", err)
+	}
+	body := make(map[imap.UID][]byte, len(msgs))
+	for _, m := range msgs {
+		if raw := m.FindBodySection(section); m.UID != 0 && raw != nil {
+			body[m.UID] = raw
+		}
+	}
+	for _, uid := range uids {
+		raw, ok := body[uid]
+		if !ok {
+			w.log.Info("ingest: mail vanished before fetch", "uid", uid)
+			continue
+		}
+		m := meta[uid]
+		f := Fetched{
+			UIDValidity:  b.uidValidity,
+			UID:          uint32(uid),
+			Raw:          raw,
+			Size:         m.RFC822Size,
+			InternalDate: m.InternalDate,
+			TooLarge:     headerOnly,
+		}
+		if headerOnly {
+			w.log.Warn("ingest: mail over the size limit; storing its header only", "uid", uid, "size", m.RFC822Size, "limit", w.opts.MaxSize)
+		}
+		if err := w.st.Deliver(ctx, w.opts.Name, f); err != nil {
+			// The cursor did not move: the mail is fetched again next time.
+			return fmt.Errorf("deliver UID %d: %w", uid, err)
+		}
+		w.log.Debug("ingest: delivered", "uid", uid, "size", m.RFC822Size)
+		if !m.InternalDate.IsZero() && (b.oldest.IsZero() || m.InternalDate.Before(b.oldest)) {
+			b.oldest = m.InternalDate
+		}
+		if w.beforeAfter != nil {
+			w.beforeAfter(uint32(uid))
+		}
+		// Committed: from here a crash leaves the mail in place, unflagged,
+		// and the cursor already past it.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := w.after(b.c, b.caps, uid); err != nil {
+			var ierr *imap.Error
+			if !errors.As(err, &ierr) {
+				return fmt.Errorf("after %s on UID %d: %w", w.opts.After, uid, err)
+			}
+			// The server refused (NO/BAD): the mail is stored and stays
+			// where it is; report it, go on with the next one.
+			w.log.Error("ingest: after action refused; the mail is stored but stays in the folder", "uid", uid, "after", w.opts.After, "err", err)
+			b.afterErr = fmt.Errorf("after %s on UID %d: %w", w.opts.After, uid, err)
+		}
+	}
+	return nil
+}
+
+// after applies the After action to one stored mail. It never sends a plain
+// EXPUNGE, which would remove every \Deleted mail of the folder, including
+// other clients' (go-imap's Move falls back to one without UIDPLUS).
+func (w *Worker) after(c *imapclient.Client, caps imap.CapSet, uid imap.UID) error {
+	set := imap.UIDSetNum(uid)
+	addFlags := func(flags ...imap.Flag) error {
+		return c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close()
+	}
+	uidPlus := caps.Has(imap.CapUIDPlus)
+	switch w.afterKind {
+	case AfterSeen:
+		return addFlags(imap.FlagSeen)
+	case AfterMove:
+		if caps.Has(imap.CapMove) {
+			_, err := c.Move(set, w.afterFolder).Wait() // UID MOVE (RFC 6851)
+			return err
+		}
+		if _, err := c.Copy(set, w.afterFolder).Wait(); err != nil {
+			return err
+		}
+		if !uidPlus {
+			w.warnOnce("move", "ingest: the server has neither MOVE nor UIDPLUS: moved mail is copied and left \\Deleted and \\Seen in the folder, never expunged")
+			return addFlags(imap.FlagDeleted, imap.FlagSeen)
+		}
+		if err := addFlags(imap.FlagDeleted); err != nil {
+			return err
+		}
+		return c.UIDExpunge(set).Close() // RFC 4315 section 2.1
+	case AfterDelete:
+		if !uidPlus {
+			w.warnOnce("delete", "ingest: the server has no UIDPLUS: deleted mail is left \\Deleted and \\Seen in the folder, never expunged")
+			return addFlags(imap.FlagDeleted, imap.FlagSeen)
+		}
+		if err := addFlags(imap.FlagDeleted); err != nil {
+			return err
+		}
+		return c.UIDExpunge(set).Close()
+	}
+	return fmt.Errorf("unknown after action %q", w.opts.After)
+}
+
+func (w *Worker) warnOnce(key, msg string) {
+	if !w.warned[key] {
+		w.warned[key] = true
+		w.log.Warn(msg)
+	}
+}
+
+// idleWait idles until new mail is announced (EXISTS), SafetyPoll passes, or
+// ctx ends; IDLE is re-issued every IdleRestart (RFC 2177 section 3).
+func (w *Worker) idleWait(ctx context.Context, c *imapclient.Client, wake <-chan struct{}) error {
+	safety := time.NewTimer(w.opts.SafetyPoll)
+	defer safety.Stop()
+	for {
+		// Mail announced while we were busy: poll again at once.
+		select {
+		case <-wake:
+			return nil
+		default:
+		}
+		cmd, err := c.Idle()
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		if w.idling != nil {
+			w.idling()
+		}
+		restart := time.NewTimer(w.opts.IdleRestart)
+		poll := true
+		select {
+		case <-ctx.Done():
+			restart.Stop()
+			return ctx.Err() // the client is being closed
+		case <-c.Closed():
+			restart.Stop()
+			return errors.New("idle: connection closed")
+		case <-wake:
+		case <-safety.C:
+		case <-restart.C:
+			poll = false
+		}
+		restart.Stop()
+		if err := cmd.Close(); err != nil {
+			return fmt.Errorf("idle: done: %w", err)
+		}
+		if err := cmd.Wait(); err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		if poll {
+			return nil
+		}
+	}
+}
+
+// sleep waits d (the polling path) or until ctx ends.
+func (w *Worker) sleep(ctx context.Context, c *imapclient.Client, wake <-chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.Closed():
+		return errors.New("connection closed")
+	case <-wake:
+	case <-t.C:
+	}
+	return nil
+}
+
+// backoff is exponential backoff with jitter: min doubling up to max, each
+// wait drawn from [d/2, d].
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	half := b.cur / 2
+	return half + rand.N(b.cur-half+1)
+}
+
+func (b *backoff) reset() { b.cur = 0 }

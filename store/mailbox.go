@@ -1,0 +1,139 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// MailboxState is an IMAP mailbox's cursor and health.
+type MailboxState struct {
+	Name          string
+	UIDValidity   uint32
+	LastUID       uint32
+	Connected     bool
+	IdleSupported bool
+	LastSuccess   *time.Time
+	LastError     string
+	LastErrorAt   *time.Time
+	Lag           time.Duration
+	UpdatedAt     time.Time
+}
+
+// Mailbox reads a mailbox's state; a mailbox never polled has a zero state.
+func (db *DB) Mailbox(ctx context.Context, name string) (*MailboxState, error) {
+	m := MailboxState{Name: name}
+	var uv, uid int64
+	err := db.q.QueryRow(ctx, `SELECT uid_validity, last_uid, connected, idle_supported, last_success, last_error, last_error_at,
+			extract(epoch FROM lag)::float8 * 1e9, updated_at
+		FROM mailboxes WHERE name = $1`, name).
+		Scan(&uv, &uid, &m.Connected, &m.IdleSupported, &m.LastSuccess, &m.LastError, &m.LastErrorAt, (*nanos)(&m.Lag), &m.UpdatedAt)
+	if err != nil {
+		if err := notFound(err, "mailbox"); isNotFound(err) {
+			return &m, nil
+		}
+		return nil, fmt.Errorf("mailbox %s: %w", name, err)
+	}
+	m.UIDValidity, m.LastUID = uint32(uv), uint32(uid)
+	return &m, nil
+}
+
+// Mailboxes lists every mailbox's state.
+func (db *DB) Mailboxes(ctx context.Context) ([]MailboxState, error) {
+	rows, err := db.q.Query(ctx, `SELECT name FROM mailboxes ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("mailboxes: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("mailboxes: %w", err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	out := make([]MailboxState, 0, len(names))
+	for _, n := range names {
+		m, err := db.Mailbox(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *m)
+	}
+	return out, nil
+}
+
+// AdvanceCursor records that every UID up to uid in this UIDVALIDITY is stored.
+// It never moves the cursor back, and belongs in the transaction that stored
+// the mail.
+func (db *DB) AdvanceCursor(ctx context.Context, name string, uidValidity, uid uint32) error {
+	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, uid_validity, last_uid) VALUES ($1, $2, $3)
+		ON CONFLICT (name) DO UPDATE SET
+			last_uid = CASE WHEN mailboxes.uid_validity = EXCLUDED.uid_validity
+				THEN greatest(mailboxes.last_uid, EXCLUDED.last_uid) ELSE EXCLUDED.last_uid END,
+			uid_validity = EXCLUDED.uid_validity, updated_at = now()`, name, int64(uidValidity), int64(uid))
+	if err != nil {
+		return fmt.Errorf("advance cursor %s: %w", name, err)
+	}
+	return nil
+}
+
+// ResetCursor starts a mailbox over under a new UIDVALIDITY (RFC 3501
+// 2.3.1.1: the old UIDs mean nothing now); the rescan that follows is
+// recognised mail by mail, so nothing is stored twice.
+func (db *DB) ResetCursor(ctx context.Context, name string, uidValidity uint32) error {
+	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, uid_validity, last_uid) VALUES ($1, $2, 0)
+		ON CONFLICT (name) DO UPDATE SET uid_validity = EXCLUDED.uid_validity, last_uid = 0, updated_at = now()`,
+		name, int64(uidValidity))
+	if err != nil {
+		return fmt.Errorf("reset cursor %s: %w", name, err)
+	}
+	return nil
+}
+
+// MailboxHealth is what a worker reports after each attempt.
+type MailboxHealth struct {
+	Connected     bool
+	IdleSupported bool
+	LastSuccess   time.Time // zero: no success in this report
+	LastError     string    // "": no error in this report
+	Lag           time.Duration
+}
+
+// SetMailboxHealth records a worker's report, keeping the last success and
+// the last error of earlier reports.
+func (db *DB) SetMailboxHealth(ctx context.Context, name string, h MailboxHealth) error {
+	var success *time.Time
+	if !h.LastSuccess.IsZero() {
+		success = &h.LastSuccess
+	}
+	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, connected, idle_supported, last_success, last_error, last_error_at, lag)
+		VALUES ($1, $2, $3, $4, $5, CASE WHEN $5 = '' THEN NULL ELSE now() END, make_interval(secs => $6))
+		ON CONFLICT (name) DO UPDATE SET connected = EXCLUDED.connected, idle_supported = EXCLUDED.idle_supported,
+			last_success = coalesce(EXCLUDED.last_success, mailboxes.last_success),
+			last_error = CASE WHEN EXCLUDED.last_error = '' THEN mailboxes.last_error ELSE EXCLUDED.last_error END,
+			last_error_at = coalesce(EXCLUDED.last_error_at, mailboxes.last_error_at),
+			lag = EXCLUDED.lag, updated_at = now()`,
+		name, h.Connected, h.IdleSupported, success, h.LastError, h.Lag.Seconds())
+	if err != nil {
+		return fmt.Errorf("mailbox health %s: %w", name, err)
+	}
+	return nil
+}
+
+// nanos scans a float of nanoseconds into a Duration.
+type nanos time.Duration
+
+func (n *nanos) Scan(src any) error {
+	switch v := src.(type) {
+	case float64:
+		*n = nanos(time.Duration(v))
+	case nil:
+		*n = 0
+	default:
+		return fmt.Errorf("nanos: %T", src)
+	}
+	return nil
+}
