@@ -13,6 +13,7 @@ import (
 
 	"postdesk/config"
 	"postdesk/ingest/mailparse"
+	"postdesk/quote"
 	"postdesk/store"
 	"postdesk/threading"
 )
@@ -143,10 +144,12 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 			return nil, err
 		}
 	} else {
-		if err := s.addMail(ctx, tx, d, author, msg, files, quiet, m.Report); err != nil {
+		stored, err := s.addMail(ctx, tx, d, author, msg, files, quiet, m.Report)
+		if err != nil {
 			return nil, err
 		}
-		res.ConversationID = d.Conversation
+		msg = stored
+		res.ConversationID, res.Kind = d.Conversation, stored.Kind
 	}
 	res.MessageID = msg.ID
 	if in.TooLarge && author != nil && d.Kind == threading.KindCustomer && !quiet {
@@ -211,42 +214,107 @@ func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Cat
 	return s.route(ctx, tx, conv, msg, authorID, actor)
 }
 
-// addMail adds a mail to the conversation threading chose.
+// addMail adds a mail to the conversation threading chose and returns the
+// message stored (a staff reply from the mail client is stored as the answer
+// it becomes).
 func (s *Service) addMail(ctx context.Context, tx *store.Tx, d threading.Decision, author *store.User,
-	msg *store.Message, files []store.NewAttachment, quiet bool, report *mailparse.DeliveryReport) error {
+	msg *store.Message, files []store.NewAttachment, quiet bool, report *mailparse.DeliveryReport) (*store.Message, error) {
 	c, err := tx.LockConversation(ctx, d.Conversation)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	msg.ConversationID = c.ID
 	switch {
 	case d.Kind == threading.KindBounce:
-		return s.bounce(ctx, tx, c, msg, files, quiet, report)
+		return msg, s.bounce(ctx, tx, c, msg, files, quiet, report)
 	case msg.Kind == store.KindAutoReply:
 		// Stored for the record; never answered, never notified, no status change.
-		return tx.InsertMessage(ctx, msg, files)
+		return msg, tx.InsertMessage(ctx, msg, files)
 	case d.Staff && author != nil:
 		a, err := s.Actor(ctx, author.ID)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		_, err = s.staffMail(ctx, tx, a, c, msg, files)
-		return err
+		return s.staffMail(ctx, tx, a, c, msg, files)
 	}
 	msg.Kind = store.KindCustomer
+	if cmd, _ := command(msg.Text); cmd != "" {
+		msg.Problems = append(msg.Problems, fmt.Sprintf("The command %s was ignored: the sender has no staff powers on this conversation.", cmd))
+	}
 	if quiet {
 		if err := tx.InsertMessage(ctx, msg, files); err != nil {
-			return err
+			return nil, err
 		}
-		return tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{})
+		return msg, tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{})
 	}
-	_, err = s.customerMessage(ctx, tx, c, msg, files)
-	return err
+	return s.customerMessage(ctx, tx, c, msg, files)
 }
 
-// staffMail handles a staff reply sent from the mail client.
+// Mail commands: the first line of a staff reply from the mail client.
+const (
+	CommandTake   = "#take"   // claim the conversation; the rest, if any, is sent
+	CommandSolved = "#solved" // send the rest, if any, then mark Solved
+	CommandNote   = "#note"   // the rest is an internal note, never sent
+)
+
+// command splits a leading command line off a reply's text.
+func command(text string) (cmd, rest string) {
+	trimmed := strings.TrimLeft(text, " \t\r\n")
+	line, rest, _ := strings.Cut(trimmed, "\n")
+	word, inline, _ := strings.Cut(strings.TrimSpace(line), " ")
+	switch w := strings.ToLower(word); w {
+	case CommandTake, CommandSolved, CommandNote:
+		if inline = strings.TrimSpace(inline); inline != "" {
+			rest = inline + "\n" + rest
+		}
+		return w, strings.Trim(rest, "\r\n")
+	}
+	return "", text
+}
+
+// staffMail handles a reply from a staff member's own mail client: the quoted
+// history is cut away, a command on the first line is obeyed, and the new
+// text goes to the customer as an answer unless it is a note.
 func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *store.Conversation, in *store.Message, files []store.NewAttachment) (*store.Message, error) {
-	return s.staffReply(ctx, tx, a, c, in.Text, files, in.MessageID, in)
+	cmd, text := command(quote.Strip(in.Text))
+	in.HTML = "" // the HTML part still holds the quoted history; the raw source keeps it all
+	if cmd == CommandNote {
+		in.Kind, in.Direction, in.Text = store.KindNote, store.DirInternal, text
+		if err := tx.InsertMessage(ctx, in, files); err != nil {
+			return nil, err
+		}
+		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{}); err != nil {
+			return nil, err
+		}
+		return in, audit(ctx, tx, a, "note", c.ID, map[string]any{"message": in.ID, "by": "mail"})
+	}
+	if cmd == CommandTake {
+		if err := s.setHandler(ctx, tx, a, c, &a.User); err != nil {
+			return nil, err
+		}
+		id := a.User.ID
+		c.HandlerID = &id
+	}
+	var msg *store.Message
+	if strings.TrimSpace(text) != "" || len(files) > 0 {
+		var err error
+		if msg, err = s.staffReply(ctx, tx, a, c, text, files, in.MessageID, in); err != nil {
+			return nil, err
+		}
+	} else {
+		// A bare command: keep the mail on record as a note.
+		in.Kind, in.Direction, in.Text = store.KindNote, store.DirInternal, cmd
+		if err := tx.InsertMessage(ctx, in, nil); err != nil {
+			return nil, err
+		}
+		msg = in
+	}
+	if cmd == CommandSolved {
+		if err := s.solve(ctx, tx, a, c); err != nil {
+			return nil, err
+		}
+	}
+	return msg, nil
 }
 
 // bounce records a delivery failure of our mail: the outbox row is marked

@@ -411,3 +411,115 @@ func countKind(ms []store.Message, kind string) int {
 	}
 	return n
 }
+
+// staffMailFixture opens a conversation from a customer mail and returns the
+// reply address of Aino's token for it.
+func staffMailFixture(t *testing.T) (*fixture, *store.Conversation, string) {
+	f := setup(t)
+	sg := f.withSigner(0)
+	first := f.receive(1, mail(firstMail, "My October salary is missing the overtime.\n"))
+	c := f.get(first.ConversationID)
+	aino := f.actor("aino.handler@example.com")
+	addr, err := threading.PlusAddress("payroll@example.com", sg.Sign(threading.Token{Conversation: c.ID, Recipient: aino.User.ID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, c, addr
+}
+
+func staffMail(addr, id, body string) string {
+	return mail(fmt.Sprintf(`
+From: Aino Handler <aino.handler@example.com>
+To: %s
+Subject: Re: Salary for October
+In-Reply-To: <first.1@acme.example>
+References: <first.1@acme.example>
+Message-ID: <%s@example.com>
+`, addr, id), body)
+}
+
+func TestStaffMailStripsQuotedHistory(t *testing.T) {
+	f, c, addr := staffMailFixture(t)
+	thunderbird := "The overtime is paid on the 15th.\n\nAino\n\nOn 02/11/2026 9.00, Cara Customer wrote:\n> My October salary is missing the overtime.\n"
+	r := f.receive(2, staffMail(addr, "tb", thunderbird))
+	v, _ := f.svc.Get(f.ctx, f.actor("cara.customer@acme.example"), c.ID)
+	var got *store.Message
+	for i := range v.Messages {
+		if v.Messages[i].ID == r.MessageID {
+			got = &v.Messages[i]
+		}
+	}
+	if got == nil || got.Kind != store.KindStaff || got.Text != "The overtime is paid on the 15th.\n\nAino" {
+		t.Fatalf("stored staff reply %+v", got)
+	}
+	if to := f.outbox(c.ID, store.TemplateAnswer); !slices.Equal(to, []string{"cara.customer@acme.example"}) {
+		t.Fatalf("answer to %v", to)
+	}
+}
+
+func TestStaffMailCommands(t *testing.T) {
+	t.Run("note", func(t *testing.T) {
+		f, c, addr := staffMailFixture(t)
+		f.receive(2, staffMail(addr, "note", "#note\nCheck the 2025 tax card first.\n\nOn Mon, 2 Nov 2026 at 9.00, Cara wrote:\n> quoted\n"))
+		if to := f.outbox(c.ID, store.TemplateAnswer); len(to) != 0 {
+			t.Fatalf("a #note was sent to %v", to)
+		}
+		staff, _ := f.svc.Get(f.ctx, f.actor("ben.payroll@example.com"), c.ID)
+		customer, _ := f.svc.Get(f.ctx, f.actor("cara.customer@acme.example"), c.ID)
+		i := slices.IndexFunc(staff.Messages, func(m store.Message) bool { return m.Kind == store.KindNote })
+		if i < 0 || staff.Messages[i].Text != "Check the 2025 tax card first." {
+			t.Fatalf("note not stored for staff: %+v", staff.Messages)
+		}
+		if hasKind(customer.Messages, store.KindNote) {
+			t.Fatal("the customer sees a #note")
+		}
+		if got := f.get(c.ID); got.Status != store.StatusNew || got.HandlerID != nil {
+			t.Fatalf("a note changed status/handler: %s %v", got.Status, got.HandlerID)
+		}
+	})
+	t.Run("take", func(t *testing.T) {
+		f, c, addr := staffMailFixture(t)
+		f.receive(2, staffMail(addr, "take", "#take\n\nOn Mon, 2 Nov 2026 at 9.00, Cara wrote:\n> quoted\n"))
+		got := f.get(c.ID)
+		if got.HandlerID == nil || *got.HandlerID != f.actor("aino.handler@example.com").User.ID || got.Status != store.StatusOpen {
+			t.Fatalf("after #take: %s %v", got.Status, got.HandlerID)
+		}
+		if to := f.outbox(c.ID, store.TemplateAnswer); len(to) != 0 {
+			t.Fatalf("a bare #take sent %v", to)
+		}
+	})
+	t.Run("solved", func(t *testing.T) {
+		f, c, addr := staffMailFixture(t)
+		f.receive(2, staffMail(addr, "solved", "#solved Paid in the next run.\n"))
+		got := f.get(c.ID)
+		if got.Status != store.StatusSolved || got.HandlerID == nil {
+			t.Fatalf("after #solved: %s %v", got.Status, got.HandlerID)
+		}
+		if to := f.outbox(c.ID, store.TemplateAnswer); !slices.Equal(to, []string{"cara.customer@acme.example"}) {
+			t.Fatalf("#solved did not send the rest first: %v", to)
+		}
+		v, _ := f.svc.Get(f.ctx, f.actor("cara.customer@acme.example"), c.ID)
+		i := slices.IndexFunc(v.Messages, func(m store.Message) bool { return m.Kind == store.KindStaff })
+		if i < 0 || v.Messages[i].Text != "Paid in the next run." {
+			t.Fatalf("answer text: %+v", v.Messages)
+		}
+	})
+	t.Run("from a customer", func(t *testing.T) {
+		f, c, _ := staffMailFixture(t)
+		r := f.receive(2, mail(`
+From: cara.customer@acme.example
+To: payroll@example.com
+Subject: Re: Salary for October
+In-Reply-To: <first.1@acme.example>
+Message-ID: <cust-cmd@acme.example>
+`, "#solved\nI solved it myself, close it.\n"))
+		if got := f.get(c.ID); got.Status == store.StatusSolved {
+			t.Fatal("a customer's #solved closed the conversation")
+		}
+		v, _ := f.svc.Get(f.ctx, f.actor("aino.handler@example.com"), c.ID)
+		i := slices.IndexFunc(v.Messages, func(m store.Message) bool { return m.ID == r.MessageID })
+		if i < 0 || !slices.ContainsFunc(v.Messages[i].Problems, func(p string) bool { return strings.Contains(p, "#solved was ignored") }) {
+			t.Fatalf("the ignored command is not noted: %+v", v.Messages[i])
+		}
+	})
+}

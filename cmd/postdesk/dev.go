@@ -10,9 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"net"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 
 	"postdesk/config"
+	"postdesk/sandbox"
 	"postdesk/store"
 )
 
@@ -22,10 +27,16 @@ var devConfig []byte
 // devDatabase is where `postdesk dev` keeps its data when DATABASE_URL is unset.
 const devDatabase = "postgres://postgres@127.0.0.1:5432/postdesk_dev?sslmode=disable"
 
-// dev runs the service on the embedded demo organisation. It needs no config
-// file: the database comes from DATABASE_URL (created when missing) and the
-// signing secret is made once and kept under ./var.
-func dev(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
+// DevOptions are the sandbox's addresses.
+type devOptions struct {
+	Listen, IMAP, SMTP string
+}
+
+// dev runs the service on the embedded demo organisation with a sandbox in
+// place of the outside mail servers. It needs no config file: the database
+// comes from DATABASE_URL (created when missing) and the signing secret is
+// made once and kept under ./var. Everything else is the same code as serve.
+func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) error {
 	dbURL := os.Getenv("DATABASE_URL")
 	if dbURL == "" {
 		dbURL = devDatabase
@@ -44,9 +55,56 @@ func dev(ctx context.Context, stdout io.Writer, log *slog.Logger) error {
 	} else if created {
 		log.Info("created database", "database", redactURL(dbURL))
 	}
-	fmt.Fprintf(stdout, "postdesk dev: %s\n  database %s\n  categories: payroll@example.com, hr@example.com, support@example.com\n",
-		c.PublicURL, redactURL(dbURL))
+
+	var categories, users []string
+	for _, cat := range c.Categories {
+		categories = append(categories, cat.Addresses...)
+	}
+	for _, u := range c.Users {
+		users = append(users, u.Email)
+	}
+	sb, err := sandbox.Start(sandbox.Options{IMAPAddr: o.IMAP, SMTPAddr: o.SMTP, Categories: categories, Users: users,
+		Password: devMailPassword, Logger: log.With("component", "sandbox")})
+	if err != nil {
+		return err
+	}
+	defer sb.Close()
+	imapHost, imapPort := splitHostPort(sb.IMAPAddr)
+	smtpHost, smtpPort := splitHostPort(sb.SMTPAddr)
+	c.Listen = o.Listen
+	c.PublicURL = "http://" + o.Listen
+	c.SMTP = config.SMTP{Host: smtpHost, Port: smtpPort, TLS: "none"}
+	c.Mailboxes = nil
+	for _, cat := range c.Categories {
+		c.Mailboxes = append(c.Mailboxes, config.Mailbox{Name: cat.Key, Host: imapHost, Port: imapPort, TLS: "none",
+			Username: cat.Addresses[0], Password: devMailPassword, Folder: "INBOX", After: "seen",
+			PollInterval: config.Duration{D: 30 * time.Second, Set: true}, Category: cat.Key})
+	}
+
+	fmt.Fprintf(stdout, `postdesk dev
+  web view   %s
+  database   %s
+  IMAP       %s (no TLS) - log in as any address below, password %q
+  SMTP       %s (no TLS, no auth) - mail to a category address is ingested, all other mail is kept in its recipient's mailbox
+  categories %s
+  users      %s
+
+Send a mail as a customer:
+  swaks --server %s --from cara.customer@acme.example --to payroll@example.com \
+        --header "Subject: My October salary" --body "The overtime is missing from my October salary."
+
+`, c.PublicURL, redactURL(dbURL), sb.IMAPAddr, devMailPassword, sb.SMTPAddr, strings.Join(categories, ", "), strings.Join(users, ", "), sb.SMTPAddr)
 	return runService(ctx, c, log)
+}
+
+// devMailPassword opens every sandbox mailbox; the sandbox listens on
+// loopback only and holds demo mail only.
+const devMailPassword = "sandbox"
+
+func splitHostPort(addr string) (string, int) {
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	return host, p
 }
 
 // devSecret reads the sandbox's signing secret, making it on first use.

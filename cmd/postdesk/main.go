@@ -18,7 +18,9 @@ const usage = `usage: postdesk COMMAND [--config FILE]
 
 commands:
   serve                      run the service (migrates and applies the config first)
-  dev                        run the service on embedded demo settings, no config needed
+  dev [--listen A] [--imap A] [--smtp A]
+                             run the service on embedded demo settings with a local
+                             IMAP/SMTP sandbox; no config needed
   migrate                    apply database migrations
   check-config               check the config file and name every mistake
   token create --user EMAIL  print a new API token for a user
@@ -57,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	configFile := fs.String("config", "postdesk.yaml", "config file")
 	userEmail := fs.String("user", "", "user email")
+	devListen := fs.String("listen", "127.0.0.1:8080", "dev: web address")
+	devIMAP := fs.String("imap", "127.0.0.1:1143", "dev: sandbox IMAP address")
+	devSMTP := fs.String("smtp", "127.0.0.1:2525", "dev: sandbox SMTP address")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -68,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, *configFile, log)
 	case "dev":
-		return dev(ctx, stdout, log)
+		return dev(ctx, devOptions{Listen: *devListen, IMAP: *devIMAP, SMTP: *devSMTP}, stdout, log)
 	case "migrate":
 		return migrate(ctx, *configFile, stdout)
 	case "check-config":

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"postdesk/internal/dovecottest"
 	"postdesk/store"
 	"postdesk/store/storetest"
 )
@@ -71,6 +72,39 @@ func command(t *testing.T, dbURL string, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "TEST_DATABASE_URL="+dbURL, "TEST_SECRET=0123456789abcdef0123456789abcdef")
 	return cmd
+}
+
+// startServe runs `postdesk serve` and waits until it serves. The logs are
+// complete once ready is closed (after the process exits).
+func startServe(t *testing.T, dbURL, configFile string) (*exec.Cmd, *bytes.Buffer, chan bool) {
+	t.Helper()
+	cmd := command(t, dbURL, "serve", "--config", configFile)
+	logs := &bytes.Buffer{}
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.WriteString(sc.Text() + "\n")
+			if strings.Contains(sc.Text(), `"msg":"serving"`) {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("serve exited:\n%s", logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	return cmd, logs, ready
 }
 
 func TestCheckConfigNamesEveryMistake(t *testing.T) {
@@ -137,32 +171,7 @@ func TestServeMigratesAppliesAndStops(t *testing.T) {
 		t.Fatalf("second migrate: %v\n%s", err, out)
 	}
 
-	cmd := command(t, dbURL, "serve", "--config", f)
-	var logs bytes.Buffer
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.WriteString(sc.Text() + "\n")
-			if strings.Contains(sc.Text(), `"msg":"serving"`) {
-				ready <- true
-			}
-		}
-		close(ready)
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("serve exited:\n%s", logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("serve did not start")
-	}
+	cmd, logs, ready := startServe(t, dbURL, f)
 	for _, path := range []string{"/healthz", "/readyz"} {
 		resp, err := http.Get("http://" + listen + path)
 		if err != nil || resp.StatusCode != 200 {
@@ -205,10 +214,47 @@ func TestServeMigratesAppliesAndStops(t *testing.T) {
 			t.Fatalf("serve after SIGTERM: %v\n%s", err, logs.String())
 		}
 	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
 		t.Fatal("serve did not stop on SIGTERM")
 	}
 	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
 		t.Fatalf("no clean stop in the log:\n%s", logs.String())
+	}
+}
+
+// serve runs a worker for each configured mailbox: a mail appended to
+// Dovecot becomes a routed conversation with its notification rows.
+func TestServeIngestsMailbox(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.EmptyURL(t)
+	dc := dovecottest.Start(t)
+	f := writeConfig(t, dbURL, freePort(t))
+	b, _ := os.ReadFile(f)
+	b = append(b, fmt.Sprintf(`mailboxes:
+  - {name: payroll, host: %s, port: %d, tls: none, username: %s, password: %s, category: payroll, poll_interval: 200ms}
+`, dc.Host, dc.Port, dovecottest.DefaultUser.Name, dovecottest.DefaultUser.Password)...)
+	os.WriteFile(f, b, 0o600)
+	startServe(t, dbURL, f)
+
+	dc.Append(t, dovecottest.DefaultUser.Name, "INBOX", []byte("From: Cara Customer <cara.customer@acme.example>\r\n"+
+		"To: payroll@example.com\r\nSubject: Tax card\r\nMessage-ID: <serve1@acme.example>\r\n\r\nMy new tax card.\r\n"))
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var subject string
+		var notified int
+		err := st.Pool().QueryRow(ctx, `SELECT c.subject, (SELECT count(*) FROM outbox o WHERE o.conversation_id = c.id)
+			FROM conversations c`).Scan(&subject, &notified)
+		if err == nil && subject == "Tax card" && notified == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no routed conversation from the mailbox: %v %q %d", err, subject, notified)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
