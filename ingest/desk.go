@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"postdesk/conversation"
+	"postdesk/metrics"
 	"postdesk/store"
 )
 
@@ -40,9 +41,15 @@ func (d *Desk) Deliver(ctx context.Context, mailbox string, m Fetched) error {
 	if !ok {
 		return fmt.Errorf("deliver: mailbox %q has no category", mailbox)
 	}
-	_, err := d.svc.Receive(ctx, conversation.Inbound{Mailbox: mailbox, UIDValidity: m.UIDValidity, UID: m.UID,
+	r, err := d.svc.Receive(ctx, conversation.Inbound{Mailbox: mailbox, UIDValidity: m.UIDValidity, UID: m.UID,
 		Raw: m.Raw, TooLarge: m.TooLarge, Size: m.Size, DefaultCategory: cat})
-	return err
+	if err != nil {
+		return err
+	}
+	if !r.Duplicate {
+		metrics.Ingested.WithLabelValues(mailbox, r.Kind).Inc()
+	}
+	return nil
 }
 
 // ResetCursor implements Store.
@@ -52,6 +59,7 @@ func (d *Desk) ResetCursor(ctx context.Context, mailbox string, uidValidity uint
 
 // Health implements Store.
 func (d *Desk) Health(ctx context.Context, mailbox string, h Health) error {
+	metrics.IngestLag.WithLabelValues(mailbox).Set(h.Lag.Seconds())
 	return d.st.SetMailboxHealth(ctx, mailbox, store.MailboxHealth{Connected: h.Connected, IdleSupported: h.IdleSupported,
 		LastSuccess: h.LastSuccess, LastError: h.LastError, Lag: h.Lag})
 }

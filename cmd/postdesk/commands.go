@@ -14,6 +14,9 @@ import (
 
 	"postdesk/config"
 	"postdesk/conversation"
+	"postdesk/health"
+	"postdesk/ingest"
+	"postdesk/metrics"
 	"postdesk/store"
 	"postdesk/threading"
 )
@@ -138,17 +141,15 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger) error {
 	}()
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		v, err := st.SchemaVersion(r.Context())
-		if err != nil || v != store.LatestVersion() {
-			http.Error(w, "database not ready", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
+	checker := &health.Checker{St: st}
+	for _, m := range c.Mailboxes {
+		// A worker reports after every poll: with IDLE at least every safety
+		// poll, without it every poll_interval. Twice that is stale.
+		checker.Mailboxes = append(checker.Mailboxes, health.Mailbox{Name: m.Name,
+			MaxAge: 2*max(m.PollInterval.D, ingest.DefaultSafetyPoll) + time.Minute})
+	}
+	checker.Register(mux)
+	mux.Handle("GET /metrics", metrics.Handler(st))
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

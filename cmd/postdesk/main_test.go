@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -227,7 +228,8 @@ func TestServeIngestsMailbox(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.EmptyURL(t)
 	dc := dovecottest.Start(t)
-	f := writeConfig(t, dbURL, freePort(t))
+	listen := freePort(t)
+	f := writeConfig(t, dbURL, listen)
 	b, _ := os.ReadFile(f)
 	b = append(b, fmt.Sprintf(`mailboxes:
   - {name: payroll, host: %s, port: %d, tls: none, username: %s, password: %s, category: payroll, poll_interval: 200ms}
@@ -257,4 +259,33 @@ func TestServeIngestsMailbox(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	body := httpGet(t, "http://"+listen+"/metrics", 200)
+	for _, want := range []string{
+		`postdesk_mails_ingested_total{kind="customer",mailbox="payroll"} 1`,
+		`postdesk_conversations{status="new"} 1`,
+		`postdesk_outbox{status="pending"} 1`,
+		`postdesk_mailbox_connected{mailbox="payroll"} 1`,
+		`postdesk_database_up 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if body := httpGet(t, "http://"+listen+"/readyz", 200); !strings.Contains(body, `"mailbox payroll":"ok"`) {
+		t.Errorf("/readyz: %s", body)
+	}
+}
+
+func httpGet(t *testing.T, url string, want int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: %d, want %d: %s", url, resp.StatusCode, want, b)
+	}
+	return string(b)
 }

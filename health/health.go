@@ -1,0 +1,101 @@
+// Package health answers the probes of a process supervisor or load
+// balancer: /healthz says the process is up; /readyz says it can do its work
+// (the database answers, its schema is current, and every mailbox has been
+// polled successfully within its interval).
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"postdesk/store"
+)
+
+// Mailbox is a configured mailbox and how stale its last success may be.
+type Mailbox struct {
+	Name   string
+	MaxAge time.Duration
+}
+
+// Checker runs the readiness checks.
+type Checker struct {
+	St        *store.Store
+	Mailboxes []Mailbox
+	Now       func() time.Time
+}
+
+// Report is /readyz's body.
+type Report struct {
+	Ready    bool              `json:"ready"`
+	Problems []string          `json:"problems,omitempty"`
+	Checks   map[string]string `json:"checks"`
+}
+
+// Check runs every check.
+func (c *Checker) Check(ctx context.Context) Report {
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	r := Report{Checks: map[string]string{}}
+	fail := func(name, problem string) {
+		r.Checks[name] = "fail"
+		r.Problems = append(r.Problems, name+": "+problem)
+	}
+	if err := c.St.Ping(ctx); err != nil {
+		fail("database", err.Error())
+		return r
+	}
+	r.Checks["database"] = "ok"
+	if v, err := c.St.SchemaVersion(ctx); err != nil {
+		fail("migrations", err.Error())
+	} else if v != store.LatestVersion() {
+		fail("migrations", fmt.Sprintf("schema version %d, this binary needs %d", v, store.LatestVersion()))
+	} else {
+		r.Checks["migrations"] = "ok"
+	}
+	for _, m := range c.Mailboxes {
+		name := "mailbox " + m.Name
+		st, err := c.St.Mailbox(ctx, m.Name)
+		switch {
+		case err != nil:
+			fail(name, err.Error())
+		case st.LastSuccess == nil:
+			fail(name, "never polled successfully"+lastError(st))
+		case now().Sub(*st.LastSuccess) > m.MaxAge:
+			fail(name, fmt.Sprintf("last polled %s ago, more than %s", now().Sub(*st.LastSuccess).Round(time.Second), m.MaxAge)+lastError(st))
+		default:
+			r.Checks[name] = "ok"
+		}
+	}
+	r.Ready = len(r.Problems) == 0
+	return r
+}
+
+func lastError(st *store.MailboxState) string {
+	if st.LastError == "" {
+		return ""
+	}
+	return " (last error: " + st.LastError + ")"
+}
+
+// Register adds /healthz and /readyz to a mux.
+func (c *Checker) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		rep := c.Check(ctx)
+		w.Header().Set("Content-Type", "application/json")
+		if !rep.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		json.NewEncoder(w).Encode(rep) //nolint:errcheck // the client went away
+	})
+}

@@ -1,0 +1,77 @@
+package health
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"postdesk/store"
+	"postdesk/store/storetest"
+)
+
+func get(t *testing.T, srv *httptest.Server, path string) (int, Report) {
+	t.Helper()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r Report
+	if path == "/readyz" {
+		if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, r
+}
+
+func TestProbes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	now := time.Now()
+	c := &Checker{St: st, Mailboxes: []Mailbox{{Name: "payroll", MaxAge: time.Minute}}, Now: func() time.Time { return now }}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	if code, _ := get(t, srv, "/healthz"); code != 200 {
+		t.Fatalf("/healthz %d", code)
+	}
+	code, r := get(t, srv, "/readyz")
+	if code != 503 || r.Ready || r.Checks["database"] != "ok" || r.Checks["migrations"] != "ok" ||
+		!strings.Contains(strings.Join(r.Problems, ";"), "mailbox payroll: never polled") {
+		t.Fatalf("before the first poll: %d %+v", code, r)
+	}
+	if err := st.SetMailboxHealth(ctx, "payroll", store.MailboxHealth{Connected: true, LastSuccess: now.Add(-10 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if code, r := get(t, srv, "/readyz"); code != 200 || !r.Ready {
+		t.Fatalf("after a poll: %d %+v", code, r)
+	}
+	st.SetMailboxHealth(ctx, "payroll", store.MailboxHealth{Connected: false, LastError: "login failed"})
+	now = now.Add(2 * time.Minute)
+	code, r = get(t, srv, "/readyz")
+	if code != 503 || !strings.Contains(strings.Join(r.Problems, ";"), "login failed") {
+		t.Fatalf("a stale mailbox: %d %+v", code, r)
+	}
+}
+
+func TestNotReadyWithoutSchema(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, storetest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	r := (&Checker{St: st}).Check(ctx)
+	if r.Ready || r.Checks["migrations"] != "fail" {
+		t.Fatalf("an empty database: %+v", r)
+	}
+}

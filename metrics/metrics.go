@@ -1,0 +1,98 @@
+// Package metrics exposes postdesk's figures in the Prometheus text format.
+// Counters and histograms that the code paths update live here as package
+// variables (as Prometheus clients conventionally do); figures that are the
+// database's state (outbox depth, conversations by status, mailbox health)
+// are read at scrape time, so they are right even with several instances.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"postdesk/store"
+)
+
+var (
+	// Ingested counts mails stored, by mailbox and kind.
+	Ingested = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_mails_ingested_total", Help: "Mails stored from IMAP, by mailbox and kind.",
+	}, []string{"mailbox", "kind"})
+	// IngestLag is how old the oldest mail of a mailbox's last poll was.
+	IngestLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "postdesk_ingest_lag_seconds", Help: "Age of the oldest mail fetched in the mailbox's last poll.",
+	}, []string{"mailbox"})
+	// Sent counts delivery attempts by result: sent, temporary, permanent.
+	Sent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_outbox_attempts_total", Help: "SMTP delivery attempts by result (sent, temporary, permanent).",
+	}, []string{"result"})
+	// SendSeconds is the time one SMTP delivery takes.
+	SendSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "postdesk_smtp_send_seconds", Help: "Time to deliver one mail over SMTP.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	})
+	// Purged counts what the retention purge deleted.
+	Purged = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_purged_total", Help: "Rows deleted by the retention purge, by kind.",
+	}, []string{"what"})
+)
+
+// Handler serves /metrics: the package's figures, the Go runtime's and the
+// database's state.
+func Handler(st *store.Store) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(Ingested, IngestLag, Sent, SendSeconds, Purged,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&dbCollector{st: st})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+var (
+	outboxDesc = prometheus.NewDesc("postdesk_outbox", "Outbox rows by status.", []string{"status"}, nil)
+	convDesc   = prometheus.NewDesc("postdesk_conversations", "Conversations by status.", []string{"status"}, nil)
+	mboxDesc   = prometheus.NewDesc("postdesk_mailbox_connected", "1 when the mailbox's worker is connected.", []string{"mailbox"}, nil)
+	mboxOKDesc = prometheus.NewDesc("postdesk_mailbox_last_success_timestamp_seconds", "When the mailbox was last polled successfully.", []string{"mailbox"}, nil)
+	upDesc     = prometheus.NewDesc("postdesk_database_up", "1 when the database answered the scrape's queries.", nil, nil)
+)
+
+// dbCollector reads the database's state at scrape time.
+type dbCollector struct{ st *store.Store }
+
+func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- outboxDesc
+	ch <- convDesc
+	ch <- mboxDesc
+	ch <- mboxOKDesc
+	ch <- upDesc
+}
+
+func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.st.Stats(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
+	for status, n := range s.Outbox {
+		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), status)
+	}
+	for status, n := range s.Conversations {
+		ch <- prometheus.MustNewConstMetric(convDesc, prometheus.GaugeValue, float64(n), status)
+	}
+	for _, m := range s.Mailboxes {
+		v := 0.0
+		if m.Connected {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(mboxDesc, prometheus.GaugeValue, v, m.Name)
+		if m.LastSuccess != nil {
+			ch <- prometheus.MustNewConstMetric(mboxOKDesc, prometheus.GaugeValue, float64(m.LastSuccess.Unix()), m.Name)
+		}
+	}
+}
