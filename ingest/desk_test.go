@@ -181,7 +181,7 @@ func TestDeskCrashBeforeCommit(t *testing.T) {
 }
 
 // dyingStore kills the process (cancels the context) in the middle of the
-// first delivery's transaction.
+// first delivery, before its transaction commits.
 type dyingStore struct {
 	*Desk
 	cancel context.CancelFunc
@@ -191,7 +191,7 @@ type dyingStore struct {
 func (d *dyingStore) Deliver(ctx context.Context, mailbox string, m Fetched) error {
 	if d.done.CompareAndSwap(false, true) {
 		d.cancel()
-		return d.Desk.Deliver(ctx, mailbox, m) // runs on a cancelled context: rolls back
+		return context.Canceled // the process is gone: nothing was committed
 	}
 	return d.Desk.Deliver(ctx, mailbox, m)
 }
@@ -262,4 +262,32 @@ func (c *countingStore) Deliver(ctx context.Context, mailbox string, m Fetched) 
 		c.n.Add(1)
 	}
 	return err
+}
+
+// A graceful shutdown (SIGTERM) that arrives while a mail is being stored
+// lets that transaction finish, then stops.
+func TestDeskShutdownFinishesDelivery(t *testing.T) {
+	t.Parallel()
+	e := newDeskEnv(t)
+	e.dovecot.Append(t, e.user.Name, "INBOX", customerMail("grace1"))
+	e.dovecot.Append(t, e.user.Name, "INBOX", customerMail("grace2"))
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &shutdownStore{Desk: e.desk, shutdown: cancel}
+	w := NewWorker(e.options(), st, e.desk)
+	if err := w.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.inbound(t); n != 1 {
+		t.Fatalf("%d mails stored, want the one in flight at shutdown and no more", n)
+	}
+}
+
+type shutdownStore struct {
+	*Desk
+	shutdown context.CancelFunc
+}
+
+func (s *shutdownStore) Deliver(ctx context.Context, mailbox string, m Fetched) error {
+	s.shutdown()
+	return s.Desk.Deliver(ctx, mailbox, m)
 }

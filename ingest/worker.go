@@ -41,6 +41,10 @@ const (
 	DefaultMaxSize      = 25 << 20
 	DefaultBatchSize    = 50
 
+	// deliverGrace bounds how long a delivery in flight may run on after
+	// shutdown began.
+	deliverGrace = 30 * time.Second
+
 	// maxIdleRestart: RFC 2177 section 3 lets servers log out a client idle
 	// for 30 minutes, so IDLE must be re-issued before that.
 	maxIdleRestart = 29 * time.Minute
@@ -593,7 +597,13 @@ func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.U
 		if headerOnly {
 			w.log.Warn("ingest: mail over the size limit; storing its header only", "uid", uid, "size", m.RFC822Size, "limit", w.opts.MaxSize)
 		}
-		if err := w.st.Deliver(ctx, w.opts.Name, f); err != nil {
+		// A shutdown must not cut a transaction in half: the delivery in
+		// flight finishes (within deliverGrace) and only then does the worker
+		// stop taking new work.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
+		err := w.st.Deliver(dctx, w.opts.Name, f)
+		cancel()
+		if err != nil {
 			// The cursor did not move: the mail is fetched again next time.
 			return fmt.Errorf("deliver UID %d: %w", uid, err)
 		}
