@@ -49,6 +49,8 @@ type Mailbox struct {
 	After        string   `yaml:"after"`
 	PollInterval Duration `yaml:"poll_interval"`
 	Category     string   `yaml:"category"`
+	AlertAfter   Duration `yaml:"alert_after"`   // tell the category's staff when no poll succeeded for this long
+	SilenceAlert Duration `yaml:"silence_alert"` // ... or when no mail came for this long (0: off)
 }
 
 // SMTP is the relay postdesk sends through.
@@ -109,6 +111,7 @@ const (
 	DefaultFolder       = "INBOX"
 	DefaultAfter        = "seen"
 	DefaultPollInterval = 30 * time.Second
+	DefaultAlertAfter   = time.Hour
 	DefaultLanguage     = "en"
 	MinSecretBytes      = 32
 )
@@ -341,6 +344,9 @@ func (c *Config) setDefaults() {
 		if !m.PollInterval.Set && m.PollInterval.bad == "" {
 			m.PollInterval.D = DefaultPollInterval
 		}
+		if !m.AlertAfter.Set && m.AlertAfter.bad == "" {
+			m.AlertAfter.D = DefaultAlertAfter
+		}
 	}
 	if c.SMTP.TLS == "" {
 		c.SMTP.TLS = "starttls"
@@ -502,6 +508,13 @@ func (c *Config) check(p *parser) {
 		} else if m.PollInterval.D <= 0 {
 			p.add(k+".poll_interval", "must be longer than zero")
 		}
+		for key, d := range map[string]Duration{"alert_after": m.AlertAfter, "silence_alert": m.SilenceAlert} {
+			if d.bad != "" {
+				p.add(k+"."+key, "%s", d.bad)
+			} else if d.D < 0 {
+				p.add(k+"."+key, "must not be negative")
+			}
+		}
 		if m.Category == "" {
 			p.add(k+".category", "missing: the category for mail whose recipients name none")
 		} else if !cats[m.Category] {
@@ -552,7 +565,7 @@ func init() {
 		"listen", "public_url", "database_url", "secret", "templates_dir",
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
-		"mailboxes[].poll_interval", "mailboxes[].category",
+		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert",
 		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
 		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]",

@@ -104,6 +104,9 @@ users: [{email: Bob@Example.COM, name: Bob}]
 		t.Fatalf("file: secret %q (the trailing newline must go)", c.Secret)
 	}
 	m := c.Mailboxes[0]
+	if m.AlertAfter.D != DefaultAlertAfter || m.SilenceAlert.D != 0 {
+		t.Fatalf("alert defaults %+v %+v", m.AlertAfter, m.SilenceAlert)
+	}
 	if c.Listen != DefaultListen || m.Port != 993 || m.TLS != "implicit" || m.Folder != "INBOX" || m.After != "seen" || m.PollInterval.D != DefaultPollInterval {
 		t.Fatalf("defaults: listen %s mailbox %+v", c.Listen, m)
 	}
@@ -132,6 +135,8 @@ func TestMistakes(t *testing.T) {
 		{"plus in a category address", "addresses: [payroll@example.com]", "addresses: [payroll+x@example.com]", "categories[0].addresses[0]", "'+'"},
 		{"bad address", "addresses: [payroll@example.com]", "addresses: [payroll]", "categories[0].addresses[0]", "not an email address"},
 		{"bad poll duration", "poll_interval: 30s", "poll_interval: 30 seconds", "mailboxes[0].poll_interval", "bad duration"},
+		{"bad alert duration", "poll_interval: 30s", "poll_interval: 30s\n    alert_after: soon", "mailboxes[0].alert_after", "bad duration"},
+		{"negative silence", "poll_interval: 30s", "poll_interval: 30s\n    silence_alert: -1h", "mailboxes[0].silence_alert", "negative"},
 		{"bad retention", "retention: 4y", "retention: 4 years", "categories[0].retention", "bad retention"},
 		{"zero retention", "retention: 4y", "retention: 0s", "categories[0].retention", "longer than zero"},
 		{"short secret", "secret: env:POSTDESK_SECRET", "secret: tooshort", "secret", "too short"},

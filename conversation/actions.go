@@ -595,3 +595,46 @@ func (s *Service) SetLegalHold(ctx context.Context, a *Actor, convID int64, hold
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// AlertMailbox tells the staff of a category, once, that one of its
+// mailboxes has a problem (not connecting, or silent for too long). Further
+// calls do nothing until the mailbox's alert is cleared by a recovery; with
+// several instances checking, exactly one alert goes out.
+func (s *Service) AlertMailbox(ctx context.Context, mailbox, category, reason string) (bool, error) {
+	sent := false
+	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+		cat, err := tx.CategoryByKey(ctx, category)
+		if err != nil {
+			return err
+		}
+		latched, err := tx.LatchAlert(ctx, mailbox)
+		if err != nil || !latched {
+			return err
+		}
+		roles, err := tx.RolesByIDs(ctx, cat.RoleIDs)
+		if err != nil {
+			return err
+		}
+		var staffRoles []int64
+		for _, r := range roles {
+			if r.Staff {
+				staffRoles = append(staffRoles, r.ID)
+			}
+		}
+		members, err := tx.RoleMembers(ctx, staffRoles)
+		if err != nil {
+			return err
+		}
+		for _, u := range members {
+			uid := u.ID
+			if err := tx.Enqueue(ctx, &store.OutboxItem{CategoryID: &cat.ID, Template: store.TemplateMailboxAlert,
+				Recipient: u.Email, RecipientID: &uid, MailMessageID: s.NewMessageID(),
+				Detail: map[string]string{"mailbox": mailbox, "reason": reason}}); err != nil {
+				return err
+			}
+		}
+		sent = true
+		return tx.Audit(ctx, nil, "health", "mailbox_alert", nil, map[string]any{"mailbox": mailbox, "reason": reason, "recipients": len(members)})
+	})
+	return sent, err
+}

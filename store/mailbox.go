@@ -17,6 +17,8 @@ type MailboxState struct {
 	LastError     string
 	LastErrorAt   *time.Time
 	Lag           time.Duration
+	LastMailAt    *time.Time
+	AlertedAt     *time.Time
 	UpdatedAt     time.Time
 }
 
@@ -25,9 +27,10 @@ func (db *DB) Mailbox(ctx context.Context, name string) (*MailboxState, error) {
 	m := MailboxState{Name: name}
 	var uv, uid int64
 	err := db.q.QueryRow(ctx, `SELECT uid_validity, last_uid, connected, idle_supported, last_success, last_error, last_error_at,
-			extract(epoch FROM lag)::float8 * 1e9, updated_at
+			extract(epoch FROM lag)::float8 * 1e9, last_mail_at, alerted_at, updated_at
 		FROM mailboxes WHERE name = $1`, name).
-		Scan(&uv, &uid, &m.Connected, &m.IdleSupported, &m.LastSuccess, &m.LastError, &m.LastErrorAt, (*nanos)(&m.Lag), &m.UpdatedAt)
+		Scan(&uv, &uid, &m.Connected, &m.IdleSupported, &m.LastSuccess, &m.LastError, &m.LastErrorAt, (*nanos)(&m.Lag),
+			&m.LastMailAt, &m.AlertedAt, &m.UpdatedAt)
 	if err != nil {
 		if err := notFound(err, "mailbox"); isNotFound(err) {
 			return &m, nil
@@ -69,11 +72,11 @@ func (db *DB) Mailboxes(ctx context.Context) ([]MailboxState, error) {
 // It never moves the cursor back, and belongs in the transaction that stored
 // the mail.
 func (db *DB) AdvanceCursor(ctx context.Context, name string, uidValidity, uid uint32) error {
-	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, uid_validity, last_uid) VALUES ($1, $2, $3)
+	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, uid_validity, last_uid, last_mail_at) VALUES ($1, $2, $3, now())
 		ON CONFLICT (name) DO UPDATE SET
 			last_uid = CASE WHEN mailboxes.uid_validity = EXCLUDED.uid_validity
 				THEN greatest(mailboxes.last_uid, EXCLUDED.last_uid) ELSE EXCLUDED.last_uid END,
-			uid_validity = EXCLUDED.uid_validity, updated_at = now()`, name, int64(uidValidity), int64(uid))
+			uid_validity = EXCLUDED.uid_validity, last_mail_at = now(), updated_at = now()`, name, int64(uidValidity), int64(uid))
 	if err != nil {
 		return fmt.Errorf("advance cursor %s: %w", name, err)
 	}
@@ -134,6 +137,26 @@ func (n *nanos) Scan(src any) error {
 		*n = 0
 	default:
 		return fmt.Errorf("nanos: %T", src)
+	}
+	return nil
+}
+
+// LatchAlert marks a mailbox as alerted and reports whether this call did it:
+// of any number of checks and instances, exactly one sends the alert, until
+// ClearAlert.
+func (db *DB) LatchAlert(ctx context.Context, name string) (bool, error) {
+	tag, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, alerted_at) VALUES ($1, now())
+		ON CONFLICT (name) DO UPDATE SET alerted_at = now() WHERE mailboxes.alerted_at IS NULL`, name)
+	if err != nil {
+		return false, fmt.Errorf("latch alert %s: %w", name, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ClearAlert re-arms a mailbox's alert once its problem is gone.
+func (db *DB) ClearAlert(ctx context.Context, name string) error {
+	if _, err := db.q.Exec(ctx, `UPDATE mailboxes SET alerted_at = NULL WHERE name = $1 AND alerted_at IS NOT NULL`, name); err != nil {
+		return fmt.Errorf("clear alert %s: %w", name, err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ const (
 	TemplateReceived        = "received"         // to a customer who opened one by email or web
 	TemplateDeliveryFailed  = "delivery_failed"  // to the Handler (or the roles)
 	TemplateTooLarge        = "too_large"        // to a sender whose mail was over the size limit
+	TemplateMailboxAlert    = "mailbox_alert"    // to the category's staff: a mailbox is failing or silent
 )
 
 // OutboxItem is one mail to send.
@@ -23,6 +24,8 @@ type OutboxItem struct {
 	ID             int64
 	ConversationID *int64
 	MessageID      *int64 // the message whose content the mail carries
+	CategoryID     *int64 // for mail about no conversation
+	Detail         map[string]string
 	Template       string
 	Recipient      string
 	RecipientID    *int64
@@ -37,9 +40,13 @@ type OutboxItem struct {
 
 // Enqueue adds a mail to the outbox, to be sent after the transaction commits.
 func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
-	err := db.q.QueryRow(ctx, `INSERT INTO outbox (conversation_id, message_id, template, recipient, recipient_id, mail_message_id)
-		VALUES ($1, $2, $3, lower($4), $5, $6) RETURNING id, status, next_attempt_at, created_at`,
-		it.ConversationID, it.MessageID, it.Template, it.Recipient, it.RecipientID, it.MailMessageID).
+	detail := it.Detail
+	if detail == nil {
+		detail = map[string]string{}
+	}
+	err := db.q.QueryRow(ctx, `INSERT INTO outbox (conversation_id, message_id, category_id, detail, template, recipient, recipient_id, mail_message_id)
+		VALUES ($1, $2, $3, $4, $5, lower($6), $7, $8) RETURNING id, status, next_attempt_at, created_at`,
+		it.ConversationID, it.MessageID, it.CategoryID, detail, it.Template, it.Recipient, it.RecipientID, it.MailMessageID).
 		Scan(&it.ID, &it.Status, &it.NextAttemptAt, &it.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", it.Template, err)

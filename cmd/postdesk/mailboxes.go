@@ -5,9 +5,11 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"postdesk/config"
 	"postdesk/conversation"
+	"postdesk/health"
 	"postdesk/ingest"
 	"postdesk/store"
 )
@@ -26,7 +28,7 @@ func messageIDDomain(c *config.Config) string {
 	return "postdesk.invalid"
 }
 
-// mailboxWorkers are the running IMAP workers.
+// mailboxWorkers are the running IMAP workers and the mailbox alerts.
 type mailboxWorkers struct {
 	sync.WaitGroup
 	cancel context.CancelFunc
@@ -56,5 +58,15 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 			}
 		}()
 	}
+	alerter := &health.Alerter{St: st, Svc: svc, Logger: log}
+	for _, m := range c.Mailboxes {
+		alerter.Rules = append(alerter.Rules, health.AlertRule{Mailbox: m.Name, Category: m.Category,
+			AlertAfter: m.AlertAfter.D, SilenceAfter: m.SilenceAlert.D})
+	}
+	ws.Add(1)
+	go func() {
+		defer ws.Done()
+		alerter.Run(ctx, time.Minute)
+	}()
 	return ws, nil
 }

@@ -172,6 +172,8 @@ CREATE TABLE mailboxes (
     last_error     text NOT NULL DEFAULT '',
     last_error_at  timestamptz,
     lag            interval NOT NULL DEFAULT '0',
+    last_mail_at   timestamptz,    -- when the last new mail was stored
+    alerted_at     timestamptz,    -- set while staff have been told of a problem: one alert, not one per poll
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
 
@@ -179,6 +181,8 @@ CREATE TABLE outbox (
     id              bigserial PRIMARY KEY,
     conversation_id bigint REFERENCES conversations(id) ON DELETE CASCADE,
     message_id      bigint REFERENCES messages(id) ON DELETE CASCADE,
+    category_id     bigint REFERENCES categories(id), -- for mail about no conversation (mailbox alerts)
+    detail          jsonb NOT NULL DEFAULT '{}',        -- template data that is not a row (alert reason); never content
     template        text NOT NULL,
     recipient       text NOT NULL,
     recipient_id    bigint REFERENCES users(id),
