@@ -30,6 +30,7 @@ type Config struct {
 	DatabaseURL  string     `yaml:"database_url"`
 	Secret       string     `yaml:"secret"`
 	TemplatesDir string     `yaml:"templates_dir"` // optional folder overriding the embedded templates
+	Trace        []string   `yaml:"trace"`         // protocols to trace in the log: imap, smtp (secrets and content masked)
 	Mailboxes    []Mailbox  `yaml:"mailboxes"`
 	SMTP         SMTP       `yaml:"smtp"`
 	Categories   []Category `yaml:"categories"`
@@ -393,6 +394,12 @@ func (c *Config) check(p *parser) {
 		p.add("secret", "too short: %d bytes, want at least %d (it signs reply tokens and sessions)", len(c.Secret), MinSecretBytes)
 	}
 
+	for i, t := range c.Trace {
+		if t != "imap" && t != "smtp" {
+			p.add(fmt.Sprintf("trace[%d]", i), "want imap or smtp, got %q", t)
+		}
+	}
+
 	roles := map[string]bool{}
 	for i, r := range c.Roles {
 		k := fmt.Sprintf("roles[%d]", i)
@@ -562,7 +569,7 @@ var knownKeys = map[string]bool{}
 
 func init() {
 	for _, k := range []string{
-		"listen", "public_url", "database_url", "secret", "templates_dir",
+		"listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]",
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
 		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert",
@@ -636,3 +643,6 @@ func (c *Category) AllowsSender(addr string) bool {
 	}
 	return false
 }
+
+// Tracing reports whether a protocol ("imap", "smtp") is traced.
+func (c *Config) Tracing(protocol string) bool { return slices.Contains(c.Trace, protocol) }

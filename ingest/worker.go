@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
@@ -70,7 +71,10 @@ type Options struct {
 	// server offers IDLE (for servers whose IDLE is broken, and for tests of
 	// the polling path).
 	DisableIdle bool
-	Logger      *slog.Logger // default slog.Default()
+	// Trace, when set, receives the raw protocol stream; give it a
+	// trace.Writer, which masks credentials and message content.
+	Trace  io.Writer
+	Logger *slog.Logger // default slog.Default()
 }
 
 // Fetched is one mail as fetched from the server.
@@ -378,7 +382,8 @@ func (w *Worker) connect(ctx context.Context, wake chan<- struct{}) (*imapclient
 		cfg.ServerName = o.Host
 	}
 	copts := &imapclient.Options{
-		TLSConfig: cfg,
+		TLSConfig:   cfg,
+		DebugWriter: o.Trace,
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
 				if data.NumMessages != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"postdesk/health"
 	"postdesk/ingest"
 	"postdesk/store"
+	"postdesk/trace"
 )
 
 // messageIDDomain is the domain of the Message-IDs postdesk makes. It must
@@ -46,10 +49,14 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 	}
 	desk := ingest.NewDesk(st, svc, cats)
 	for _, m := range c.Mailboxes {
-		w := ingest.NewWorker(&ingest.Options{
+		opts := &ingest.Options{
 			Name: m.Name, Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.Username, Password: m.Password,
 			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Logger: log.With("mailbox", m.Name),
-		}, desk, desk)
+		}
+		if c.Tracing("imap") {
+			opts.Trace = trace.Writer(log, "imap", net.JoinHostPort(m.Host, strconv.Itoa(m.Port)))
+		}
+		w := ingest.NewWorker(opts, desk, desk)
 		ws.Add(1)
 		go func() {
 			defer ws.Done()
