@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/microcosm-cc/bluemonday"
@@ -211,7 +212,16 @@ func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Cat
 		authorID, actor = author.ID, author.Email
 	}
 	res.ConversationID, res.Held = conv.ID, held != ""
-	return s.route(ctx, tx, conv, msg, authorID, actor)
+	if err := s.route(ctx, tx, conv, msg, authorID, actor); err != nil {
+		return err
+	}
+	// Tell a person who wrote in that the mail arrived and under which
+	// number; the acknowledgement carries their reply address. Never for
+	// held or machine mail, which must not be answered.
+	if held == "" && !quiet {
+		return s.notify(ctx, tx, conv.ID, &msg.ID, store.TemplateReceived, 0, *author)
+	}
+	return nil
 }
 
 // addMail adds a mail to the conversation threading chose and returns the
@@ -324,31 +334,48 @@ func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversatio
 	if err := tx.InsertMessage(ctx, msg, files); err != nil {
 		return err
 	}
-	text := "Delivery failed"
+	ev := &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindEvent, Event: "delivery_failed", Text: "Delivery failed"}
+	var failed *store.Bounced
 	if report != nil {
 		why := strings.TrimSpace(report.Status + " " + report.Diagnostic)
-		failed, err := tx.MarkBounced(ctx, c.ID, report.OriginalMessageID, why)
-		if err != nil {
+		var err error
+		if failed, err = tx.MarkBounced(ctx, c.ID, report.OriginalMessageID, why); err != nil {
 			return err
 		}
-		if failed != "" {
-			text += " to " + failed
+		if failed != nil {
+			ev.Text += " to " + failed.Recipient
+			ev.To = []string{failed.Recipient}
 		}
 		if why != "" {
-			text += ": " + why
+			ev.Text += ": " + why
 		}
 	}
-	if err := event(ctx, tx, c.ID, nil, "delivery_failed", text); err != nil {
+	if err := tx.InsertMessage(ctx, ev, nil); err != nil {
 		return err
 	}
-	if quiet {
+	// A notice about a notice that failed could fail again, and again: the
+	// failure stays in the timeline, and nobody is mailed about it.
+	if quiet || (failed != nil && !noticeWorthy(failed.Template)) {
 		return nil
 	}
 	to, err := s.handlerOrRoles(ctx, tx, c)
 	if err != nil {
 		return err
 	}
-	return s.notify(ctx, tx, c.ID, &msg.ID, store.TemplateDeliveryFailed, 0, to...)
+	if failed != nil {
+		to = slices.DeleteFunc(to, func(u store.User) bool { return u.Email == failed.Recipient })
+	}
+	return s.notify(ctx, tx, c.ID, &ev.ID, store.TemplateDeliveryFailed, 0, to...)
+}
+
+// noticeWorthy reports whether the failure of a mail of this template is
+// worth a delivery_failed notice: not when it was a notice itself.
+func noticeWorthy(template string) bool {
+	switch template {
+	case store.TemplateDeliveryFailed, store.TemplateTooLarge, store.TemplateMailboxAlert:
+		return false
+	}
+	return true
 }
 
 // handlerOrRoles is who hears of a conversation's news: its Handler, or with

@@ -66,6 +66,9 @@ func TestReceiveOpensRoutedConversation(t *testing.T) {
 	if c.CustomerID == nil || *c.CustomerID != cara.User.ID {
 		t.Fatal("the sender is not the customer")
 	}
+	if got := f.outbox(c.ID, store.TemplateReceived); !slices.Equal(got, []string{"cara.customer@acme.example"}) {
+		t.Fatalf("acknowledgement to %v, want the customer", got)
+	}
 	v, err := f.svc.Get(f.ctx, cara, c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -321,6 +324,24 @@ Message-ID: <%s>
 	if !slices.ContainsFunc(v.Messages, func(m store.Message) bool { return m.Event == "delivery_failed" }) {
 		t.Fatal("no delivery_failed event in the timeline")
 	}
+
+	// The notice to the Handler bounces too: recorded, and no notice about
+	// the notice (that is how a loop would start).
+	items, _ = f.st.OutboxFor(f.ctx, c.ID)
+	var notice store.OutboxItem
+	for _, it := range items {
+		if it.Template == store.TemplateDeliveryFailed {
+			notice = it
+		}
+	}
+	second := strings.Replace(strings.Replace(dsn, answer.MailMessageID, notice.MailMessageID, 1), "dsn.8@", "dsn.9@", 1)
+	second = strings.Replace(second, "cara.customer@acme.example", "aino.handler@example.com", -1)
+	if r := f.receive(9, second); r.Kind != store.KindBounce || r.ConversationID != c.ID {
+		t.Fatalf("second bounce: %+v", r)
+	}
+	if n := len(f.outbox(c.ID, store.TemplateDeliveryFailed)); n != 1 {
+		t.Fatalf("%d delivery_failed notices, want still 1", n)
+	}
 }
 
 func TestReceiveHoldsUnknownSendersAndMachineMail(t *testing.T) {
@@ -339,6 +360,9 @@ func TestReceiveHoldsUnknownSendersAndMachineMail(t *testing.T) {
 	}{{stranger, true}, {allowed, false}, {ooo, true}} {
 		c := f.get(tc.r.ConversationID)
 		notified := len(f.outbox(c.ID, store.TemplateNewConversation)) > 0
+		if acked := len(f.outbox(c.ID, store.TemplateReceived)) > 0; acked == tc.held {
+			t.Errorf("%q: acknowledged %v, want %v", c.Subject, acked, !tc.held)
+		}
 		if c.HeldForReview != tc.held || notified == tc.held {
 			t.Errorf("%q: held %v notified %v, want held %v", c.Subject, c.HeldForReview, notified, tc.held)
 		}

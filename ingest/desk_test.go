@@ -152,8 +152,8 @@ func TestDeskCrashAfterCommit(t *testing.T) {
 	if n := e.inbound(t); n != 2 {
 		t.Fatalf("%d inbound messages after the restart, want 2", n)
 	}
-	if n := e.count(t, `SELECT count(*) FROM outbox`); n != 4 {
-		t.Fatalf("%d notification rows, want 4 (2 mails x 2 members)", n)
+	if n := e.count(t, `SELECT count(*) FROM outbox`); n != 6 {
+		t.Fatalf("%d outbox rows, want 6 (2 mails x (2 members + 1 acknowledgement))", n)
 	}
 }
 

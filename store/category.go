@@ -15,12 +15,12 @@ type Category struct {
 	Name      string
 	Retention pgtype.Interval
 	AllowFrom []string
-	Addresses []string
-	RoleIDs   []int64 // preset receivers
+	Addresses []string // in the config's order: the first is the one mail is sent from
+	RoleIDs   []int64  // preset receivers
 }
 
 const categoryColumns = `c.id, c.key, c.name, c.retention, c.allow_from,
-	coalesce((SELECT array_agg(address ORDER BY address) FROM category_addresses WHERE category_id = c.id), '{}'),
+	coalesce((SELECT array_agg(address ORDER BY position, address) FROM category_addresses WHERE category_id = c.id), '{}'),
 	coalesce((SELECT array_agg(role_id ORDER BY role_id) FROM category_roles WHERE category_id = c.id), '{}')`
 
 func scanCategory(row interface{ Scan(...any) error }) (*Category, error) {

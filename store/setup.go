@@ -50,10 +50,10 @@ func (s *Store) ApplyConfig(ctx context.Context, c *config.Config) error {
 			if _, err := tx.q.Exec(ctx, `DELETE FROM category_addresses WHERE category_id = $1 AND NOT address = ANY($2)`, id, cat.Addresses); err != nil {
 				return fmt.Errorf("apply category %s: %w", cat.Key, err)
 			}
-			for _, a := range cat.Addresses {
+			for i, a := range cat.Addresses {
 				// An address moved from another category moves with it.
-				if _, err := tx.q.Exec(ctx, `INSERT INTO category_addresses (address, category_id) VALUES ($1, $2)
-					ON CONFLICT (address) DO UPDATE SET category_id = EXCLUDED.category_id`, a, id); err != nil {
+				if _, err := tx.q.Exec(ctx, `INSERT INTO category_addresses (address, category_id, position) VALUES ($1, $2, $3)
+					ON CONFLICT (address) DO UPDATE SET category_id = EXCLUDED.category_id, position = EXCLUDED.position`, a, id, i); err != nil {
 					return fmt.Errorf("apply category %s address %s: %w", cat.Key, a, err)
 				}
 			}

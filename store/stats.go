@@ -18,7 +18,7 @@ func (s *Store) Stats(ctx context.Context) (*Stats, error) {
 	st := &Stats{Outbox: map[string]int{"pending": 0, "sent": 0, "failed": 0},
 		Conversations: map[string]int{StatusNew: 0, StatusOpen: 0, StatusWaiting: 0, StatusSolved: 0}}
 	for _, q := range []struct {
-		sql string
+		sql  string
 		into map[string]int
 	}{
 		{`SELECT status, count(*) FROM outbox GROUP BY status`, st.Outbox},

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,8 +18,11 @@ import (
 	"postdesk/health"
 	"postdesk/ingest"
 	"postdesk/metrics"
+	"postdesk/outbound"
 	"postdesk/store"
+	"postdesk/templates"
 	"postdesk/threading"
+	"postdesk/trace"
 )
 
 func loadConfig(file string) (*config.Config, error) {
@@ -131,10 +135,26 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("secret: %w", err)
 	}
 	svc := conversation.New(st, &conversation.Options{MessageIDDomain: messageIDDomain(c), Signer: signer, Logger: log})
+	mails, err := templates.Load(c.TemplatesDir)
+	if err != nil {
+		return fmt.Errorf("templates: %w", err)
+	}
+	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
+		Username: c.SMTP.Username, Password: c.SMTP.Password, PublicURL: c.PublicURL, Signer: signer, Templates: mails,
+		Logger: log.With("component", "outbound")}
+	if c.Tracing("smtp") {
+		sendOpts.Trace = trace.Writer(log, "smtp", net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)))
+	}
+	sender := outbound.New(st, sendOpts)
 	workers, err := startMailboxes(ctx, c, st, svc, log)
 	if err != nil {
 		return err
 	}
+	workers.Go(func(ctx context.Context) {
+		if err := sender.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("outbox worker stopped", "err", err)
+		}
+	})
 	defer func() {
 		workers.stop()
 		workers.Wait()

@@ -31,18 +31,29 @@ func messageIDDomain(c *config.Config) string {
 	return "postdesk.invalid"
 }
 
-// mailboxWorkers are the running IMAP workers and the mailbox alerts.
+// mailboxWorkers are the background work of the service: the IMAP workers,
+// the mailbox alerts and the outbox sender.
 type mailboxWorkers struct {
 	sync.WaitGroup
+	ctx    context.Context
 	cancel context.CancelFunc
 }
 
 func (w *mailboxWorkers) stop() { w.cancel() }
 
+// Go runs f in the background until stop.
+func (w *mailboxWorkers) Go(f func(ctx context.Context)) {
+	w.Add(1)
+	go func() {
+		defer w.Done()
+		f(w.ctx)
+	}()
+}
+
 // startMailboxes runs one ingest worker per configured mailbox until stop.
 func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc *conversation.Service, log *slog.Logger) (*mailboxWorkers, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	ws := &mailboxWorkers{cancel: cancel}
+	ws := &mailboxWorkers{ctx: ctx, cancel: cancel}
 	cats := map[string]string{}
 	for _, m := range c.Mailboxes {
 		cats[m.Name] = m.Category
@@ -57,23 +68,17 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 			opts.Trace = trace.Writer(log, "imap", net.JoinHostPort(m.Host, strconv.Itoa(m.Port)))
 		}
 		w := ingest.NewWorker(opts, desk, desk)
-		ws.Add(1)
-		go func() {
-			defer ws.Done()
+		ws.Go(func(ctx context.Context) {
 			if err := w.Run(ctx); err != nil {
 				log.Error("mailbox worker stopped", "mailbox", m.Name, "err", err)
 			}
-		}()
+		})
 	}
 	alerter := &health.Alerter{St: st, Svc: svc, Logger: log}
 	for _, m := range c.Mailboxes {
 		alerter.Rules = append(alerter.Rules, health.AlertRule{Mailbox: m.Name, Category: m.Category,
 			AlertAfter: m.AlertAfter.D, SilenceAfter: m.SilenceAlert.D})
 	}
-	ws.Add(1)
-	go func() {
-		defer ws.Done()
-		alerter.Run(ctx, time.Minute)
-	}()
+	ws.Go(func(ctx context.Context) { alerter.Run(ctx, time.Minute) })
 	return ws, nil
 }

@@ -251,7 +251,7 @@ func TestServeIngestsMailbox(t *testing.T) {
 		var notified int
 		err := st.Pool().QueryRow(ctx, `SELECT c.subject, (SELECT count(*) FROM outbox o WHERE o.conversation_id = c.id)
 			FROM conversations c`).Scan(&subject, &notified)
-		if err == nil && subject == "Tax card" && notified == 1 {
+		if err == nil && subject == "Tax card" && notified == 2 { // the member, and the customer's acknowledgement
 			break
 		}
 		if time.Now().After(deadline) {
@@ -263,7 +263,7 @@ func TestServeIngestsMailbox(t *testing.T) {
 	for _, want := range []string{
 		`postdesk_mails_ingested_total{kind="customer",mailbox="payroll"} 1`,
 		`postdesk_conversations{status="new"} 1`,
-		`postdesk_outbox{status="pending"} 1`,
+		`postdesk_outbox{status="pending"} 2`,
 		`postdesk_mailbox_connected{mailbox="payroll"} 1`,
 		`postdesk_database_up 1`,
 	} {

@@ -46,7 +46,8 @@ CREATE TABLE categories (
 
 CREATE TABLE category_addresses (
     address     text PRIMARY KEY CHECK (address = lower(address)),
-    category_id bigint NOT NULL REFERENCES categories(id) ON DELETE CASCADE
+    category_id bigint NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+    position    int NOT NULL DEFAULT 0 -- the config's order; the first address sends
 );
 
 CREATE TABLE category_roles (

@@ -1,0 +1,461 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The retention purge.
+//
+// A conversation expires when
+//
+//	coalesce(solved_at, updated_at) + categories.retention <= now
+//
+// and it is not under legal hold. The sum is PostgreSQL interval arithmetic,
+// so "4 years" ends on the same calendar date four years later (months and
+// days are counted in the database session's time zone); Go durations are
+// never used for it.
+//
+// Purge works in batches, each a short transaction, so that ingest and the
+// web go on working while a million rows go:
+//
+//  1. choose the next BatchSize expired conversations by id (keyset: each
+//     run walks the table once), without locking anything;
+//  2. in a transaction: lock them FOR UPDATE SKIP LOCKED and re-check the
+//     expiry in the same statement, so that a conversation busy in another
+//     transaction (a mail being received) is skipped and one that got a new
+//     message since step 1 survives; then delete their outbox rows,
+//     attachments, messages, participants, receiver roles and the
+//     conversations, and the blobs (raw sources and attachment contents)
+//     that no message or attachment refers to any more: a blob shared with a
+//     kept conversation stays;
+//  3. commit, and repeat until no expired conversation is left.
+//
+// Audit rows stay: they hold no content and have no foreign key. Every run
+// writes one audit record of its own (action "purge") with the counts.
+// A conversation skipped because it was busy is purged by the next run.
+
+// DefaultPurgeBatch is PurgeOptions.BatchSize when left zero.
+const DefaultPurgeBatch = 500
+
+// PurgeOptions configures one purge run.
+type PurgeOptions struct {
+	// Now is the moment expiry is measured against; zero means time.Now().
+	Now time.Time
+	// DryRun computes the same report without deleting anything.
+	DryRun bool
+	// BatchSize is how many conversations one transaction deletes (default
+	// DefaultPurgeBatch).
+	BatchSize int
+	// Actor is who runs the purge, for the audit record: "schedule",
+	// "cli:USER" or "cli". Required.
+	Actor string
+	// OnBatch, when set, is called after each batch (after its commit, for a
+	// real run) with that batch's figures and the totals so far.
+	OnBatch func(PurgeStats)
+	// Selected, when set, is called with each batch's candidate ids after
+	// they were chosen and before the batch's transaction locks and re-checks
+	// them (progress reporting, and tests that race the purge).
+	Selected func(ids []int64)
+	// AfterCommit, when set, is called once after the last batch (also when
+	// a batch failed: what committed before is gone) and before the audit
+	// record is written; the details it returns are added to that record.
+	// The retention job deletes the IMAP copies here, so their outcome is in
+	// the run's one audit record. It must not return content. Its context is
+	// the run's, which may have ended (a cancelled run still reports what it
+	// committed).
+	AfterCommit func(ctx context.Context, r *PurgeReport) map[string]any
+}
+
+// PurgeCounts are what a purge removed (or, for a dry run, would remove).
+type PurgeCounts struct {
+	Conversations int64
+	Messages      int64
+	Attachments   int64
+	Blobs         int64 // raw sources and attachment contents no longer referenced
+	Bytes         int64 // the size of those blobs
+	IMAPCopies    int64 // inbound messages whose IMAP copy may still be on a server
+}
+
+func (c *PurgeCounts) add(o PurgeCounts) {
+	c.Conversations += o.Conversations
+	c.Messages += o.Messages
+	c.Attachments += o.Attachments
+	c.Blobs += o.Blobs
+	c.Bytes += o.Bytes
+	c.IMAPCopies += o.IMAPCopies
+}
+
+// PurgedConversation names a purged conversation without its content: the
+// subject is content, so it is not here.
+type PurgedConversation struct {
+	ID        int64
+	Number    int64
+	Category  string    // key
+	ExpiredAt time.Time // coalesce(solved_at, updated_at) + retention
+}
+
+// IMAPCopy is where an inbound mail of a purged conversation was fetched
+// from. UIDValidity and UID name it in the mailbox's folder (RFC 3501 section
+// 2.3.1.1); MessageID (without angle brackets, "" when the mail had none),
+// RawSHA256 and RawSize let a copy moved to another folder (after:
+// move:FOLDER, where it has another UID) be recognised by its content.
+type IMAPCopy struct {
+	Mailbox     string
+	UIDValidity uint32
+	UID         uint32
+	MessageID   string
+	RawSHA256   []byte
+	RawSize     int64 // the size of the stored raw source (only the header for mail over the size limit)
+}
+
+// PurgeStats is reported to OnBatch after each batch.
+type PurgeStats struct {
+	Batch   int                  // 1, 2, ...
+	This    PurgeCounts          // this batch
+	Total   PurgeCounts          // so far, this batch included
+	Skipped int64                // candidates of this batch that were busy or no longer expired
+	Listed  []PurgedConversation // this batch's conversations
+}
+
+// PurgeReport is the outcome of a purge run.
+type PurgeReport struct {
+	Now    time.Time
+	DryRun bool
+	Actor  string
+	PurgeCounts
+	Batches int
+	// Skipped counts candidates left alone because another transaction held
+	// them or they were no longer expired when their batch re-checked them.
+	Skipped int64
+	// Listed names what a dry run would purge (a real run reports each
+	// batch's list to OnBatch only, to keep memory flat).
+	Listed []PurgedConversation
+	// Copies are the IMAP copies of the purged inbound messages (of a dry
+	// run: that would be purged), for the caller to delete from the servers.
+	Copies   []IMAPCopy
+	Duration time.Duration
+}
+
+// AuditDetail is what the run's audit record holds: counts, never content.
+func (r *PurgeReport) AuditDetail() map[string]any {
+	return map[string]any{
+		"now":           r.Now.UTC().Format(time.RFC3339Nano),
+		"dry_run":       r.DryRun,
+		"conversations": r.Conversations,
+		"messages":      r.Messages,
+		"attachments":   r.Attachments,
+		"blobs":         r.Blobs,
+		"bytes":         r.Bytes,
+		"imap_copies":   r.IMAPCopies,
+		"batches":       r.Batches,
+		"skipped":       r.Skipped,
+		"seconds":       r.Duration.Seconds(),
+	}
+}
+
+// expired is the expiry rule, for a conversation c joined to its category
+// cat, measured against the parameter named by now. It is the one place the
+// rule is written.
+func expired(now string) string {
+	return `(NOT c.legal_hold AND coalesce(c.solved_at, c.updated_at) + cat.retention <= ` + now + `::timestamptz)`
+}
+
+const expiryOf = `coalesce(c.solved_at, c.updated_at) + cat.retention`
+
+// Purge deletes every expired conversation with everything that belongs to
+// it only; see the comment at the top of this file. It writes one audit
+// record for the run (also when it fails part-way: the batches committed
+// before the failure stay deleted and are counted). The report is returned
+// with any error.
+func (s *Store) Purge(ctx context.Context, opts PurgeOptions) (*PurgeReport, error) {
+	if opts.Actor == "" {
+		return nil, fmt.Errorf("purge: no actor: %w", ErrInvalidInput)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultPurgeBatch
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	started := time.Now()
+	r := &PurgeReport{Now: opts.Now, DryRun: opts.DryRun, Actor: opts.Actor}
+	runErr := s.purgeBatches(ctx, &opts, r)
+	r.Duration = time.Since(started)
+
+	detail := r.AuditDetail()
+	if opts.AfterCommit != nil {
+		for k, v := range opts.AfterCommit(ctx, r) {
+			if _, taken := detail[k]; !taken {
+				detail[k] = v
+			}
+		}
+	}
+	if runErr != nil {
+		detail["error"] = runErr.Error()
+	}
+	// What committed is gone whatever happened later: the record is written
+	// even after a failure or a cancel.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := s.Audit(actx, nil, opts.Actor, "purge", nil, detail); err != nil {
+		return r, errors.Join(runErr, err)
+	}
+	return r, runErr
+}
+
+func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeReport) error {
+	var after int64 // keyset: the last candidate id seen
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("purge: %w", err)
+		}
+		cands, err := s.purgeCandidates(ctx, after, opts.Now, opts.BatchSize)
+		if err != nil {
+			return err
+		}
+		if len(cands) == 0 {
+			return nil
+		}
+		after = cands[len(cands)-1].ID
+		ids := make([]int64, len(cands))
+		for i, c := range cands {
+			ids[i] = c.ID
+		}
+		if opts.Selected != nil {
+			opts.Selected(ids)
+		}
+		var b batchResult
+		if opts.DryRun {
+			b, err = s.dryBatch(ctx, cands, after, opts.Now)
+		} else {
+			err = s.InTx(ctx, func(tx *Tx) error {
+				var err error
+				b, err = tx.purgeBatch(ctx, ids, opts.Now)
+				return err
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("purge batch %d: %w", r.Batches+1, err)
+		}
+		r.Batches++
+		r.add(b.counts)
+		r.Skipped += int64(len(cands) - len(b.purged))
+		r.Copies = append(r.Copies, b.copies...)
+		if opts.DryRun {
+			r.Listed = append(r.Listed, b.purged...)
+		}
+		if opts.OnBatch != nil {
+			opts.OnBatch(PurgeStats{Batch: r.Batches, This: b.counts, Total: r.PurgeCounts,
+				Skipped: int64(len(cands) - len(b.purged)), Listed: b.purged})
+		}
+	}
+}
+
+// purgeCandidates chooses the next batch of expired conversations above an
+// id, without locking: the batch's transaction re-checks them.
+func (s *Store) purgeCandidates(ctx context.Context, after int64, now time.Time, n int) ([]PurgedConversation, error) {
+	rows, err := s.q.Query(ctx, `SELECT c.id, c.number, cat.key, `+expiryOf+`
+		FROM conversations c JOIN categories cat ON cat.id = c.category_id
+		WHERE c.id > $1 AND `+expired("$2")+`
+		ORDER BY c.id LIMIT $3`, after, now, n)
+	if err != nil {
+		return nil, fmt.Errorf("purge: choose batch: %w", err)
+	}
+	return collectPurged(rows)
+}
+
+func collectPurged(rows pgx.Rows) ([]PurgedConversation, error) {
+	defer rows.Close()
+	var cs []PurgedConversation
+	for rows.Next() {
+		var c PurgedConversation
+		if err := rows.Scan(&c.ID, &c.Number, &c.Category, &c.ExpiredAt); err != nil {
+			return nil, fmt.Errorf("purge: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("purge: %w", err)
+	}
+	return cs, nil
+}
+
+type batchResult struct {
+	counts PurgeCounts
+	purged []PurgedConversation
+	copies []IMAPCopy
+}
+
+// blobsOf lists, for the conversations in $1, the hashes of their raw
+// sources and attachment contents (not yet each once). The attachments are
+// looked up per message (LATERAL), so that the plan stays an index lookup
+// however large the attachments table grows.
+const blobsOf = `SELECT raw_sha256 FROM messages WHERE conversation_id = ANY($1) AND raw_sha256 IS NOT NULL
+	UNION ALL
+	SELECT x.sha256 FROM messages m CROSS JOIN LATERAL (SELECT a.sha256 FROM attachments a WHERE a.message_id = m.id) x
+	WHERE m.conversation_id = ANY($1)`
+
+// inventory counts the messages and attachments of the conversations in $1
+// and lists the blobs they refer to, each once.
+const inventory = `SELECT
+	(SELECT count(*) FROM messages WHERE conversation_id = ANY($1)),
+	(SELECT coalesce(sum((SELECT count(*) FROM attachments a WHERE a.message_id = m.id)), 0)
+		FROM messages m WHERE m.conversation_id = ANY($1)),
+	coalesce((SELECT array_agg(DISTINCT sha) FROM (` + blobsOf + `) s(sha)), '{}')`
+
+// purgeBatch deletes one batch inside its transaction.
+func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (batchResult, error) {
+	var b batchResult
+	// Lock and re-check in one statement: a row another transaction holds
+	// (a mail being received into it) is skipped, and a row updated since
+	// the candidates were chosen is re-evaluated on its new version.
+	rows, err := tx.q.Query(ctx, `SELECT c.id, c.number, cat.key, `+expiryOf+`
+		FROM conversations c JOIN categories cat ON cat.id = c.category_id
+		WHERE c.id = ANY($1) AND `+expired("$2")+`
+		ORDER BY c.id
+		FOR UPDATE OF c SKIP LOCKED`, cands, now)
+	if err != nil {
+		return b, fmt.Errorf("lock: %w", err)
+	}
+	if b.purged, err = collectPurged(rows); err != nil {
+		return b, err
+	}
+	if len(b.purged) == 0 {
+		return b, nil
+	}
+	ids := make([]int64, len(b.purged))
+	for i, c := range b.purged {
+		ids[i] = c.ID
+	}
+	if b.copies, err = tx.purgeCopies(ctx, ids); err != nil {
+		return b, err
+	}
+	// Nothing can be added to the locked conversations now (a new message's
+	// foreign key check waits for this transaction, then fails), so these
+	// counts are what the delete removes.
+	var shas [][]byte
+	if err := tx.q.QueryRow(ctx, inventory, ids).Scan(&b.counts.Messages, &b.counts.Attachments, &shas); err != nil {
+		return b, fmt.Errorf("inventory: %w", err)
+	}
+	// The rest goes by the foreign keys' ON DELETE CASCADE: messages (and
+	// their attachments and outbox rows), participants, receiver roles and
+	// outbox rows. Each cascade is an index lookup per deleted row (given an
+	// index on outbox.message_id); deleting those sets beforehand would save
+	// nothing, as the cascade triggers run for every deleted row anyway, and
+	// could turn into scans of large tables.
+	tag, err := tx.q.Exec(ctx, `DELETE FROM conversations WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return b, fmt.Errorf("delete conversations: %w", err)
+	}
+	b.counts.Conversations = tag.RowsAffected()
+
+	if len(shas) > 0 {
+		// Lock the candidate blobs first (in one order, so two purges cannot
+		// deadlock): a mail being stored that refers to one of them holds a
+		// key-share lock until it commits, and the check below then sees its
+		// reference. A blob still referred to by any message or attachment
+		// (of a kept conversation, or a new mail) stays.
+		if _, err := tx.q.Exec(ctx, `SELECT 1 FROM blobs WHERE sha256 = ANY($1) ORDER BY sha256 FOR UPDATE`, shas); err != nil {
+			return b, fmt.Errorf("lock blobs: %w", err)
+		}
+		err := tx.q.QueryRow(ctx, `WITH gone AS (
+				DELETE FROM blobs bl WHERE bl.sha256 = ANY($1)
+					AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = bl.sha256)
+					AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = bl.sha256)
+				RETURNING bl.size)
+			SELECT count(*), coalesce(sum(size), 0) FROM gone`, shas).Scan(&b.counts.Blobs, &b.counts.Bytes)
+		if err != nil {
+			return b, fmt.Errorf("delete blobs: %w", err)
+		}
+	}
+	b.counts.IMAPCopies = int64(len(b.copies))
+	return b, nil
+}
+
+// purgeCopies lists where the inbound mail of the conversations in ids came
+// from.
+func (db *DB) purgeCopies(ctx context.Context, ids []int64) ([]IMAPCopy, error) {
+	// The size by a lookup per row: a join would hash the whole blobs table.
+	rows, err := db.q.Query(ctx, `SELECT m.mailbox, m.uid_validity, m.uid, coalesce(m.message_id, ''), m.raw_sha256,
+			coalesce((SELECT b.size FROM blobs b WHERE b.sha256 = m.raw_sha256), 0)
+		FROM messages m
+		WHERE m.conversation_id = ANY($1) AND m.direction = 'in' AND m.mailbox IS NOT NULL AND m.uid IS NOT NULL
+		ORDER BY m.mailbox, m.uid_validity, m.uid`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("imap copies: %w", err)
+	}
+	defer rows.Close()
+	var cs []IMAPCopy
+	for rows.Next() {
+		var c IMAPCopy
+		var uv, uid int64
+		if err := rows.Scan(&c.Mailbox, &uv, &uid, &c.MessageID, &c.RawSHA256, &c.RawSize); err != nil {
+			return nil, fmt.Errorf("imap copies: %w", err)
+		}
+		c.UIDValidity, c.UID = uint32(uv), uint32(uid)
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("imap copies: %w", err)
+	}
+	return cs, nil
+}
+
+// dryBatch counts what purgeBatch would delete for the same candidates,
+// changing nothing. A blob is counted in the batch that holds the last
+// (highest id) expired conversation referring to it, and only when every
+// conversation referring to it is expired: exactly where a real run frees it.
+func (s *Store) dryBatch(ctx context.Context, cands []PurgedConversation, last int64, now time.Time) (batchResult, error) {
+	b := batchResult{purged: cands}
+	ids := make([]int64, len(cands))
+	for i, c := range cands {
+		ids[i] = c.ID
+	}
+	var err error
+	if b.copies, err = s.purgeCopies(ctx, ids); err != nil {
+		return b, err
+	}
+	b.counts.Conversations = int64(len(cands))
+	b.counts.IMAPCopies = int64(len(b.copies))
+	var shas [][]byte
+	if err := s.q.QueryRow(ctx, inventory, ids).Scan(&b.counts.Messages, &b.counts.Attachments, &shas); err != nil {
+		return b, fmt.Errorf("dry run: inventory: %w", err)
+	}
+	// "Gone by the end of this batch": expired, and at most the batch's last id.
+	gone := `(c.id <= $1 AND ` + expired("$2") + `)`
+	err = s.q.QueryRow(ctx, `SELECT count(*), coalesce(sum(bl.size), 0)
+		FROM blobs bl
+		WHERE bl.sha256 = ANY($3) AND NOT EXISTS (SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id
+				JOIN categories cat ON cat.id = c.category_id
+				WHERE m.raw_sha256 = bl.sha256 AND NOT `+gone+`)
+			AND NOT EXISTS (SELECT 1 FROM attachments a JOIN messages m ON m.id = a.message_id
+				JOIN conversations c ON c.id = m.conversation_id JOIN categories cat ON cat.id = c.category_id
+				WHERE a.sha256 = bl.sha256 AND NOT `+gone+`)`,
+		last, now, shas).Scan(&b.counts.Blobs, &b.counts.Bytes)
+	if err != nil {
+		return b, fmt.Errorf("dry run: blobs: %w", err)
+	}
+	return b, nil
+}
+
+// PurgedSince reports whether a purge by actor that deleted for real (not a
+// dry run) and did not fail finished within the last d, by the database's
+// clock. The retention job uses it so that instances whose schedules fire a
+// little apart purge once per slot.
+func (db *DB) PurgedSince(ctx context.Context, actor string, d time.Duration) (bool, error) {
+	var ok bool
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit
+		WHERE action = 'purge' AND actor = $1 AND conversation_id IS NULL
+			AND at > now() - make_interval(secs => $2)
+			AND NOT coalesce((detail->>'dry_run')::boolean, false) AND NOT detail ? 'error')`,
+		actor, d.Seconds()).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("purged since: %w", err)
+	}
+	return ok, nil
+}
