@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"postdesk/internal/dovecottest"
+	"postdesk/store"
+	"postdesk/store/storetest"
+)
+
+// The whole loop on the wire, through the binary: Dovecot is the category
+// mailbox, a go-smtp sink captures what postdesk sends, and people's replies
+// arrive in the mailbox as their MTA would deliver them.
+
+type captured struct {
+	from string
+	to   []string
+	msg  *mail.Message
+	body string
+}
+
+type sink struct {
+	mu   sync.Mutex
+	mail []captured
+}
+
+func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
+
+type sinkSession struct {
+	s    *sink
+	from string
+	to   []string
+}
+
+func (x *sinkSession) Reset()        { x.from, x.to = "", nil }
+func (x *sinkSession) Logout() error { return nil }
+func (x *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	x.from = from
+	return nil
+}
+func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.to = append(x.to, to)
+	return nil
+}
+func (x *sinkSession) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	body, _ := io.ReadAll(m.Body)
+	x.s.mu.Lock()
+	x.s.mail = append(x.s.mail, captured{from: x.from, to: x.to, msg: m, body: string(body)})
+	x.s.mu.Unlock()
+	return nil
+}
+
+func startSink(t *testing.T) (*sink, int) {
+	t.Helper()
+	s := &sink{}
+	srv := smtp.NewServer(s)
+	srv.Domain = "localhost"
+	srv.AllowInsecureAuth = true
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { srv.Close() })
+	return s, ln.Addr().(*net.TCPAddr).Port
+}
+
+// waitMail waits for the n-th mail (counting from 1) to a recipient.
+func (s *sink) waitMail(t *testing.T, to string, n int) captured {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s.mu.Lock()
+		var got []captured
+		for _, m := range s.mail {
+			if len(m.to) == 1 && m.to[0] == to {
+				got = append(got, m)
+			}
+		}
+		s.mu.Unlock()
+		if len(got) >= n {
+			return got[n-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mail %d to %s never came (%d did)", n, to, len(got))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (s *sink) recipients() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, m := range s.mail {
+		for _, r := range m.to {
+			out[r]++
+		}
+	}
+	return out
+}
+
+// text is the plain-text part of a captured mail.
+func (c captured) text(t *testing.T) string {
+	t.Helper()
+	p := parseParts(t, c.msg.Header.Get("Content-Type"), c.msg.Header.Get("Content-Transfer-Encoding"), c.body)
+	return p
+}
+
+func TestFullLoopOnTheWire(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.EmptyURL(t)
+	dc := dovecottest.Start(t)
+	sk, smtpPort := startSink(t)
+	listen := freePort(t)
+	f := filepath.Join(t.TempDir(), "postdesk.yaml")
+	os.WriteFile(f, []byte(fmt.Sprintf(`
+listen: %s
+database_url: env:TEST_DATABASE_URL
+secret: env:TEST_SECRET
+smtp: {host: 127.0.0.1, port: %d, tls: none}
+mailboxes:
+  - {name: payroll, host: %s, port: %d, tls: none, username: %s, password: %s, category: payroll, poll_interval: 200ms}
+categories:
+  - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
+  - {key: sick-leave, name: Sick leave, addresses: [hr@example.com], roles: [hr-team]}
+roles:
+  - {key: payroll-team, name: Payroll team, staff: true}
+  - {key: hr-team, name: HR team, staff: true}
+users:
+  - {email: aino.handler@example.com, name: Aino Handler, roles: [payroll-team]}
+  - {email: ben.payroll@example.com, name: Ben Payroll, roles: [payroll-team], language: fi}
+  - {email: hilla.hr@example.com, name: Hilla HR, roles: [hr-team]}
+`, listen, smtpPort, dc.Host, dc.Port, dovecottest.DefaultUser.Name, dovecottest.DefaultUser.Password)), 0o600)
+	startServe(t, dbURL, f)
+	user := dovecottest.DefaultUser.Name
+	deliver := func(raw string) { dc.Append(t, user, "INBOX", []byte(strings.ReplaceAll(raw, "\n", "\r\n"))) }
+
+	// 1. A customer writes to payroll@.
+	deliver(`From: Cara Customer <cara.customer@acme.example>
+To: payroll@example.com
+Subject: Salary for October
+Message-ID: <cara.1@acme.example>
+Date: Mon, 02 Nov 2026 09:00:00 +0200
+
+My October salary is missing the overtime.
+`)
+	// 2. Each member of the preset role is notified, and nobody else.
+	toAino := sk.waitMail(t, "aino.handler@example.com", 1)
+	sk.waitMail(t, "ben.payroll@example.com", 1)
+	ack := sk.waitMail(t, "cara.customer@acme.example", 1)
+	if n := sk.recipients()["hilla.hr@example.com"]; n != 0 {
+		t.Fatalf("a member of another role was notified %d times", n)
+	}
+	if !strings.Contains(toAino.text(t), "missing the overtime") || toAino.msg.Header.Get("Auto-Submitted") != "auto-generated" {
+		t.Fatalf("notification: %s", toAino.text(t))
+	}
+	subject := toAino.msg.Header.Get("Subject")
+	if !strings.Contains(ack.msg.Header.Get("Subject"), "[#") {
+		t.Fatalf("acknowledgement subject %q", ack.msg.Header.Get("Subject"))
+	}
+
+	// 3. Aino presses Reply in Thunderbird: quoted original, References.
+	replyTo := addrOf(t, toAino.msg.Header.Get("Reply-To"))
+	notifID := toAino.msg.Header.Get("Message-Id")
+	deliver(fmt.Sprintf(`From: Aino Handler <aino.handler@example.com>
+To: Payroll <%s>
+Subject: Re: %s
+Message-ID: <tb.1@example.com>
+In-Reply-To: %s
+References: <cara.1@acme.example> %s
+Content-Type: text/plain; charset=UTF-8; format=flowed
+
+The overtime is paid with the November salary on the 15th.
+
+Aino
+
+On 02/11/2026 9.05, Payroll wrote:
+> My October salary is missing the overtime.
+`, replyTo, subject, notifID, notifID))
+
+	// 4. The customer gets only the new text, threaded, from the category address.
+	answer := sk.waitMail(t, "cara.customer@acme.example", 2)
+	text := answer.text(t)
+	if !strings.Contains(text, "paid with the November salary") || strings.Contains(text, "> My October salary") || strings.Contains(text, "wrote:") {
+		t.Fatalf("the customer's answer:\n%s", text)
+	}
+	if from := addrOf(t, answer.msg.Header.Get("From")); from != "payroll@example.com" || answer.from != "payroll@example.com" {
+		t.Fatalf("answer From %q, envelope %q", answer.msg.Header.Get("From"), answer.from)
+	}
+	// Threaded under the customer's own mail (the thread's root) and the
+	// acknowledgement they got; the staff member's mail stays internal.
+	refs := answer.msg.Header.Get("References")
+	if !strings.HasPrefix(refs, "<cara.1@acme.example>") || !strings.Contains(refs, ack.msg.Header.Get("Message-Id")) ||
+		strings.Contains(refs, "tb.1@example.com") || answer.msg.Header.Get("In-Reply-To") == "" || answer.msg.Header.Get("Auto-Submitted") != "" {
+		t.Fatalf("answer threading: In-Reply-To %q References %q Auto-Submitted %q", answer.msg.Header.Get("In-Reply-To"), refs, answer.msg.Header.Get("Auto-Submitted"))
+	}
+
+	// 5. The customer replies; the Handler, and only the Handler, is told.
+	before := sk.recipients()
+	deliver(fmt.Sprintf(`From: Cara Customer <cara.customer@acme.example>
+To: %s
+Subject: Re: %s
+Message-ID: <cara.2@acme.example>
+In-Reply-To: %s
+
+Thank you! Will it show on the payslip?
+
+On Mon, 2 Nov 2026 at 10:00, Payroll <payroll@example.com> wrote:
+> The overtime is paid with the November salary on the 15th.
+`, addrOf(t, answer.msg.Header.Get("Reply-To")), answer.msg.Header.Get("Subject"), answer.msg.Header.Get("Message-Id")))
+	toHandler := sk.waitMail(t, "aino.handler@example.com", 2)
+	if !strings.Contains(toHandler.text(t), "show on the payslip") {
+		t.Fatalf("the Handler's notice:\n%s", toHandler.text(t))
+	}
+	time.Sleep(500 * time.Millisecond)
+	if sk.recipients()["ben.payroll@example.com"] != before["ben.payroll@example.com"] {
+		t.Fatal("a customer reply with a Handler notified the whole role")
+	}
+
+	// 6. Aino answers from Outlook with #solved: the rest is sent, then it is Solved.
+	replyTo = addrOf(t, toHandler.msg.Header.Get("Reply-To"))
+	deliver(fmt.Sprintf(`From: Aino Handler <aino.handler@example.com>
+To: %s
+Subject: RE: %s
+Message-ID: <outlook.1@example.com>
+In-Reply-To: %s
+Thread-Index: AQHZ1234
+
+#solved
+Yes, as a separate line "Overtime 10/2026".
+
+________________________________
+From: Payroll <payroll@example.com>
+Sent: Monday, 2 November 2026 10.30
+To: Aino Handler <aino.handler@example.com>
+Subject: %s
+
+Thank you! Will it show on the payslip?
+`, replyTo, toHandler.msg.Header.Get("Subject"), toHandler.msg.Header.Get("Message-Id"), toHandler.msg.Header.Get("Subject")))
+	last := sk.waitMail(t, "cara.customer@acme.example", 3)
+	if got := last.text(t); !strings.Contains(got, "Overtime 10/2026") || strings.Contains(got, "#solved") || strings.Contains(got, "Sent:") {
+		t.Fatalf("the second answer:\n%s", got)
+	}
+	sk.waitMail(t, "cara.customer@acme.example", 4) // the solved notice
+
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var status, handler string
+	var inbound int
+	st.Pool().QueryRow(ctx, `SELECT c.status, u.email, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.mailbox IS NOT NULL)
+		FROM conversations c JOIN users u ON u.id = c.handler_id`).Scan(&status, &handler, &inbound)
+	if status != "solved" || handler != "aino.handler@example.com" || inbound != 4 {
+		t.Fatalf("conversation: status %s handler %s, %d mails from the mailbox; want solved, Aino, 4", status, handler, inbound)
+	}
+	var conversations int
+	st.Pool().QueryRow(ctx, `SELECT count(*) FROM conversations`).Scan(&conversations)
+	if conversations != 1 {
+		t.Fatalf("%d conversations, want the one loop", conversations)
+	}
+}
+
+func addrOf(t *testing.T, h string) string {
+	t.Helper()
+	a, err := mail.ParseAddress(h)
+	if err != nil {
+		t.Fatalf("address %q: %v", h, err)
+	}
+	return a.Address
+}
+
+// parseParts returns the decoded text/plain part of a body.
+func parseParts(t *testing.T, ctype, cte, body string) string {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		t.Fatalf("content type %q: %v", ctype, err)
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		r := multipart.NewReader(strings.NewReader(body), params["boundary"])
+		for {
+			p, err := r.NextRawPart()
+			if err != nil {
+				return ""
+			}
+			b, _ := io.ReadAll(p)
+			if got := parseParts(t, p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), string(b)); got != "" {
+				return got
+			}
+		}
+	}
+	if mt != "text/plain" {
+		return ""
+	}
+	var r io.Reader = strings.NewReader(body)
+	switch strings.ToLower(cte) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(r)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, r)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	return strings.ReplaceAll(string(b), "\r\n", "\n")
+}
