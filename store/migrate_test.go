@@ -2,7 +2,10 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"postdesk/store"
 	"postdesk/store/storetest"
@@ -79,4 +82,38 @@ func TestMigrateConcurrent(t *testing.T) {
 			t.Fatalf("concurrent migrate: %v", err)
 		}
 	}
+}
+
+func TestCreateDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A name of our own on the test server, dropped at the end.
+	url := storetest.EmptyURL(t)
+	missing := strings.Replace(url, "postdesk_test_", "postdesk_new_", 1)
+	t.Cleanup(func() {
+		st, err := store.Open(ctx, url)
+		if err == nil {
+			st.Pool().Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{databaseOf(missing)}.Sanitize()+` WITH (FORCE)`)
+			st.Close()
+		}
+	})
+	created, err := store.CreateDatabase(ctx, missing)
+	if err != nil || !created {
+		t.Fatalf("first call: created %v, %v", created, err)
+	}
+	created, err = store.CreateDatabase(ctx, missing)
+	if err != nil || created {
+		t.Fatalf("second call: created %v, %v (want an existing database left alone)", created, err)
+	}
+	st, err := store.Open(ctx, missing)
+	if err != nil {
+		t.Fatalf("the created database does not open: %v", err)
+	}
+	st.Close()
+}
+
+func databaseOf(url string) string {
+	i := strings.LastIndex(url, "/")
+	name, _, _ := strings.Cut(url[i+1:], "?")
+	return name
 }

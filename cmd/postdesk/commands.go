@@ -109,10 +109,12 @@ func serve(ctx context.Context, file string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return runService(ctx, c, log)
+	return runService(ctx, c, log, nil)
 }
 
-func runService(ctx context.Context, c *config.Config, log *slog.Logger) error {
+// runService is serve and dev alike; dev passes seed, which runs once the
+// database is migrated and configured, before anything is served.
+func runService(ctx context.Context, c *config.Config, log *slog.Logger, seed func(context.Context, *store.Store, *conversation.Service) error) error {
 	st, err := openStore(ctx, c.DatabaseURL)
 	if err != nil {
 		return err
@@ -146,6 +148,11 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger) error {
 		sendOpts.Trace = trace.Writer(log, "smtp", net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)))
 	}
 	sender := outbound.New(st, sendOpts)
+	if seed != nil {
+		if err := seed(ctx, st, svc); err != nil {
+			return fmt.Errorf("seed: %w", err)
+		}
+	}
 	workers, err := startMailboxes(ctx, c, st, svc, log)
 	if err != nil {
 		return err

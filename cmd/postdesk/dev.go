@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"postdesk/config"
+	"postdesk/conversation"
 	"postdesk/sandbox"
 	"postdesk/store"
 )
@@ -94,7 +95,7 @@ Send a mail as a customer:
         --header "Subject: My October salary" --body "The overtime is missing from my October salary."
 
 `, c.PublicURL, redactURL(dbURL), sb.IMAPAddr, devMailPassword, sb.SMTPAddr, strings.Join(categories, ", "), strings.Join(users, ", "), sb.SMTPAddr)
-	return runService(ctx, c, log)
+	return runService(ctx, c, log, seedDemo)
 }
 
 // devMailPassword opens every sandbox mailbox; the sandbox listens on
@@ -126,4 +127,42 @@ func devSecret(path string) (string, error) {
 		return "", fmt.Errorf("dev secret: %w", err)
 	}
 	return s, nil
+}
+
+// seedDemo gives an empty sandbox database a few conversations to click
+// through; a database that has any is left as it is.
+func seedDemo(ctx context.Context, st *store.Store, svc *conversation.Service) error {
+	var n int
+	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM conversations`).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	actor := func(email string) (*conversation.Actor, error) { return svc.ActorByEmail(ctx, email) }
+	cara, err := actor("cara.customer@acme.example")
+	if err != nil {
+		return err
+	}
+	maija, err := actor("maija.manager@acme.example")
+	if err != nil {
+		return err
+	}
+	aino, err := actor("aino.palkka@example.com")
+	if err != nil {
+		return err
+	}
+	overtime, err := svc.Open(ctx, cara, conversation.NewRequest{Category: "payroll", Subject: "Overtime missing from my October salary",
+		Body: "Hello,\n\nmy October payslip does not show the 12 hours of overtime I did in week 41.\n\nCara"})
+	if err != nil {
+		return err
+	}
+	if _, err := svc.Reply(ctx, aino, overtime.ID, "Hi Cara,\n\nthank you, the hours were approved late. They will be paid with the November salary.\n\nAino", nil); err != nil {
+		return err
+	}
+	if _, err := svc.Open(ctx, maija, conversation.NewRequest{Category: "sick-leave", Subject: "Sick leave certificate for Pekka",
+		Body: "Pekka Employee is on sick leave from 2 to 6 November; the certificate is attached.", Company: "Acme Oy", Person: "Pekka Employee",
+		Attachments: []store.NewAttachment{{Filename: "certificate.txt", ContentType: "text/plain", Data: []byte("Sick leave 2.-6.11.2026 (demo)")}}}); err != nil {
+		return err
+	}
+	_, err = svc.Open(ctx, cara, conversation.NewRequest{Category: "support", Subject: "Cannot open my payslip PDF",
+		Body: "The payslip link in the portal gives an error page."})
+	return err
 }

@@ -289,3 +289,30 @@ func httpGet(t *testing.T, url string, want int) string {
 	}
 	return string(b)
 }
+
+// waitLog reads a process's log until a line holds want, then keeps
+// draining it in the background.
+func waitLog(t *testing.T, r io.Reader, want string) {
+	t.Helper()
+	sc := bufio.NewScanner(r)
+	found := make(chan bool, 1)
+	go func() {
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), want) {
+				select {
+				case found <- true:
+				default:
+				}
+			}
+		}
+		close(found)
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			t.Fatalf("the process exited before logging %s", want)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("no %s within a minute", want)
+	}
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"net/smtp"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postdesk/store"
+	"postdesk/store/storetest"
+)
+
+// startDev runs `postdesk dev` on free ports in a folder of its own and
+// returns the web, IMAP and SMTP addresses once it serves.
+func startDev(t *testing.T, dbURL string) (web, imapAddr, smtpAddr string, out *strings.Builder) {
+	t.Helper()
+	web, imapAddr, smtpAddr = freePort(t), freePort(t), freePort(t)
+	cmd := exec.Command(binary, "dev", "--listen", web, "--imap", imapAddr, "--smtp", smtpAddr)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+dbURL)
+	out = &strings.Builder{}
+	cmd.Stdout = out
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitLog(t, stderr, `"msg":"serving"`)
+	return web, imapAddr, smtpAddr, out
+}
+
+// sandboxInbox lists the subjects in a sandbox mailbox, as a mail client
+// logged in as that person sees them.
+func sandboxInbox(t *testing.T, addr, user string) []string {
+	t.Helper()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, devMailPassword).Wait(); err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil || sel.NumMessages == 0 {
+		return nil
+	}
+	var all imap.SeqSet
+	all.AddRange(1, sel.NumMessages)
+	msgs, err := c.Fetch(all, &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for _, m := range msgs {
+		subjects = append(subjects, m.Envelope.Subject)
+	}
+	return subjects
+}
+
+// `make run`'s promise: with no config and no mail server, a mail sent to the
+// sandbox becomes a conversation, and the staff member's mailbox in the
+// sandbox receives the notification.
+func TestDevSandboxEndToEnd(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.EmptyURL(t)
+	web, imapAddr, smtpAddr, out := startDev(t, dbURL)
+	for _, want := range []string{"http://" + web, "swaks --server " + smtpAddr, imapAddr, "payroll@example.com"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the banner lacks %q:\n%s", want, out)
+		}
+	}
+
+	msg := "From: Cara Customer <cara.customer@acme.example>\r\nTo: payroll@example.com\r\nSubject: Holiday pay question\r\n" +
+		"Message-ID: <dev-e2e@acme.example>\r\n\r\nIs holiday pay paid in June?\r\n"
+	if err := smtp.SendMail(smtpAddr, nil, "cara.customer@acme.example", []string{"payroll@example.com"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		subjects := sandboxInbox(t, imapAddr, "aino.palkka@example.com")
+		if strings.Contains(strings.Join(subjects, "\n"), "Holiday pay question") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no notification in the staff member's sandbox mailbox: %v", subjects)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var subjects []string
+	rows, _ := st.Pool().Query(ctx, `SELECT subject FROM conversations ORDER BY id`)
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		subjects = append(subjects, s)
+	}
+	rows.Close()
+	if len(subjects) != 4 || subjects[3] != "Holiday pay question" {
+		t.Fatalf("conversations %q: want the three demo ones and the mail", subjects)
+	}
+	if !strings.Contains(strings.Join(sandboxInbox(t, imapAddr, "cara.customer@acme.example"), "\n"), "Holiday pay question") {
+		t.Error("the customer got no acknowledgement in the sandbox")
+	}
+}
