@@ -50,23 +50,13 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	t.Parallel()
-	f := &fixture{t: t, ctx: context.Background(), st: storetest.New(t)}
-	f.cfg = parse(t, testConfig)
-	if err := f.st.ApplyConfig(f.ctx, f.cfg); err != nil {
-		t.Fatal(err)
-	}
+	st, cfg := storetest.Org(t, testConfig)
+	f := &fixture{t: t, ctx: context.Background(), st: st, cfg: cfg}
 	f.svc = conversation.New(f.st, &conversation.Options{MessageIDDomain: "postdesk.example.com"})
 	return f
 }
 
-func parse(t *testing.T, y string) *config.Config {
-	t.Helper()
-	c, _, err := config.Parse("test.yaml", []byte(y), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func parse(t *testing.T, y string) *config.Config { return storetest.Config(t, y) }
 
 func (f *fixture) actor(email string) *conversation.Actor {
 	f.t.Helper()

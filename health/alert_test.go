@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"postdesk/config"
 	"postdesk/conversation"
 	"postdesk/store"
 	"postdesk/store/storetest"
@@ -46,14 +45,7 @@ func alerts(t *testing.T, st *store.Store) []string {
 func TestMailboxAlertOncePerProblem(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := storetest.New(t)
-	c, _, err := config.Parse("a.yaml", []byte(alertConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.ApplyConfig(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := storetest.Org(t, alertConfig)
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	a := &Alerter{St: st, Svc: conversation.New(st, nil), Now: func() time.Time { return now },
 		Rules: []AlertRule{{Mailbox: "payroll", Category: "payroll", AlertAfter: time.Hour}}}
@@ -93,11 +85,7 @@ func TestMailboxAlertOncePerProblem(t *testing.T) {
 func TestMailboxSilenceAlert(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := storetest.New(t)
-	c, _, _ := config.Parse("a.yaml", []byte(alertConfig), func(string) (string, bool) { return "", false })
-	if err := st.ApplyConfig(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := storetest.Org(t, alertConfig)
 	now := time.Now()
 	a := &Alerter{St: st, Svc: conversation.New(st, nil), Now: func() time.Time { return now },
 		Rules: []AlertRule{{Mailbox: "payroll", Category: "payroll", AlertAfter: time.Hour, SilenceAfter: 24 * time.Hour}}}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"postdesk/config"
 	"postdesk/conversation"
 	"postdesk/internal/dovecottest"
 	"postdesk/store"
@@ -43,15 +42,7 @@ type deskEnv struct {
 
 func newDeskEnv(t *testing.T) *deskEnv {
 	t.Helper()
-	ctx := context.Background()
-	st := storetest.New(t)
-	c, _, err := config.Parse("desk.yaml", []byte(deskConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.ApplyConfig(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	st, c := storetest.Org(t, deskConfig)
 	sg, err := threading.NewSigner([]byte(c.Secret))
 	if err != nil {
 		t.Fatal(err)

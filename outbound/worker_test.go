@@ -21,7 +21,6 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"postdesk/config"
 	"postdesk/conversation"
 	"postdesk/outbound"
 	"postdesk/store"
@@ -71,14 +70,9 @@ type fixture struct {
 func setup(t *testing.T) *fixture {
 	t.Helper()
 	t.Parallel()
-	f := &fixture{t: t, ctx: context.Background(), st: storetest.New(t), sink: newSink(t, "none")}
-	cfg, _, err := config.Parse("test.yaml", []byte(testConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.st.ApplyConfig(f.ctx, cfg); err != nil {
-		t.Fatal(err)
-	}
+	st, cfg := storetest.Org(t, testConfig)
+	f := &fixture{t: t, ctx: context.Background(), st: st, sink: newSink(t, "none")}
+	var err error
 	if f.sg, err = threading.NewSigner([]byte(cfg.Secret)); err != nil {
 		t.Fatal(err)
 	}
