@@ -23,7 +23,7 @@ run: build
 	DATABASE_URL="$${DATABASE_URL:-$$(scripts/postgres postdesk_dev)}" ./$(BIN) dev
 
 deps:
-	scripts/install-deps
+	scripts/install-deps chromium
 
 # Everything the tests need is installed and started here; then vet, the race
 # detector over every package, and a short run of every fuzz target.

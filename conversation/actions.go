@@ -39,7 +39,7 @@ func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Co
 	case trim(req.Body) == "" && len(req.Attachments) == 0:
 		return nil, invalid("message is empty")
 	}
-	if (req.Company != "" || req.Person != "") && !a.mayDescribe() {
+	if (req.Company != "" || req.Person != "") && !a.MayDescribe() {
 		return nil, fmt.Errorf("set company or person: %w", ErrForbidden)
 	}
 	var conv *store.Conversation
@@ -465,7 +465,7 @@ func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company,
 		if err != nil {
 			return err
 		}
-		if !a.mayDescribe() {
+		if !a.MayDescribe() {
 			return fmt.Errorf("set company or person: %w", ErrForbidden)
 		}
 		companyID, personID, err := s.describe(ctx, tx, a, company, person)
@@ -481,14 +481,15 @@ func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company,
 
 // SetAssignee names the customer-side person the conversation is assigned to
 // ("" clears); they see it and receive the answers. Managers and staff with
-// set_company only.
+// set_company only, and only a person of the company the conversation is
+// about.
 func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email string) error {
 	return s.st.InTx(ctx, func(tx *store.Tx) error {
 		c, _, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
 		}
-		if !a.mayDescribe() {
+		if !a.MayDescribe() {
 			return fmt.Errorf("set customer assignee: %w", ErrForbidden)
 		}
 		var id *int64
@@ -498,6 +499,18 @@ func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email
 				return invalid("no user %q", email)
 			} else if err != nil {
 				return err
+			}
+			// The assignee will see the conversation: only a person of the
+			// company it is about, never an outsider.
+			company := c.CompanyID
+			if company == nil {
+				company = a.User.CompanyID
+			}
+			if company == nil {
+				return invalid("set the company the conversation is about before assigning a customer")
+			}
+			if u.CompanyID == nil || *u.CompanyID != *company {
+				return invalid("%s is not of the company this conversation is about", u.Email)
 			}
 			id = &u.ID
 			if err := tx.AddParticipant(ctx, c.ID, u.Email, id); err != nil {

@@ -130,9 +130,9 @@ func (a *Actor) IsStaff() bool {
 	return slices.ContainsFunc(a.Roles, func(r store.Role) bool { return r.Staff })
 }
 
-// mayDescribe reports whether the actor may set company, person and customer
+// MayDescribe reports whether the actor may set company, person and customer
 // assignee: managers, and staff whose role grants set_company.
-func (a *Actor) mayDescribe() bool {
+func (a *Actor) MayDescribe() bool {
 	return a.Has(config.MayManage) || (a.IsStaff() && a.Has(config.MaySetCompany))
 }
 

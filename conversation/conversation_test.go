@@ -454,6 +454,11 @@ func TestDescribeAndAssignee(t *testing.T) {
 	if _, err := f.svc.Get(f.ctx, olga, c.ID); !errors.Is(err, conversation.ErrNotFound) {
 		t.Fatal("olga sees it before being assigned")
 	}
+	// An outsider would see the payroll conversation: refused.
+	wantErr(t, f.svc.SetAssignee(f.ctx, f.actor("mika.manager@acme.example"), c.ID, "otto.other@globex.example"), conversation.ErrInvalid)
+	if _, err := f.svc.Get(f.ctx, f.actor("otto.other@globex.example"), c.ID); !errors.Is(err, conversation.ErrNotFound) {
+		t.Fatal("the refused outsider sees the conversation")
+	}
 	if err := f.svc.SetAssignee(f.ctx, f.actor("mika.manager@acme.example"), c.ID, "olga.other@acme.example"); err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,12 @@ type Options struct {
 	// Users get a mailbox from the start (staff and customers of the demo).
 	Users    []string
 	Password string // every mailbox's IMAP password
-	Logger   *slog.Logger
+	// Generation numbers this start of the sandbox. The mailboxes live in
+	// memory and number their mail from UID 1 again at every start, so each
+	// generation must get UIDVALIDITY values of its own (RFC 3501 2.3.1.1):
+	// the mailboxes' UIDVALIDITY is Generation+1.
+	Generation uint32
+	Logger     *slog.Logger
 }
 
 // Captured is one mail the SMTP server took.
@@ -147,6 +152,17 @@ func (s *Sandbox) user(addr string) (*imapmemserver.User, error) {
 		return u, nil
 	}
 	u := imapmemserver.NewUser(addr, s.opts.Password)
+	// The in-memory server counts UIDVALIDITY up with every mailbox a user
+	// creates; creating and dropping one per earlier generation moves
+	// INBOX's past every value an earlier start handed out.
+	for range s.opts.Generation {
+		if err := u.Create("generation", nil); err != nil {
+			return nil, fmt.Errorf("sandbox mailbox %s: %w", addr, err)
+		}
+		if err := u.Delete("generation"); err != nil {
+			return nil, fmt.Errorf("sandbox mailbox %s: %w", addr, err)
+		}
+	}
 	if err := u.Create("INBOX", nil); err != nil {
 		return nil, fmt.Errorf("sandbox mailbox %s: %w", addr, err)
 	}
@@ -215,6 +231,17 @@ func (s *session) Login(username, password string) error {
 	}
 	s.UserSession = imapmemserver.NewUserSession(u)
 	return nil
+}
+
+// Idle first reports what changed since the client's last command: go-imap's
+// in-memory server (v2.0.0-beta.8) only wakes an IDLE for changes made after
+// it began, so mail that arrived between the client's last poll and its IDLE
+// would wait for the next change or poll.
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if err := s.UserSession.Poll(w, true); err != nil {
+		return err
+	}
+	return s.UserSession.Idle(w, stop)
 }
 
 func (s *session) Close() error {

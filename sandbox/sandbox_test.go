@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -98,5 +99,70 @@ func TestLoopbackOnly(t *testing.T) {
 	t.Parallel()
 	if _, err := Start(Options{IMAPAddr: "0.0.0.0:0", Password: "x"}); err == nil {
 		t.Fatal("the sandbox listened beyond loopback")
+	}
+}
+
+func TestGenerationsHaveTheirOwnUIDValidity(t *testing.T) {
+	t.Parallel()
+	validity := func(gen uint32) uint32 {
+		sb, err := Start(Options{Categories: []string{"payroll@example.com"}, Password: "sandbox", Generation: gen})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sb.Close()
+		c, err := imapclient.DialInsecure(sb.IMAPAddr, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := c.Login("payroll@example.com", "sandbox").Wait(); err != nil {
+			t.Fatal(err)
+		}
+		sel, err := c.Select("INBOX", nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sel.UIDValidity
+	}
+	if a, b := validity(0), validity(1); a == b {
+		t.Fatalf("two generations share UIDVALIDITY %d: a restarted sandbox would reuse UIDs postdesk has stored", a)
+	}
+}
+
+// Mail that arrives after a client's last poll but before its IDLE is
+// announced as soon as the IDLE begins, as a real server does.
+func TestIdleAnnouncesMailFromBeforeIt(t *testing.T) {
+	t.Parallel()
+	sb := start(t)
+	exists := make(chan uint32, 4)
+	c, err := imapclient.DialInsecure(sb.IMAPAddr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("payroll@example.com", "sandbox").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if sel, err := c.Select("INBOX", nil).Wait(); err != nil || sel.NumMessages != 0 {
+		t.Fatalf("select: %v %v", sel, err)
+	}
+	send(t, sb, "cara@acme.example", []string{"payroll@example.com"}, "Between poll and IDLE")
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	select {
+	case n := <-exists:
+		if n != 1 {
+			t.Fatalf("EXISTS %d, want 1", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the IDLE never announced the mail that came before it")
 	}
 }

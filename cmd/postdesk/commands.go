@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -9,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/term"
 
 	"postdesk/config"
 	"postdesk/conversation"
@@ -23,6 +27,7 @@ import (
 	"postdesk/templates"
 	"postdesk/threading"
 	"postdesk/trace"
+	"postdesk/web"
 )
 
 func loadConfig(file string) (*config.Config, error) {
@@ -177,6 +182,12 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, seed fu
 	}
 	checker.Register(mux)
 	mux.Handle("GET /metrics", metrics.Handler(st))
+	pages, err := web.New(&web.Options{Store: st, Service: svc, PublicURL: c.PublicURL, Secret: []byte(c.Secret),
+		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web")})
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	mux.Handle("/", pages)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -211,4 +222,51 @@ func redactURL(raw string) string {
 		return raw
 	}
 	return u.Redacted()
+}
+
+// userPassword sets a user's web password: asked twice without echo on a
+// terminal, or read as one line from a pipe (for scripts).
+func userPassword(ctx context.Context, file, email string, stdin *os.File, stdout io.Writer) error {
+	c, err := loadConfig(file)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var pw string
+	if term.IsTerminal(int(stdin.Fd())) {
+		fmt.Fprintf(stdout, "New password for %s: ", email)
+		a, err := term.ReadPassword(int(stdin.Fd()))
+		fmt.Fprintln(stdout)
+		if err != nil {
+			return fmt.Errorf("read password: %w", err)
+		}
+		fmt.Fprint(stdout, "Again: ")
+		b, err := term.ReadPassword(int(stdin.Fd()))
+		fmt.Fprintln(stdout)
+		if err != nil {
+			return fmt.Errorf("read password: %w", err)
+		}
+		if string(a) != string(b) {
+			return errors.New("the passwords differ; nothing was changed")
+		}
+		pw = string(a)
+	} else {
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return fmt.Errorf("read password from standard input: %w", err)
+		}
+		pw = strings.TrimRight(line, "\r\n")
+	}
+	if err := web.SetPassword(ctx, st, email, pw); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no user %s (users come from the config file, applied by serve)", email)
+		}
+		return err
+	}
+	fmt.Fprintf(stdout, "password set for %s; their other sessions have ended\n", email)
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"postdesk/conversation"
 	"postdesk/sandbox"
 	"postdesk/store"
+	"postdesk/web"
 )
 
 //go:embed dev.yaml
@@ -64,8 +65,12 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	for _, u := range c.Users {
 		users = append(users, u.Email)
 	}
+	gen, err := devGeneration("var/sandbox-generation")
+	if err != nil {
+		return err
+	}
 	sb, err := sandbox.Start(sandbox.Options{IMAPAddr: o.IMAP, SMTPAddr: o.SMTP, Categories: categories, Users: users,
-		Password: devMailPassword, Logger: log.With("component", "sandbox")})
+		Password: devMailPassword, Generation: gen, Logger: log.With("component", "sandbox")})
 	if err != nil {
 		return err
 	}
@@ -83,7 +88,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	}
 
 	fmt.Fprintf(stdout, `postdesk dev
-  web view   %s
+  web view   %s - sign in as any user below, password %q
   database   %s
   IMAP       %s (no TLS) - log in as any address below, password %q
   SMTP       %s (no TLS, no auth) - mail to a category address is ingested, all other mail is kept in its recipient's mailbox
@@ -94,7 +99,7 @@ Send a mail as a customer:
   swaks --server %s --from cara.customer@acme.example --to payroll@example.com \
         --header "Subject: My October salary" --body "The overtime is missing from my October salary."
 
-`, c.PublicURL, redactURL(dbURL), sb.IMAPAddr, devMailPassword, sb.SMTPAddr, strings.Join(categories, ", "), strings.Join(users, ", "), sb.SMTPAddr)
+`, c.PublicURL, devWebPassword, redactURL(dbURL), sb.IMAPAddr, devMailPassword, sb.SMTPAddr, strings.Join(categories, ", "), strings.Join(users, ", "), sb.SMTPAddr)
 	return runService(ctx, c, log, seedDemo)
 }
 
@@ -106,6 +111,26 @@ func splitHostPort(addr string) (string, int) {
 	host, port, _ := net.SplitHostPort(addr)
 	p, _ := strconv.Atoi(port)
 	return host, p
+}
+
+// devGeneration counts the sandbox's starts in a file, so that each start's
+// mailboxes get UIDVALIDITY values no earlier start used.
+func devGeneration(path string) (uint32, error) {
+	var gen uint32
+	if b, err := os.ReadFile(path); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32); err == nil {
+			gen = uint32(n) + 1
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("sandbox generation: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return 0, fmt.Errorf("sandbox generation: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(strconv.FormatUint(uint64(gen), 10)), 0o600); err != nil {
+		return 0, fmt.Errorf("sandbox generation: %w", err)
+	}
+	return gen, nil
 }
 
 // devSecret reads the sandbox's signing secret, making it on first use.
@@ -129,9 +154,25 @@ func devSecret(path string) (string, error) {
 	return s, nil
 }
 
-// seedDemo gives an empty sandbox database a few conversations to click
-// through; a database that has any is left as it is.
+// devWebPassword is the demo users' web password, set where none is.
+const devWebPassword = "postdesk-demo"
+
+// seedDemo gives the demo users a web password where they have none, and an
+// empty sandbox database a few conversations to click through; a database
+// that has any is left as it is.
 func seedDemo(ctx context.Context, st *store.Store, svc *conversation.Service) error {
+	for _, email := range []string{"aino.palkka@example.com", "ben.ledger@example.com", "sam.support@example.com",
+		"maija.manager@acme.example", "cara.customer@acme.example"} {
+		u, err := st.UserByEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		if u.PasswordHash == "" {
+			if err := web.SetPassword(ctx, st, email, devWebPassword); err != nil {
+				return err
+			}
+		}
+	}
 	var n int
 	if err := st.Pool().QueryRow(ctx, `SELECT count(*) FROM conversations`).Scan(&n); err != nil || n > 0 {
 		return err

@@ -62,7 +62,7 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 	for _, m := range c.Mailboxes {
 		opts := &ingest.Options{
 			Name: m.Name, Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.Username, Password: m.Password,
-			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Logger: log.With("mailbox", m.Name),
+			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Logger: log,
 		}
 		if c.Tracing("imap") {
 			opts.Trace = trace.Writer(log, "imap", net.JoinHostPort(m.Host, strconv.Itoa(m.Port)))

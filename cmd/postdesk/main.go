@@ -24,6 +24,7 @@ commands:
   migrate                    apply database migrations
   check-config               check the config file and name every mistake
   token create --user EMAIL  print a new API token for a user
+  user password --user EMAIL set a user's web password (asked on a terminal, or one line on stdin)
 
 --config defaults to postdesk.yaml.
 `
@@ -83,6 +84,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: token create needs --user EMAIL", errUsage)
 		}
 		return tokenCreate(ctx, *configFile, *userEmail, stdout)
+	case "user password":
+		if *userEmail == "" {
+			return fmt.Errorf("%w: user password needs --user EMAIL", errUsage)
+		}
+		return userPassword(ctx, *configFile, *userEmail, os.Stdin, stdout)
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }

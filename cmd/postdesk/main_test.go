@@ -19,6 +19,7 @@ import (
 	"postdesk/internal/dovecottest"
 	"postdesk/store"
 	"postdesk/store/storetest"
+	"postdesk/web"
 )
 
 var binary string
@@ -315,4 +316,52 @@ func waitLog(t *testing.T, r io.Reader, want string) {
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no %s within a minute", want)
 	}
+}
+
+func TestUserPasswordFromStdin(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.EmptyURL(t)
+	listen := freePort(t)
+	f := writeConfig(t, dbURL, listen)
+	if out, err := command(t, dbURL, "migrate", "--config", f).CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	resolved := strings.NewReplacer("env:TEST_DATABASE_URL", dbURL, "env:TEST_SECRET", "0123456789abcdef0123456789abcdef").Replace(mustRead(t, f))
+	if err := st.ApplyConfig(ctx, storetest.Config(t, resolved)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := command(t, dbURL, "user", "password", "--user", "aino.handler@example.com", "--config", f)
+	cmd.Stdin = strings.NewReader("correct horse battery\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "password set") {
+		t.Fatalf("user password: %v\n%s", err, out)
+	}
+	u, _ := st.UserByEmail(ctx, "aino.handler@example.com")
+	if ok, err := web.CheckPassword(u.PasswordHash, "correct horse battery"); !ok || err != nil || !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
+		t.Fatalf("stored hash %q does not check: %v %v", u.PasswordHash, ok, err)
+	}
+	cmd = command(t, dbURL, "user", "password", "--user", "aino.handler@example.com", "--config", f)
+	cmd.Stdin = strings.NewReader("short\n")
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("a short password was accepted:\n%s", out)
+	}
+	cmd = command(t, dbURL, "user", "password", "--user", "nobody@example.com", "--config", f)
+	cmd.Stdin = strings.NewReader("long enough password\n")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "no user nobody@example.com") {
+		t.Fatalf("an unknown user: %v\n%s", err, out)
+	}
+}
+
+func mustRead(t *testing.T, f string) string {
+	t.Helper()
+	b, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

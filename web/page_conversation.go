@@ -1,0 +1,207 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"postdesk/config"
+	"postdesk/store"
+)
+
+type attachmentView struct {
+	ID       string
+	Filename string
+	Size     int64
+}
+
+type messageView struct {
+	ID          int64
+	Kind        string
+	Side        string // them (customer side), us (staff), note, event
+	Label       string // "Internal note", "Automatic reply", "Bounce"
+	From        string
+	Addr        string
+	When        time.Time
+	HTML        template.HTML
+	Text        string
+	Event       string
+	Attachments []attachmentView
+	Problems    []string
+	Last        bool
+}
+
+type roleOption struct {
+	Key, Name string
+	Checked   bool
+}
+
+// convForm is what the action forms hold, kept when one comes back invalid.
+type convForm struct {
+	Reply, Note, Company, Person, Assignee string
+}
+
+// allowed is which actions the page offers; the rules decide again when one
+// is posted.
+type allowed struct {
+	Take, Assign, Reply, Note, Receivers, Describe, Solve, Reopen, Hold bool
+}
+
+type convData struct {
+	page
+	Conv          store.Conversation
+	Category      string
+	Receivers     []string
+	Handler       string
+	HandlerEmail  string
+	Customer      string
+	CustomerEmail string
+	Assignee      string
+	Company       string
+	Person        string
+	Messages      []messageView
+	Staff         bool
+	IsHandler     bool
+	Blocked       bool // remote images were left out
+	Images        bool // remote images are shown
+	Can           allowed
+	StaffUsers    []store.User
+	Roles         []roleOption
+	Form          convForm
+	Failed        string // the action whose form shows the error
+}
+
+// conversationPage shows one conversation, chat style, with its actions.
+func (s *server) conversationPage(w http.ResponseWriter, r *http.Request, rq *request) {
+	id, ok := pathID(r)
+	if !ok {
+		s.errorPage(w, r, rq, http.StatusNotFound, "")
+		return
+	}
+	s.showConversation(w, r, rq, id, http.StatusOK, "", "", nil)
+}
+
+func pathID(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// showConversation renders the page; after a refused action, with its
+// message next to its form and what was typed kept.
+func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *request, id int64, status int, failed, msg string, form *convForm) {
+	a := rq.actor
+	v, err := s.svc.Get(r.Context(), a, id)
+	if err != nil {
+		s.fail(w, r, rq, err)
+		return
+	}
+	c := v.Conversation
+	l := newLookup(r.Context(), s.st)
+	images := r.URL.Query().Get("images") == "1"
+	d := convData{page: s.base(w, r, rq, "#"+strconv.FormatInt(c.Number, 10)+" "+c.Subject, "inbox"),
+		Conv: c, Staff: v.Staff, Images: images, Failed: failed,
+		Handler: l.name(c.HandlerID), HandlerEmail: l.email(c.HandlerID),
+		Customer: l.name(c.CustomerID), CustomerEmail: l.email(c.CustomerID), Assignee: l.email(c.AssigneeID),
+		Company: l.company(c.CompanyID), Person: l.person(c.PersonID)}
+	d.Error = msg
+	if cat := l.category(c.CategoryID); cat.Name != "" {
+		d.Category = cat.Name
+	} else {
+		d.Category = c.CategoryKey
+	}
+	receivers := l.rolesOf(c.RoleIDs)
+	for _, ro := range receivers {
+		d.Receivers = append(d.Receivers, ro.Name)
+	}
+	d.IsHandler = c.HandlerID != nil && *c.HandlerID == a.User.ID
+	d.Can = allowed{
+		Take:      v.Staff && !d.IsHandler,
+		Assign:    v.Staff && (a.Has(config.MayAssign) || d.IsHandler),
+		Reply:     true,
+		Note:      v.Staff,
+		Receivers: a.Has(config.MayChangeReceivers),
+		Describe:  a.MayDescribe(),
+		Solve:     v.Staff && c.Status != store.StatusSolved,
+		Reopen:    v.Staff && (c.Status == store.StatusSolved || c.Status == store.StatusWaiting),
+		Hold:      v.Staff && a.Has(config.MayLegalHold),
+	}
+	if form != nil {
+		d.Form = *form
+	} else {
+		d.Form = convForm{Company: d.Company, Person: d.Person, Assignee: d.Assignee}
+	}
+
+	for _, m := range v.Messages {
+		mv := messageView{ID: m.ID, Kind: m.Kind, From: m.FromName, Addr: m.FromAddr, When: m.CreatedAt, Event: m.Event, Text: m.Text}
+		if mv.From == "" {
+			mv.From = m.FromAddr
+		}
+		if mv.From == "" && m.AuthorID != nil {
+			mv.From = l.name(m.AuthorID)
+		}
+		switch m.Kind {
+		case store.KindEvent:
+			mv.Side = "event"
+		case store.KindStaff:
+			mv.Side = "us"
+		case store.KindNote:
+			mv.Side, mv.Label = "note", "Internal note"
+		case store.KindAutoReply:
+			mv.Side, mv.Label = "them", "Automatic reply"
+		case store.KindBounce:
+			mv.Side, mv.Label = "them", "Delivery failure report"
+		default:
+			mv.Side = "them"
+		}
+		cids := map[string]string{}
+		for _, at := range m.Attachments {
+			if at.ContentID != "" {
+				cids[at.ContentID] = at.ID
+				cids[strings.ToLower(at.ContentID)] = at.ID
+			}
+			mv.Attachments = append(mv.Attachments, attachmentView{ID: at.ID, Filename: at.Filename, Size: at.Size})
+		}
+		if m.HTML != "" && m.Kind != store.KindEvent {
+			h, blocked := mailHTML(m.HTML, cids, images)
+			mv.HTML = h
+			d.Blocked = d.Blocked || blocked
+		}
+		if v.Staff {
+			mv.Problems = m.Problems
+		}
+		d.Messages = append(d.Messages, mv)
+	}
+	if n := len(d.Messages); n > 0 {
+		d.Messages[n-1].Last = true
+	}
+
+	if d.Can.Assign {
+		var staffRoles []int64
+		for _, ro := range receivers {
+			if ro.Staff {
+				staffRoles = append(staffRoles, ro.ID)
+			}
+		}
+		if len(staffRoles) > 0 {
+			us, err := s.st.RoleMembers(r.Context(), staffRoles)
+			l.keep(err)
+			d.StaffUsers = us
+		}
+	}
+	if d.Can.Receivers {
+		for _, ro := range l.knownRoles(a, c.RoleIDs) {
+			d.Roles = append(d.Roles, roleOption{Key: ro.Key, Name: ro.Name, Checked: slices.Contains(c.RoleIDs, ro.ID)})
+		}
+	}
+	if l.err != nil {
+		s.fail(w, r, rq, l.err)
+		return
+	}
+	if images {
+		w.Header().Set("Content-Security-Policy", csp(true))
+	}
+	s.render(w, status, "conversation", d)
+}

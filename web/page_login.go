@@ -1,0 +1,120 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+
+	"postdesk/store"
+)
+
+type loginData struct {
+	page
+	Email string
+	Next  string
+}
+
+// loginFailed is the one answer for an unknown address, a user without a
+// password and a wrong password alike.
+const loginFailed = "Wrong email address or password."
+
+// loginPage shows the sign-in form (or goes home when signed in already).
+func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if rq, err := s.session(r); err == nil && rq != nil {
+		redirect(w, r, localPath(r.URL.Query().Get("next")))
+		return
+	}
+	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"))}
+	s.render(w, http.StatusOK, "login", d)
+}
+
+// loginSubmit checks the address and password, within the rate limits.
+func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		s.errorPage(w, r, nil, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
+	pw := r.PostFormValue("password")
+	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next"))}
+	ip := clientIP(r)
+	if wait := s.limiter.wait(email, ip); wait > 0 {
+		mins := int(math.Ceil(wait.Minutes()))
+		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
+		d.Error = fmt.Sprintf("Too many failed sign-ins. Please wait %d minute(s) and try again.", mins)
+		s.render(w, http.StatusTooManyRequests, "login", d)
+		return
+	}
+	u, err := s.st.UserByEmail(r.Context(), email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("login", "err", err)
+		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
+		return
+	}
+	hash := dummyHash()
+	if u != nil && u.PasswordHash != "" {
+		hash = u.PasswordHash
+	}
+	ok, err := CheckPassword(hash, pw)
+	if err != nil {
+		s.log.Error("login: unreadable password hash", "user", email, "err", err)
+	}
+	if !ok || u == nil || u.PasswordHash == "" {
+		s.limiter.failed(email, ip)
+		s.log.Info("login failed", "email", email, "ip", ip)
+		d.Error = loginFailed
+		s.render(w, http.StatusUnauthorized, "login", d)
+		return
+	}
+	s.limiter.succeeded(email)
+	// A session id the browser held before signing in is never reused.
+	if old, _ := s.session(r); old != nil {
+		s.st.DeleteSession(r.Context(), old.hash) //nolint:errcheck
+	}
+	if err := s.newSession(r.Context(), w, u.ID); err != nil {
+		s.log.Error("login: session", "err", err)
+		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
+		return
+	}
+	s.log.Info("login", "user", u.Email, "ip", ip)
+	redirect(w, r, d.Next)
+}
+
+// logout ends the session: the row goes, so the cookie is worthless.
+func (s *server) logout(w http.ResponseWriter, r *http.Request, rq *request) {
+	if err := s.st.DeleteSession(r.Context(), rq.hash); err != nil {
+		s.fail(w, r, rq, err)
+		return
+	}
+	s.clearSessionCookie(w)
+	redirect(w, r, "/login")
+}
+
+// clientIP is the address sign-in failures are counted under: the peer of
+// the connection, or, when that is a loopback address (a reverse proxy on the
+// same host, as docs/deploy.md sets it up), the last X-Forwarded-For entry,
+// the one that proxy added. Entries before it come from the client and are
+// not trusted.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer := net.ParseIP(host)
+	if peer == nil || !peer.IsLoopback() {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	if len(xff) == 0 {
+		return host
+	}
+	parts := strings.Split(xff[len(xff)-1], ",")
+	if last := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); last != nil {
+		return last.String()
+	}
+	return host
+}

@@ -1,0 +1,191 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"mime"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"postdesk/store"
+)
+
+// pageNames are the page templates; each is parsed together with layout.html.
+var pageNames = []string{"login", "inbox", "conversation", "new", "error"}
+
+// staticFile is an asset held in memory with its content hash.
+type staticFile struct {
+	data        []byte
+	contentType string
+	version     string
+}
+
+func (s *server) loadStatic(fsys fs.FS) error {
+	s.static = map[string]staticFile{}
+	for _, name := range []string{"style.css", "app.js"} {
+		b, err := fs.ReadFile(fsys, "static/"+name)
+		if err != nil {
+			return fmt.Errorf("web: static %s: %w", name, err)
+		}
+		sum := sha256.Sum256(b)
+		ct := mime.TypeByExtension(path.Ext(name))
+		if path.Ext(name) == ".js" {
+			ct = "text/javascript; charset=utf-8"
+		}
+		s.static[name] = staticFile{data: b, contentType: ct, version: hex.EncodeToString(sum[:6])}
+	}
+	return nil
+}
+
+// staticHandler serves the stylesheet and the script, to anyone.
+func (s *server) staticHandler(w http.ResponseWriter, r *http.Request) {
+	f, ok := s.static[r.PathValue("name")]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", f.contentType)
+	if r.URL.Query().Get("v") == f.version {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+	} else {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+	}
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
+}
+
+func (s *server) loadPages(fsys fs.FS) error {
+	funcs := template.FuncMap{
+		"asset": func(name string) string {
+			if f, ok := s.static[name]; ok {
+				return "/static/" + name + "?v=" + f.version
+			}
+			return "/static/" + name
+		},
+		"when":   when,
+		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"size":   humanSize,
+		"status": statusLabel,
+		"join":   strings.Join,
+		"has": func(list []string, v string) bool {
+			for _, x := range list {
+				if x == v {
+					return true
+				}
+			}
+			return false
+		},
+	}
+	s.pages = map[string]*template.Template{}
+	for _, name := range pageNames {
+		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", name+".html")
+		if err != nil {
+			return fmt.Errorf("web: template %s: %w", name, err)
+		}
+		s.pages[name] = t
+	}
+	return nil
+}
+
+// page is what the layout needs; every page's data embeds it.
+type page struct {
+	Title string
+	Nav   string // the active navigation item
+	User  *store.User
+	Staff bool
+	CSRF  string
+	Flash string
+	Error string
+}
+
+func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title, nav string) page {
+	p := page{Title: title, Nav: nav}
+	if rq != nil {
+		p.User, p.Staff, p.CSRF = &rq.actor.User, rq.actor.IsStaff(), rq.csrf
+		p.Flash = s.takeFlash(w, r)
+	}
+	return p
+}
+
+// render writes a page; a template error after the first byte can only be logged.
+func (s *server) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.Error("render", "page", name, "err", err)
+		http.Error(w, "Internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes()) //nolint:errcheck
+}
+
+type errorData struct {
+	page
+	Status  int
+	Heading string
+	Message string
+}
+
+// errorPage shows a status with a message; rq may be nil (signed out).
+func (s *server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, status int, msg string) {
+	heading := http.StatusText(status)
+	if msg == "" {
+		switch status {
+		case http.StatusNotFound:
+			msg = "There is no such page, conversation or file, or you may not see it."
+		case http.StatusForbidden:
+			msg = "You may not do that."
+		case http.StatusInternalServerError:
+			msg = "Something went wrong on our side; please try again."
+		}
+	}
+	d := errorData{page: s.base(w, r, rq, heading, ""), Status: status, Heading: heading, Message: msg}
+	s.render(w, status, "error", d)
+}
+
+// fail shows the page for a domain error (and logs the unexpected ones).
+func (s *server) fail(w http.ResponseWriter, r *http.Request, rq *request, err error) {
+	status, msg := errKind(err)
+	if status == http.StatusInternalServerError {
+		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	s.errorPage(w, r, rq, status, msg)
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Local().Format("2 Jan 2006 15:04")
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+}
+
+func statusLabel(st string) string {
+	switch st {
+	case store.StatusNew:
+		return "New"
+	case store.StatusOpen:
+		return "Open"
+	case store.StatusWaiting:
+		return "Waiting for customer"
+	case store.StatusSolved:
+		return "Solved"
+	}
+	return st
+}

@@ -1,0 +1,272 @@
+// Package web is the HTTP side of postdesk: the server-rendered pages (one
+// handler file per page), the JSON API under /api/v1, sign-in, sessions and
+// CSRF protection. It decides nothing about conversations itself: every page
+// and every API call goes through conversation.Service, the same rules mail
+// ingest obeys, and only here are the domain errors mapped to HTTP
+// (ErrNotFound 404, ErrForbidden 403, ErrInvalid 400).
+//
+// Sessions. Signing in makes a 32-byte random session id; the browser keeps
+// it in a cookie (__Host-postdesk when PublicURL is https, else
+// postdesk_session; HttpOnly, SameSite=Lax, Secure with https, no Expires so
+// it ends with the browser), the database keeps only its SHA-256 in the
+// sessions table. A session expires after 12 hours without a request (sliding
+// expiry) and in any case 7 days after sign-in (absolute expiry). Signing out
+// deletes the row, so the old cookie is worthless at once; setting a password
+// ends every session of that user.
+//
+// Sign-in answers the same for an unknown address, a user without a password
+// and a wrong password, and spends the same argon2id time on each. Failures
+// are counted in memory per address (5) and per client IP (20) over 15
+// minutes; past that sign-in answers 429 until the window has passed. The IP
+// is the connection's peer, or behind a reverse proxy on the same host the
+// address that proxy put last in X-Forwarded-For. The counts live in one
+// process: with several instances, each keeps its own.
+//
+// CSRF. Unsafe requests to the pages pass net/http's CrossOriginProtection
+// (Sec-Fetch-Site / Origin), and every form also carries the session's own
+// token. The API takes bearer tokens only and never looks at a cookie, so a
+// browser cannot be made to call it with the user's rights.
+//
+// Every response carries a strict Content-Security-Policy (no inline script or
+// style; images from the app itself, and from https only on a conversation page
+// whose reader asked for remote images), X-Content-Type-Options: nosniff,
+// Referrer-Policy: same-origin and X-Frame-Options: DENY. Mail HTML is
+// sanitized with bluemonday before it reaches a page, and attachments are
+// always served as downloads with a content type that cannot run in the page.
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"postdesk/conversation"
+	"postdesk/store"
+	"postdesk/templates"
+)
+
+// Options configures the handler. Store, Service and Secret are required.
+type Options struct {
+	Store   *store.Store
+	Service *conversation.Service
+	// PublicURL is where users reach postdesk (https://desk.example.com); with
+	// https the cookies are Secure and __Host- prefixed, and its origin is
+	// trusted for form posts behind a proxy that rewrites Host.
+	PublicURL string
+	// Secret signs the flash messages; the config's secret (>= 32 bytes).
+	Secret []byte
+	// TemplatesDir overrides embedded templates: TemplatesDir/web/NAME
+	// replaces web/NAME (pages *.html, static/style.css, static/app.js).
+	TemplatesDir string
+	Logger       *slog.Logger
+	// Now is the clock for sessions and rate limits; default time.Now.
+	Now func() time.Time
+}
+
+// Session and sign-in limits; see the package doc.
+const (
+	sessionIdle     = 12 * time.Hour
+	sessionAbsolute = 7 * 24 * time.Hour
+	maxUpload       = 25 << 20 // attachments of one form, in all
+	maxFormBody     = maxUpload + 1<<20
+)
+
+type server struct {
+	st        *store.Store
+	svc       *conversation.Service
+	log       *slog.Logger
+	now       func() time.Time
+	secret    []byte
+	secure    bool
+	cookie    string // session cookie name
+	flashName string // flash cookie name
+	pages     map[string]*template.Template
+	static    map[string]staticFile
+	limiter   *limiter
+}
+
+// New returns the handler for the whole web side: pages at /, the API at
+// /api/v1/, static assets at /static/. Mount it at "/".
+func New(opts *Options) (http.Handler, error) {
+	if opts == nil || opts.Store == nil || opts.Service == nil {
+		return nil, errors.New("web: Options.Store and Options.Service are required")
+	}
+	if len(opts.Secret) < 32 {
+		return nil, errors.New("web: Options.Secret must be at least 32 bytes")
+	}
+	s := &server{st: opts.Store, svc: opts.Service, log: opts.Logger, now: opts.Now, secret: opts.Secret,
+		cookie: "postdesk_session", flashName: "postdesk_flash"}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	var origin string
+	if opts.PublicURL != "" {
+		u, err := url.Parse(opts.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("web: bad PublicURL %q: want http(s)://host", opts.PublicURL)
+		}
+		origin = u.Scheme + "://" + u.Host
+		if u.Scheme == "https" {
+			s.secure = true
+			s.cookie, s.flashName = "__Host-postdesk", "__Host-postdesk_flash"
+		}
+	}
+	s.limiter = newLimiter(s.now)
+	dummyHash() // made now, so that the first unknown address takes no longer than the rest
+	fsys, err := templates.WebFS(opts.TemplatesDir)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if err := s.loadStatic(fsys); err != nil {
+		return nil, err
+	}
+	if err := s.loadPages(fsys); err != nil {
+		return nil, err
+	}
+
+	pages := http.NewServeMux()
+	pages.HandleFunc("GET /login", s.loginPage)
+	pages.HandleFunc("POST /login", s.loginSubmit)
+	pages.Handle("POST /logout", s.auth(s.logout))
+	pages.Handle("GET /{$}", s.auth(s.inbox))
+	pages.Handle("GET /conversations/{id}", s.auth(s.conversationPage))
+	pages.Handle("POST /conversations/{id}/{action}", s.auth(s.conversationAction))
+	pages.Handle("GET /new", s.auth(s.newPage))
+	pages.Handle("POST /new", s.auth(s.newSubmit))
+	pages.Handle("GET /attachments/{id}", s.auth(s.attachmentPage))
+	pages.HandleFunc("GET /static/{name}", s.staticHandler)
+	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
+		s.errorPage(w, r, rq, http.StatusNotFound, "")
+	}))
+
+	cop := http.NewCrossOriginProtection()
+	if origin != "" {
+		if err := cop.AddTrustedOrigin(origin); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, nil, http.StatusForbidden, "Cross-origin request refused: send the form from postdesk's own pages.")
+	}))
+
+	root := http.NewServeMux()
+	root.Handle("/api/", s.apiHandler())
+	root.Handle("/", cop.Handler(pages))
+	return s.headers(root), nil
+}
+
+// csp is the Content-Security-Policy of every response; remote images widen
+// img-src on the one page that asked for them.
+func csp(remoteImages bool) string {
+	img := "img-src 'self'"
+	if remoteImages {
+		img += " https:"
+	}
+	return "default-src 'none'; script-src 'self'; style-src 'self'; " + img +
+		"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+}
+
+// headers sets the security headers every response carries.
+func (s *server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", csp(false))
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		if !strings.HasPrefix(r.URL.Path, "/static/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// errKind maps a domain error to an HTTP status and a message for the user.
+func errKind(err error) (int, string) {
+	switch {
+	case errors.Is(err, conversation.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, "Not found: there is no such conversation or file, or you may not see it."
+	case errors.Is(err, conversation.ErrForbidden):
+		return http.StatusForbidden, "Not allowed: " + strings.TrimSuffix(err.Error(), ": "+conversation.ErrForbidden.Error()) + "."
+	case errors.Is(err, conversation.ErrInvalid):
+		return http.StatusBadRequest, invalidMessage(err)
+	}
+	return http.StatusInternalServerError, "Something went wrong on our side; please try again."
+}
+
+// invalidMessage turns "invalid: subject is empty" into "Subject is empty."
+func invalidMessage(err error) string {
+	m := err.Error()
+	if i := strings.Index(m, conversation.ErrInvalid.Error()+": "); i >= 0 {
+		m = m[i+len(conversation.ErrInvalid.Error())+2:]
+	}
+	if m == "" {
+		return "Invalid request."
+	}
+	m = strings.ToUpper(m[:1]) + m[1:]
+	if !strings.HasSuffix(m, ".") {
+		m += "."
+	}
+	return m
+}
+
+// sign makes an HMAC of a value with the server secret, for the flash cookie.
+func (s *server) sign(v string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("flash\x00" + v))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// setFlash leaves a one-time message for the next page (post/redirect/get).
+func (s *server) setFlash(w http.ResponseWriter, msg string) {
+	v := base64.RawURLEncoding.EncodeToString([]byte(msg))
+	http.SetCookie(w, &http.Cookie{Name: s.flashName, Value: v + "." + s.sign(v), Path: "/", MaxAge: 60,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+}
+
+// takeFlash reads and clears the one-time message.
+func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
+	c, err := r.Cookie(s.flashName)
+	if err != nil {
+		return ""
+	}
+	http.SetCookie(w, &http.Cookie{Name: s.flashName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+	v, sig, ok := strings.Cut(c.Value, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(s.sign(v))) {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+// redirect answers a form post with 303 See Other (post/redirect/get).
+func redirect(w http.ResponseWriter, r *http.Request, to string) {
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// localPath keeps a "next" target only when it is a path on this site.
+func localPath(p string) string {
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n\\") {
+		return "/"
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return "/"
+	}
+	return p
+}
