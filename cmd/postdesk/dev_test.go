@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"net/smtp"
 	"os/exec"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"postdesk/store"
 	"postdesk/store/storetest"
+	"postdesk/web"
 )
 
 // startDev runs `postdesk dev` on free ports in a folder of its own and
@@ -69,8 +72,8 @@ func sandboxInbox(t *testing.T, addr, user string) []string {
 func TestDevSandboxEndToEnd(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.EmptyURL(t)
-	web, imapAddr, smtpAddr, out := startDev(t, dbURL)
-	for _, want := range []string{"http://" + web, "swaks --server " + smtpAddr, imapAddr, "payroll@example.com"} {
+	webAddr, imapAddr, smtpAddr, out := startDev(t, dbURL)
+	for _, want := range []string{"http://" + webAddr, "swaks --server " + smtpAddr, imapAddr, "payroll@example.com"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the banner lacks %q:\n%s", want, out)
 		}
@@ -111,5 +114,42 @@ func TestDevSandboxEndToEnd(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(sandboxInbox(t, imapAddr, "cara.customer@acme.example"), "\n"), "Holiday pay question") {
 		t.Error("the customer got no acknowledgement in the sandbox")
+	}
+
+	// The conversation through the JSON API, as a staff member of the role.
+	u, err := st.UserByEmail(ctx, "aino.palkka@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := st.CreateAPIToken(ctx, u.ID, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+webAddr+"/api/v1/conversations?q=holiday", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var page struct {
+		Conversations []struct {
+			Subject, Category, Status, Customer string
+			Roles                               []string
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("API: %d %v", resp.StatusCode, err)
+	}
+	if len(page.Conversations) != 1 || page.Conversations[0].Subject != "Holiday pay question" ||
+		page.Conversations[0].Category != "payroll" || page.Conversations[0].Customer != "cara.customer@acme.example" {
+		t.Fatalf("API conversations %+v", page.Conversations)
+	}
+	// The demo users can sign in to the web view with the printed password.
+	if ok, err := web.CheckPassword(u.PasswordHash, devWebPassword); !ok || err != nil {
+		t.Fatalf("the demo password does not open %s: %v", u.Email, err)
+	}
+	if !strings.Contains(out.String(), devWebPassword) {
+		t.Error("the banner does not print the web password")
 	}
 }
