@@ -7,6 +7,7 @@ import (
 	"net/smtp"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,13 +21,13 @@ import (
 
 // startDev runs `postdesk dev` on free ports in a folder of its own and
 // returns the web, IMAP and SMTP addresses once it serves.
-func startDev(t *testing.T, dbURL string) (web, imapAddr, smtpAddr string, out *strings.Builder) {
+func startDev(t *testing.T, dbURL string) (web, imapAddr, smtpAddr string, out *lockedBuffer) {
 	t.Helper()
 	web, imapAddr, smtpAddr = freePort(t), freePort(t), freePort(t)
 	cmd := exec.Command(binary, "dev", "--listen", web, "--imap", imapAddr, "--smtp", smtpAddr)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(cmd.Environ(), "DATABASE_URL="+dbURL)
-	out = &strings.Builder{}
+	out = &lockedBuffer{}
 	cmd.Stdout = out
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -35,6 +36,24 @@ func startDev(t *testing.T, dbURL string) (web, imapAddr, smtpAddr string, out *
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	waitLog(t, stderr, `"msg":"serving"`)
 	return web, imapAddr, smtpAddr, out
+}
+
+// lockedBuffer is a process's output, read while the process still writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // sandboxInbox lists the subjects in a sandbox mailbox, as a mail client
