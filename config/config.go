@@ -31,6 +31,7 @@ type Config struct {
 	Secret       string     `yaml:"secret"`
 	TemplatesDir string     `yaml:"templates_dir"` // optional folder overriding the embedded templates
 	Trace        []string   `yaml:"trace"`         // protocols to trace in the log: imap, smtp (secrets and content masked)
+	PurgeAt      string     `yaml:"purge_at"`      // daily time of the retention purge, HH:MM local time
 	Mailboxes    []Mailbox  `yaml:"mailboxes"`
 	SMTP         SMTP       `yaml:"smtp"`
 	Categories   []Category `yaml:"categories"`
@@ -113,6 +114,7 @@ const (
 	DefaultAfter        = "seen"
 	DefaultPollInterval = 30 * time.Second
 	DefaultAlertAfter   = time.Hour
+	DefaultPurgeAt      = "03:30"
 	DefaultLanguage     = "en"
 	MinSecretBytes      = 32
 )
@@ -349,6 +351,9 @@ func (c *Config) setDefaults() {
 			m.AlertAfter.D = DefaultAlertAfter
 		}
 	}
+	if c.PurgeAt == "" {
+		c.PurgeAt = DefaultPurgeAt
+	}
 	if c.SMTP.TLS == "" {
 		c.SMTP.TLS = "starttls"
 	}
@@ -394,6 +399,9 @@ func (c *Config) check(p *parser) {
 		p.add("secret", "too short: %d bytes, want at least %d (it signs reply tokens and sessions)", len(c.Secret), MinSecretBytes)
 	}
 
+	if _, err := time.Parse("15:04", c.PurgeAt); err != nil {
+		p.add("purge_at", "want a time of day as HH:MM, got %q", c.PurgeAt)
+	}
 	for i, t := range c.Trace {
 		if t != "imap" && t != "smtp" {
 			p.add(fmt.Sprintf("trace[%d]", i), "want imap or smtp, got %q", t)
@@ -569,7 +577,7 @@ var knownKeys = map[string]bool{}
 
 func init() {
 	for _, k := range []string{
-		"listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]",
+		"listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]", "purge_at",
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
 		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert",

@@ -152,6 +152,8 @@ func TestMistakes(t *testing.T) {
 		{"misspelt key", "poll_interval: 30s", "pol_interval: 30s", "mailboxes[0].pol_interval", "unknown key"},
 		{"missing smtp host", "  host: 127.0.0.1\n  port: 587", "  port: 587", "smtp.host", "missing"},
 		{"bad listen", "listen: 127.0.0.1:8080", "listen: localhost", "listen", "host:port"},
+		{"bad purge time", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\npurge_at: 3am", "purge_at", "HH:MM"},
+		{"bad trace", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ntrace: [pop3]", "trace[0]", "want imap or smtp"},
 		{"bad public url", "public_url: http://127.0.0.1:8080", "public_url: 127.0.0.1", "public_url", "absolute http(s) URL"},
 		{"bad sender pattern", `allow_from: ["*"]`, `allow_from: ["[x"]`, "categories[0].allow_from[0]", "bad sender pattern"},
 		{"duplicate user", "users:\n", "users:\n  - {email: alice@example.com, name: Alice Again}\n", "users[1].email", "duplicate user"},

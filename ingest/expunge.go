@@ -1,12 +1,13 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -36,8 +37,8 @@ var ErrNoUIDPlus = errors.New("the server has no UIDPLUS (RFC 4315): the mail is
 // lines short whatever the UIDs.
 const expungeChunk = 500
 
-// maxCandidates is how many mails one content search may name before the
-// copy is given up as ambiguous.
+// maxCandidates is how many mails one copy may have as candidates before it
+// is given up as ambiguous (many mails of one size, a Message-ID reused).
 const maxCandidates = 50
 
 // DeleteCopies removes the mail with the given UIDs from opts.Folder of the
@@ -82,11 +83,21 @@ type Copy struct {
 
 // DeleteCopiesByContent removes from opts.Folder the mails whose content is
 // exactly one of copies': candidates are found by Message-ID (or, for mail
-// without one, by size), and only a mail whose BODY[] or BODY[HEADER] has the
+// without one, by size), and only a mail whose BODY[] or BODY[HEADER] has a
 // stored sha256 is deleted, so another mail reusing a Message-ID is never
 // touched. Copies not found are skipped; deleted counts the mails removed.
+//
+// A few copies are looked up with SEARCH (grouped with OR); many are matched
+// in one pass over the folder's Message-ID headers, as the server would
+// otherwise scan the folder once per search.
 func DeleteCopiesByContent(ctx context.Context, opts *Options, copies []Copy) (deleted int, err error) {
-	if len(copies) == 0 {
+	var valid []Copy
+	for _, c := range copies {
+		if len(c.SHA256) == sha256.Size && (c.MessageID != "" || c.Size > 0) {
+			valid = append(valid, c)
+		}
+	}
+	if len(valid) == 0 {
 		return 0, nil
 	}
 	s, err := openFolder(ctx, opts)
@@ -94,20 +105,188 @@ func DeleteCopiesByContent(ctx context.Context, opts *Options, copies []Copy) (d
 		return 0, err
 	}
 	defer s.close()
-	var match []imap.UID
-	for _, cp := range copies {
-		if err := ctx.Err(); err != nil {
-			return 0, err
-		}
-		uid, err := s.find(cp)
-		if err != nil {
-			return 0, err
-		}
-		if uid != 0 && !slices.Contains(match, uid) {
-			match = append(match, uid)
-		}
+	var cands []imap.UID
+	switch {
+	case s.messages == 0:
+		return 0, nil
+	case len(valid) > scanAbove:
+		cands, err = s.scanCandidates(valid)
+	default:
+		cands, err = s.searchCandidates(ctx, valid)
+	}
+	if err != nil {
+		return 0, err
+	}
+	match, err := s.verify(ctx, cands, valid)
+	if err != nil {
+		return 0, err
 	}
 	return s.expunge(match)
+}
+
+// scanAbove is how many copies make one pass over the folder cheaper than
+// searching for them (a variable for tests); searchGroup is how many copies
+// one SEARCH names.
+var scanAbove = 200
+
+const searchGroup = 50
+
+// searchCandidates finds the mail that may be copies with SEARCH: HEADER
+// Message-ID, or for a copy without one, its exact size.
+func (s *folderSession) searchCandidates(ctx context.Context, copies []Copy) ([]imap.UID, error) {
+	var cands []imap.UID
+	for group := range slices.Chunk(copies, searchGroup) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		crits := make([]imap.SearchCriteria, len(group))
+		for i, c := range group {
+			if c.MessageID != "" {
+				crits[i].Header = []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: c.MessageID}}
+			} else {
+				crits[i].Larger, crits[i].Smaller = c.Size-1, c.Size+1
+			}
+		}
+		data, err := s.c.UIDSearch(anyOf(crits), nil).Wait()
+		if err != nil {
+			return nil, fmt.Errorf("uid search in %s: %w", s.folder, err)
+		}
+		if found := data.AllUIDs(); len(found) <= maxCandidates*len(group) {
+			cands = append(cands, found...)
+		}
+	}
+	return cands, nil
+}
+
+// anyOf is the OR of criteria, as a balanced tree (SEARCH's OR takes two).
+func anyOf(cs []imap.SearchCriteria) *imap.SearchCriteria {
+	if len(cs) == 1 {
+		return &cs[0]
+	}
+	mid := len(cs) / 2
+	return &imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{*anyOf(cs[:mid]), *anyOf(cs[mid:])}}}
+}
+
+var sectionMessageID = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}
+
+// scanCandidates finds the mail that may be copies in one pass over the
+// folder: its Message-IDs and sizes.
+func (s *folderSession) scanCandidates(copies []Copy) ([]imap.UID, error) {
+	ids := map[string]bool{}
+	sizes := map[int64]bool{}
+	for _, c := range copies {
+		if c.MessageID != "" {
+			ids[strings.ToLower(c.MessageID)] = true
+		} else {
+			sizes[c.Size] = true
+		}
+	}
+	cmd := s.c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1}}, &imap.FetchOptions{UID: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{sectionMessageID}})
+	var cands []imap.UID
+	bySize := map[int64]int{}
+	for {
+		msg := cmd.Next()
+		if msg == nil {
+			break
+		}
+		m, err := msg.Collect()
+		if err != nil {
+			cmd.Close()
+			return nil, fmt.Errorf("fetch Message-IDs in %s: %w", s.folder, err)
+		}
+		if m.UID == 0 {
+			continue
+		}
+		if ids[headerMessageID(m.FindBodySection(sectionMessageID))] {
+			cands = append(cands, m.UID)
+		} else if sizes[m.RFC822Size] && bySize[m.RFC822Size] < maxCandidates {
+			bySize[m.RFC822Size]++
+			cands = append(cands, m.UID)
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, fmt.Errorf("fetch Message-IDs in %s: %w", s.folder, err)
+	}
+	return cands, nil
+}
+
+// headerMessageID reads the Message-ID out of a "Message-ID: <x@y>" header
+// section, lower-cased and without angle brackets.
+func headerMessageID(h []byte) string {
+	_, v, ok := strings.Cut(string(h), ":")
+	if !ok {
+		return ""
+	}
+	v = strings.Join(strings.Fields(v), "") // unfolded
+	v = strings.TrimSuffix(strings.TrimPrefix(v, "<"), ">")
+	return strings.ToLower(v)
+}
+
+// verify returns the candidates whose BODY[HEADER] or BODY[] has one of the
+// copies' sha256: the header first (small, and all that was stored of mail
+// over the size limit), the whole mail only when its size is a copy's.
+func (s *folderSession) verify(ctx context.Context, cands []imap.UID, copies []Copy) ([]imap.UID, error) {
+	sums := map[[sha256.Size]byte]bool{}
+	sizes := map[int64]bool{}
+	for _, c := range copies {
+		sums[[sha256.Size]byte(c.SHA256)] = true
+		sizes[c.Size] = true
+	}
+	slices.Sort(cands)
+	cands = slices.Compact(cands)
+	var match []imap.UID
+	type whole struct {
+		uid  imap.UID
+		size int64
+	}
+	var wholes []whole
+	for group := range slices.Chunk(cands, expungeChunk) {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		msgs, err := s.c.Fetch(imap.UIDSetNum(group...), &imap.FetchOptions{UID: true, RFC822Size: true,
+			BodySection: []*imap.FetchItemBodySection{sectionHeaderPeek}}).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("fetch headers in %s: %w", s.folder, err)
+		}
+		for _, m := range msgs {
+			switch h := m.FindBodySection(sectionHeaderPeek); {
+			case m.UID == 0:
+			case h != nil && sums[sha256.Sum256(h)]:
+				match = append(match, m.UID)
+			case sizes[m.RFC822Size]:
+				wholes = append(wholes, whole{m.UID, m.RFC822Size})
+			}
+		}
+	}
+	// Whole mails in groups of at most DefaultMaxSize bytes (at least one).
+	for len(wholes) > 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, total := 0, int64(0)
+		for n < len(wholes) && (n == 0 || total+wholes[n].size <= DefaultMaxSize) {
+			total += wholes[n].size
+			n++
+		}
+		uids := make([]imap.UID, n)
+		for i := range n {
+			uids[i] = wholes[i].uid
+		}
+		wholes = wholes[n:]
+		msgs, err := s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true,
+			BodySection: []*imap.FetchItemBodySection{sectionFull}}).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("fetch mail in %s: %w", s.folder, err)
+		}
+		for _, m := range msgs {
+			if raw := m.FindBodySection(sectionFull); m.UID != 0 && raw != nil && sums[sha256.Sum256(raw)] {
+				match = append(match, m.UID)
+			}
+		}
+	}
+	return match, nil
 }
 
 // folderSession is a logged-in connection with the folder selected.
@@ -116,6 +295,7 @@ type folderSession struct {
 	caps        imap.CapSet
 	folder      string
 	uidValidity uint32
+	messages    uint32 // in the folder when selected
 	stop        func() bool
 }
 
@@ -142,14 +322,23 @@ func openFolder(ctx context.Context, opts *Options) (*folderSession, error) {
 		s.close()
 		return nil, fmt.Errorf("ingest: mailbox %s: select %s: %w", w.opts.Name, s.folder, err)
 	}
-	s.uidValidity = sel.UIDValidity
+	s.uidValidity, s.messages = sel.UIDValidity, sel.NumMessages
 	return s, nil
 }
 
+// close logs out politely, but waits at most a few seconds for the server.
 func (s *folderSession) close() {
-	s.stop()
-	_ = s.c.Logout().Wait()
+	done := make(chan struct{})
+	go func() {
+		_ = s.c.Logout().Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
 	s.c.Close()
+	s.stop()
 }
 
 // present returns which of set's UIDs are in the folder.
@@ -200,64 +389,3 @@ func (s *folderSession) expunge(uids []imap.UID) (deleted int, err error) {
 }
 
 var sectionHeaderPeek = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
-
-// find returns the UID of the mail whose content is cp's, or 0.
-func (s *folderSession) find(cp Copy) (imap.UID, error) {
-	crit := &imap.SearchCriteria{}
-	switch {
-	case cp.MessageID != "":
-		crit.Header = []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: cp.MessageID}}
-	case cp.Size > 0:
-		crit.Larger, crit.Smaller = cp.Size-1, cp.Size+1
-	default:
-		return 0, nil
-	}
-	if len(cp.SHA256) != sha256.Size {
-		return 0, nil
-	}
-	data, err := s.c.UIDSearch(crit, nil).Wait()
-	if err != nil {
-		return 0, fmt.Errorf("uid search in %s: %w", s.folder, err)
-	}
-	cands := data.AllUIDs()
-	if len(cands) == 0 || len(cands) > maxCandidates {
-		return 0, nil
-	}
-	// The header first: it is small, and all that was stored of mail over
-	// the size limit; the whole mail only when its size is the stored one.
-	msgs, err := s.c.Fetch(imap.UIDSetNum(cands...), &imap.FetchOptions{UID: true, RFC822Size: true,
-		BodySection: []*imap.FetchItemBodySection{sectionHeaderPeek}}).Collect()
-	if err != nil {
-		return 0, fmt.Errorf("fetch headers in %s: %w", s.folder, err)
-	}
-	var whole []imap.UID
-	for _, m := range msgs {
-		if m.UID == 0 {
-			continue
-		}
-		if h := m.FindBodySection(sectionHeaderPeek); h != nil && sameSum(h, cp.SHA256) {
-			return m.UID, nil
-		}
-		if m.RFC822Size == cp.Size {
-			whole = append(whole, m.UID)
-		}
-	}
-	for _, uid := range whole {
-		msgs, err := s.c.Fetch(imap.UIDSetNum(uid), &imap.FetchOptions{UID: true,
-			BodySection: []*imap.FetchItemBodySection{sectionFull}}).Collect()
-		if err != nil {
-			return 0, fmt.Errorf("fetch UID %d in %s: %w", uid, s.folder, err)
-		}
-		for _, m := range msgs {
-			if raw := m.FindBodySection(sectionFull); m.UID == uid && raw != nil && sameSum(raw, cp.SHA256) {
-				return uid, nil
-			}
-		}
-	}
-	return 0, nil
-}
-
-func sameSum(data, sum []byte) bool {
-	h := sha256.Sum256(data)
-	return bytes.Equal(h[:], sum)
-}

@@ -142,42 +142,73 @@ func TestDeleteCopiesWithoutUIDPlusLeavesThemFlagged(t *testing.T) {
 }
 
 // Mail moved after ingest has new UIDs in the target folder: it is found by
-// Message-ID (or size) and deleted only when its content is the stored one.
+// Message-ID (or size) and deleted only when its content is the stored one;
+// by SEARCH for a few copies, by one pass over the folder for many.
 func TestDeleteCopiesByContent(t *testing.T) {
-	t.Parallel()
 	s := dovecottest.Start(t)
 	user := dovecottest.DefaultUser.Name
 	sum := func(b []byte) []byte { h := sha256.Sum256(b); return h[:] }
+	for _, mode := range []struct {
+		name      string
+		scanAbove int
+	}{{"search", 200}, {"scan", 0}} {
+		t.Run(mode.name, func(t *testing.T) {
+			defer func(v int) { scanAbove = v }(scanAbove)
+			scanAbove = mode.scanAbove
+			folder := "Archive-" + mode.name
+			target := rawMail(mode.name+"-moved-1", "the stored mail")
+			reused := rawMail(mode.name+"-moved-1", "another mail reusing the Message-ID") // a broken client
+			noID := []byte("From: a@example.com\r\nSubject: no id " + mode.name + "\r\n\r\nmail without a Message-ID\r\n")
+			noIDOther := []byte("From: b@example.com\r\nSubject: no id " + mode.name + "\r\n\r\nmail without a Message-ID\r\n") // same size
+			big := rawMail(mode.name+"-big-1", strings.Repeat("large body ", 100))
+			bigHeader, _, _ := strings.Cut(string(big), "\r\n\r\n")
+			bigHeader += "\r\n\r\n" // BODY[HEADER] ends with the blank line
+			unrelated := rawMail(mode.name+"-unrelated", "keep me")
 
-	target := rawMail("moved-1", "the stored mail")
-	reused := rawMail("moved-1", "another mail reusing the Message-ID") // a broken client
-	noID := []byte("From: a@example.com\r\nSubject: no id\r\n\r\nmail without a Message-ID\r\n")
-	noIDOther := []byte("From: b@example.com\r\nSubject: no id\r\n\r\nmail without a Message-ID\r\n") // same size
-	big := rawMail("big-1", strings.Repeat("large body ", 100))
-	bigHeader, _, _ := strings.Cut(string(big), "\r\n\r\n")
-	bigHeader += "\r\n\r\n" // BODY[HEADER] ends with the blank line
-	unrelated := rawMail("unrelated", "keep me")
+			uTarget := s.Append(t, user, folder, target)
+			uReused := s.Append(t, user, folder, reused)
+			uNoID := s.Append(t, user, folder, noID)
+			uNoIDOther := s.Append(t, user, folder, noIDOther)
+			uBig := s.Append(t, user, folder, big)
+			uUnrelated := s.Append(t, user, folder, unrelated, imap.FlagDeleted)
 
-	uTarget := s.Append(t, user, "Archive", target)
-	uReused := s.Append(t, user, "Archive", reused)
-	uNoID := s.Append(t, user, "Archive", noID)
-	uNoIDOther := s.Append(t, user, "Archive", noIDOther)
-	uBig := s.Append(t, user, "Archive", big)
-	uUnrelated := s.Append(t, user, "Archive", unrelated, imap.FlagDeleted)
-
-	copies := []Copy{
-		{MessageID: "moved-1@test.example", SHA256: sum(target), Size: int64(len(target))},
-		{SHA256: sum(noID), Size: int64(len(noID))},
-		// stored header-only (over the size limit)
-		{MessageID: "big-1@test.example", SHA256: sum([]byte(bigHeader)), Size: int64(len(bigHeader))},
-		// not there at all
-		{MessageID: "gone@test.example", SHA256: sum([]byte("gone")), Size: 4},
+			copies := []Copy{
+				{MessageID: mode.name + "-moved-1@test.example", SHA256: sum(target), Size: int64(len(target))},
+				{SHA256: sum(noID), Size: int64(len(noID))},
+				// stored header-only (over the size limit)
+				{MessageID: mode.name + "-big-1@test.example", SHA256: sum([]byte(bigHeader)), Size: int64(len(bigHeader))},
+				// not there at all
+				{MessageID: "gone@test.example", SHA256: sum([]byte("gone")), Size: 4},
+				// unusable: no hash
+				{MessageID: mode.name + "-unrelated@test.example"},
+			}
+			n, err := DeleteCopiesByContent(context.Background(), dovecotOptions(s, TLSNone, folder), copies)
+			if err != nil || n != 3 {
+				t.Fatalf("DeleteCopiesByContent = %d, %v; want 3", n, err)
+			}
+			if got, want := s.Folder(t, user, folder), []uint32{uReused, uNoIDOther, uUnrelated}; !slices.Equal(got, want) {
+				t.Fatalf("%s holds %v, want %v (deleted %d, %d, %d)", folder, got, want, uTarget, uNoID, uBig)
+			}
+			// An empty folder: nothing to find.
+			s.CreateFolder(t, user, folder+"-empty")
+			if n, err := DeleteCopiesByContent(context.Background(), dovecotOptions(s, TLSNone, folder+"-empty"), copies); n != 0 || err != nil {
+				t.Fatalf("empty folder: %d, %v", n, err)
+			}
+		})
 	}
-	n, err := DeleteCopiesByContent(context.Background(), dovecotOptions(s, TLSNone, "Archive"), copies)
-	if err != nil || n != 3 {
-		t.Fatalf("DeleteCopiesByContent = %d, %v; want 3", n, err)
-	}
-	if got, want := s.Folder(t, user, "Archive"), []uint32{uReused, uNoIDOther, uUnrelated}; !slices.Equal(got, want) {
-		t.Fatalf("Archive holds %v, want %v (deleted %d, %d, %d)", got, want, uTarget, uNoID, uBig)
+}
+
+func TestHeaderMessageID(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Message-ID: <A.1@Example.com>\r\n\r\n":     "a.1@example.com",
+		"Message-Id:\r\n <a.2@example.com>\r\n\r\n": "a.2@example.com",
+		"message-id: a.3@example.com\r\n":           "a.3@example.com",
+		"\r\n":                                      "",
+		"":                                          "",
+	} {
+		if got := headerMessageID([]byte(in)); got != want {
+			t.Errorf("headerMessageID(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

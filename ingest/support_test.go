@@ -140,14 +140,6 @@ func (s *memStore) stored() []storedMail {
 	return slices.Clone(s.mails)
 }
 
-func (s *memStore) storedIDs() []string {
-	var ids []string
-	for _, m := range s.stored() {
-		ids = append(ids, m.MessageID)
-	}
-	return ids
-}
-
 func (s *memStore) callCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -28,16 +29,23 @@ import (
 //  2. in a transaction: lock them FOR UPDATE SKIP LOCKED and re-check the
 //     expiry in the same statement, so that a conversation busy in another
 //     transaction (a mail being received) is skipped and one that got a new
-//     message since step 1 survives; then delete their outbox rows,
-//     attachments, messages, participants, receiver roles and the
-//     conversations, and the blobs (raw sources and attachment contents)
-//     that no message or attachment refers to any more: a blob shared with a
-//     kept conversation stays;
+//     message since step 1 survives; then delete the conversations (their
+//     messages, attachments, outbox rows, participants and receiver roles go
+//     by ON DELETE CASCADE), and the blobs (raw sources and attachment
+//     contents) that no message or attachment refers to any more: a blob
+//     shared with a kept conversation stays;
 //  3. commit, and repeat until no expired conversation is left.
 //
 // Audit rows stay: they hold no content and have no foreign key. Every run
 // writes one audit record of its own (action "purge") with the counts.
 // A conversation skipped because it was busy is purged by the next run.
+//
+// Every deleted message fires the cascade of outbox.message_id, which is a
+// sequential scan of the outbox unless that column has an index:
+//
+//	CREATE INDEX outbox_message ON outbox (message_id);
+//
+// (a schema suggestion; without it a purge slows down as the outbox grows).
 
 // DefaultPurgeBatch is PurgeOptions.BatchSize when left zero.
 const DefaultPurgeBatch = 500
@@ -184,10 +192,15 @@ func (s *Store) Purge(ctx context.Context, opts PurgeOptions) (*PurgeReport, err
 	}
 	started := time.Now()
 	r := &PurgeReport{Now: opts.Now, DryRun: opts.DryRun, Actor: opts.Actor}
-	runErr := s.purgeBatches(ctx, &opts, r)
+	// The rules in force, for the record: category key -> retention.
+	rules, runErr := s.retentions(ctx)
+	if runErr == nil {
+		runErr = s.purgeBatches(ctx, &opts, r)
+	}
 	r.Duration = time.Since(started)
 
 	detail := r.AuditDetail()
+	detail["retention"] = rules
 	if opts.AfterCommit != nil {
 		for k, v := range opts.AfterCommit(ctx, r) {
 			if _, taken := detail[k]; !taken {
@@ -206,6 +219,25 @@ func (s *Store) Purge(ctx context.Context, opts PurgeOptions) (*PurgeReport, err
 		return r, errors.Join(runErr, err)
 	}
 	return r, runErr
+}
+
+// retentions maps every category's key to its retention, as PostgreSQL
+// writes the interval ("4 years", "90 days", "36:00:00").
+func (s *Store) retentions(ctx context.Context) (map[string]string, error) {
+	rows, err := s.q.Query(ctx, `SELECT key, retention::text FROM categories ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("purge: retentions: %w", err)
+	}
+	defer rows.Close()
+	m := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("purge: retentions: %w", err)
+		}
+		m[k] = v
+	}
+	return m, rows.Err()
 }
 
 func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeReport) error {
@@ -291,26 +323,79 @@ type batchResult struct {
 	copies []IMAPCopy
 }
 
-// blobsOf lists, for the conversations in $1, the hashes of their raw
-// sources and attachment contents (not yet each once). The attachments are
-// looked up per message (LATERAL), so that the plan stays an index lookup
-// however large the attachments table grows.
-const blobsOf = `SELECT raw_sha256 FROM messages WHERE conversation_id = ANY($1) AND raw_sha256 IS NOT NULL
-	UNION ALL
-	SELECT x.sha256 FROM messages m CROSS JOIN LATERAL (SELECT a.sha256 FROM attachments a WHERE a.message_id = m.id) x
-	WHERE m.conversation_id = ANY($1)`
+// inventory is what belongs to a set of conversations: their messages'
+// count, their attachments' count, the blobs they refer to (each once), and
+// the IMAP copies of their inbound mail.
+type inventory struct {
+	messages, attachments int64
+	shas                  [][]byte
+	copies                []IMAPCopy
+}
 
-// inventory counts the messages and attachments of the conversations in $1
-// and lists the blobs they refer to, each once.
-const inventory = `SELECT
-	(SELECT count(*) FROM messages WHERE conversation_id = ANY($1)),
-	(SELECT coalesce(sum((SELECT count(*) FROM attachments a WHERE a.message_id = m.id)), 0)
-		FROM messages m WHERE m.conversation_id = ANY($1)),
-	coalesce((SELECT array_agg(DISTINCT sha) FROM (` + blobsOf + `) s(sha)), '{}')`
+// inventoryOf reads the inventory of the conversations in ids in one pass
+// over their messages; the attachments and blob sizes are looked up per
+// message, so the plan stays index lookups however large those tables grow.
+func (db *DB) inventoryOf(ctx context.Context, ids []int64) (*inventory, error) {
+	rows, err := db.q.Query(ctx, `SELECT m.raw_sha256, m.mailbox IS NOT NULL AND m.uid IS NOT NULL AND m.direction = 'in',
+			coalesce(m.mailbox, ''), coalesce(m.uid_validity, 0), coalesce(m.uid, 0), coalesce(m.message_id, ''),
+			CASE WHEN m.mailbox IS NOT NULL THEN (SELECT b.size FROM blobs b WHERE b.sha256 = m.raw_sha256) END,
+			ARRAY(SELECT a.sha256 FROM attachments a WHERE a.message_id = m.id)
+		FROM messages m WHERE m.conversation_id = ANY($1)
+		ORDER BY m.mailbox, m.uid_validity, m.uid`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	defer rows.Close()
+	inv := &inventory{}
+	seen := map[[sha256.Size]byte]bool{}
+	addSHA := func(sha []byte) {
+		if len(sha) != sha256.Size || seen[[sha256.Size]byte(sha)] {
+			return
+		}
+		seen[[sha256.Size]byte(sha)] = true
+		inv.shas = append(inv.shas, sha)
+	}
+	for rows.Next() {
+		var raw []byte
+		var isCopy bool
+		var c IMAPCopy
+		var uv, uid int64
+		var size *int64
+		var files [][]byte
+		if err := rows.Scan(&raw, &isCopy, &c.Mailbox, &uv, &uid, &c.MessageID, &size, &files); err != nil {
+			return nil, fmt.Errorf("inventory: %w", err)
+		}
+		inv.messages++
+		inv.attachments += int64(len(files))
+		addSHA(raw)
+		for _, f := range files {
+			addSHA(f)
+		}
+		if isCopy {
+			c.UIDValidity, c.UID, c.RawSHA256 = uint32(uv), uint32(uid), raw
+			if size != nil {
+				c.RawSize = *size
+			}
+			inv.copies = append(inv.copies, c)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	return inv, nil
+}
 
 // purgeBatch deletes one batch inside its transaction.
 func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (batchResult, error) {
 	var b batchResult
+	// A purge is idempotent: a batch lost to a crash right after its commit
+	// is purged again by the next run, and the IMAP copies go only after the
+	// whole run. So the batches need not wait for their WAL to reach the
+	// disk, which spares ingest the competing flushes. (The audit record is
+	// written normally.)
+	if _, err := tx.q.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		return b, fmt.Errorf("purge: %w", err)
+	}
 	// Lock and re-check in one statement: a row another transaction holds
 	// (a mail being received into it) is skipped, and a row updated since
 	// the candidates were chosen is re-evaluated on its new version.
@@ -332,16 +417,15 @@ func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (bat
 	for i, c := range b.purged {
 		ids[i] = c.ID
 	}
-	if b.copies, err = tx.purgeCopies(ctx, ids); err != nil {
+	// Nothing can be added to the locked conversations now (a new message's
+	// foreign key check waits for this transaction, then fails), so the
+	// inventory is what the delete removes.
+	inv, err := tx.inventoryOf(ctx, ids)
+	if err != nil {
 		return b, err
 	}
-	// Nothing can be added to the locked conversations now (a new message's
-	// foreign key check waits for this transaction, then fails), so these
-	// counts are what the delete removes.
-	var shas [][]byte
-	if err := tx.q.QueryRow(ctx, inventory, ids).Scan(&b.counts.Messages, &b.counts.Attachments, &shas); err != nil {
-		return b, fmt.Errorf("inventory: %w", err)
-	}
+	b.copies, b.counts.Messages, b.counts.Attachments = inv.copies, inv.messages, inv.attachments
+	shas := inv.shas
 	// The rest goes by the foreign keys' ON DELETE CASCADE: messages (and
 	// their attachments and outbox rows), participants, receiver roles and
 	// outbox rows. Each cascade is an index lookup per deleted row (given an
@@ -377,35 +461,6 @@ func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (bat
 	return b, nil
 }
 
-// purgeCopies lists where the inbound mail of the conversations in ids came
-// from.
-func (db *DB) purgeCopies(ctx context.Context, ids []int64) ([]IMAPCopy, error) {
-	// The size by a lookup per row: a join would hash the whole blobs table.
-	rows, err := db.q.Query(ctx, `SELECT m.mailbox, m.uid_validity, m.uid, coalesce(m.message_id, ''), m.raw_sha256,
-			coalesce((SELECT b.size FROM blobs b WHERE b.sha256 = m.raw_sha256), 0)
-		FROM messages m
-		WHERE m.conversation_id = ANY($1) AND m.direction = 'in' AND m.mailbox IS NOT NULL AND m.uid IS NOT NULL
-		ORDER BY m.mailbox, m.uid_validity, m.uid`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("imap copies: %w", err)
-	}
-	defer rows.Close()
-	var cs []IMAPCopy
-	for rows.Next() {
-		var c IMAPCopy
-		var uv, uid int64
-		if err := rows.Scan(&c.Mailbox, &uv, &uid, &c.MessageID, &c.RawSHA256, &c.RawSize); err != nil {
-			return nil, fmt.Errorf("imap copies: %w", err)
-		}
-		c.UIDValidity, c.UID = uint32(uv), uint32(uid)
-		cs = append(cs, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("imap copies: %w", err)
-	}
-	return cs, nil
-}
-
 // dryBatch counts what purgeBatch would delete for the same candidates,
 // changing nothing. A blob is counted in the batch that holds the last
 // (highest id) expired conversation referring to it, and only when every
@@ -416,16 +471,13 @@ func (s *Store) dryBatch(ctx context.Context, cands []PurgedConversation, last i
 	for i, c := range cands {
 		ids[i] = c.ID
 	}
-	var err error
-	if b.copies, err = s.purgeCopies(ctx, ids); err != nil {
-		return b, err
+	inv, err := s.inventoryOf(ctx, ids)
+	if err != nil {
+		return b, fmt.Errorf("dry run: %w", err)
 	}
+	b.copies, b.counts.Messages, b.counts.Attachments = inv.copies, inv.messages, inv.attachments
 	b.counts.Conversations = int64(len(cands))
 	b.counts.IMAPCopies = int64(len(b.copies))
-	var shas [][]byte
-	if err := s.q.QueryRow(ctx, inventory, ids).Scan(&b.counts.Messages, &b.counts.Attachments, &shas); err != nil {
-		return b, fmt.Errorf("dry run: inventory: %w", err)
-	}
 	// "Gone by the end of this batch": expired, and at most the batch's last id.
 	gone := `(c.id <= $1 AND ` + expired("$2") + `)`
 	err = s.q.QueryRow(ctx, `SELECT count(*), coalesce(sum(bl.size), 0)
@@ -436,7 +488,7 @@ func (s *Store) dryBatch(ctx context.Context, cands []PurgedConversation, last i
 			AND NOT EXISTS (SELECT 1 FROM attachments a JOIN messages m ON m.id = a.message_id
 				JOIN conversations c ON c.id = m.conversation_id JOIN categories cat ON cat.id = c.category_id
 				WHERE a.sha256 = bl.sha256 AND NOT `+gone+`)`,
-		last, now, shas).Scan(&b.counts.Blobs, &b.counts.Bytes)
+		last, now, inv.shas).Scan(&b.counts.Blobs, &b.counts.Bytes)
 	if err != nil {
 		return b, fmt.Errorf("dry run: blobs: %w", err)
 	}

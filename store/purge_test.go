@@ -392,6 +392,9 @@ func TestPurgeBoundaries(t *testing.T) {
 		if ts, _ := a.Detail["now"].(string); ts != now.UTC().Format(time.RFC3339Nano) {
 			t.Errorf("audit %d now %q, want %s", i, ts, now.UTC().Format(time.RFC3339Nano))
 		}
+		if rules, _ := a.Detail["retention"].(map[string]any); rules["payroll"] != "4 years" || rules["quarter"] != "90 days" || rules["blink"] != "00:00:10" {
+			t.Errorf("audit %d retention rules %v", i, a.Detail["retention"])
+		}
 		b, _ := json.Marshal(a.Detail)
 		if strings.Contains(string(b), "SECRET") || strings.Contains(string(b), "customer.example") {
 			t.Errorf("audit %d holds content: %s", i, b)

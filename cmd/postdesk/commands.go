@@ -23,6 +23,7 @@ import (
 	"postdesk/ingest"
 	"postdesk/metrics"
 	"postdesk/outbound"
+	"postdesk/retention"
 	"postdesk/store"
 	"postdesk/templates"
 	"postdesk/threading"
@@ -269,4 +270,33 @@ func userPassword(ctx context.Context, file, email string, stdin *os.File, stdou
 	}
 	fmt.Fprintf(stdout, "password set for %s; their other sessions have ended\n", email)
 	return nil
+}
+
+// purge runs the retention purge once, now; --dry-run lists what would go.
+func purge(ctx context.Context, file string, dryRun bool, stdout io.Writer, log *slog.Logger) error {
+	c, err := loadConfig(file)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	r, err := newRetention(c, st, log)
+	if err != nil {
+		return err
+	}
+	actor := "cli"
+	if u := os.Getenv("USER"); u != "" {
+		actor = "cli:" + u
+	}
+	rep, err := r.PurgeNow(ctx, dryRun, actor)
+	if rep != nil {
+		rep.Write(stdout)
+	}
+	if errors.Is(err, retention.ErrRunning) {
+		return errors.New("another purge is running; try again later")
+	}
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"postdesk/conversation"
 	"postdesk/health"
 	"postdesk/ingest"
+	"postdesk/retention"
 	"postdesk/store"
 	"postdesk/trace"
 )
@@ -32,7 +33,7 @@ func messageIDDomain(c *config.Config) string {
 }
 
 // mailboxWorkers are the background work of the service: the IMAP workers,
-// the mailbox alerts and the outbox sender.
+// the mailbox alerts, the retention purge and the outbox sender.
 type mailboxWorkers struct {
 	sync.WaitGroup
 	ctx    context.Context
@@ -50,15 +51,10 @@ func (w *mailboxWorkers) Go(f func(ctx context.Context)) {
 	}()
 }
 
-// startMailboxes runs one ingest worker per configured mailbox until stop.
-func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc *conversation.Service, log *slog.Logger) (*mailboxWorkers, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	ws := &mailboxWorkers{ctx: ctx, cancel: cancel}
-	cats := map[string]string{}
-	for _, m := range c.Mailboxes {
-		cats[m.Name] = m.Category
-	}
-	desk := ingest.NewDesk(st, svc, cats)
+// imapOptions are the ingest options of every configured mailbox, by name:
+// the workers and the purge (which deletes copies) use the same.
+func imapOptions(c *config.Config, log *slog.Logger) map[string]*ingest.Options {
+	out := map[string]*ingest.Options{}
 	for _, m := range c.Mailboxes {
 		opts := &ingest.Options{
 			Name: m.Name, Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.Username, Password: m.Password,
@@ -67,13 +63,46 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 		if c.Tracing("imap") {
 			opts.Trace = trace.Writer(log, "imap", net.JoinHostPort(m.Host, strconv.Itoa(m.Port)))
 		}
-		w := ingest.NewWorker(opts, desk, desk)
+		out[m.Name] = opts
+	}
+	return out
+}
+
+// newRetention is the daily purge over the configured mailboxes.
+func newRetention(c *config.Config, st *store.Store, log *slog.Logger) (*retention.Retention, error) {
+	return retention.New(st, &retention.Options{Mailboxes: imapOptions(c, log), At: c.PurgeAt, Location: time.Local,
+		Logger: log.With("job", "retention")})
+}
+
+// startMailboxes runs one ingest worker per configured mailbox, the mailbox
+// alerts and the daily retention purge until stop.
+func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc *conversation.Service, log *slog.Logger) (*mailboxWorkers, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	ws := &mailboxWorkers{ctx: ctx, cancel: cancel}
+	cats := map[string]string{}
+	for _, m := range c.Mailboxes {
+		cats[m.Name] = m.Category
+	}
+	desk := ingest.NewDesk(st, svc, cats)
+	mailboxes := imapOptions(c, log)
+	for _, m := range c.Mailboxes {
+		w := ingest.NewWorker(mailboxes[m.Name], desk, desk)
 		ws.Go(func(ctx context.Context) {
 			if err := w.Run(ctx); err != nil {
 				log.Error("mailbox worker stopped", "mailbox", m.Name, "err", err)
 			}
 		})
 	}
+	purge, err := newRetention(c, st, log)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	ws.Go(func(ctx context.Context) {
+		if err := purge.Run(ctx); err != nil {
+			log.Error("retention job stopped", "err", err)
+		}
+	})
 	alerter := &health.Alerter{St: st, Svc: svc, Logger: log}
 	for _, m := range c.Mailboxes {
 		alerter.Rules = append(alerter.Rules, health.AlertRule{Mailbox: m.Name, Category: m.Category,

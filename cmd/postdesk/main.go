@@ -22,6 +22,7 @@ commands:
                              run the service on embedded demo settings with a local
                              IMAP/SMTP sandbox; no config needed
   migrate                    apply database migrations
+  purge [--dry-run]          delete what has passed its retention now (--dry-run: only list it)
   check-config               check the config file and name every mistake
   token create --user EMAIL  print a new API token for a user
   user password --user EMAIL set a user's web password (asked on a terminal, or one line on stdin)
@@ -60,6 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	configFile := fs.String("config", "postdesk.yaml", "config file")
 	userEmail := fs.String("user", "", "user email")
+	dryRun := fs.Bool("dry-run", false, "purge: list what would go, delete nothing")
 	devListen := fs.String("listen", "127.0.0.1:8080", "dev: web address")
 	devIMAP := fs.String("imap", "127.0.0.1:1143", "dev: sandbox IMAP address")
 	devSMTP := fs.String("smtp", "127.0.0.1:2525", "dev: sandbox SMTP address")
@@ -77,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return dev(ctx, devOptions{Listen: *devListen, IMAP: *devIMAP, SMTP: *devSMTP}, stdout, log)
 	case "migrate":
 		return migrate(ctx, *configFile, stdout)
+	case "purge":
+		return purge(ctx, *configFile, *dryRun, stdout, log)
 	case "check-config":
 		return checkConfig(*configFile, stdout)
 	case "token create":

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"postdesk/conversation"
 	"postdesk/internal/dovecottest"
 	"postdesk/store"
 	"postdesk/store/storetest"
@@ -364,4 +366,69 @@ func mustRead(t *testing.T, f string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// `postdesk purge --dry-run` lists what has expired without deleting it;
+// `postdesk purge` deletes exactly that.
+func TestPurgeCommand(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.EmptyURL(t)
+	f := writeConfig(t, dbURL, freePort(t))
+	short := strings.Replace(mustRead(t, f), "roles: [payroll-team]}", "roles: [payroll-team], retention: 90d}", 1)
+	os.WriteFile(f, []byte(short), 0o600)
+	if out, err := command(t, dbURL, "migrate", "--config", f).CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	resolved := strings.NewReplacer("env:TEST_DATABASE_URL", dbURL, "env:TEST_SECRET", "0123456789abcdef0123456789abcdef").Replace(short)
+	if err := st.ApplyConfig(ctx, storetest.Config(t, resolved)); err != nil {
+		t.Fatal(err)
+	}
+	svc := conversation.New(st, nil)
+	aino, err := svc.ActorByEmail(ctx, "aino.handler@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := svc.Open(ctx, aino, conversation.NewRequest{Category: "payroll", Subject: "Old payroll question", Body: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := svc.Open(ctx, aino, conversation.NewRequest{Category: "payroll", Subject: "New payroll question", Body: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Pool().Exec(ctx, `UPDATE conversations SET updated_at = now() - interval '91 days' WHERE id = $1`, old.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := command(t, dbURL, "purge", "--dry-run", "--config", f).CombinedOutput()
+	if err != nil {
+		t.Fatalf("purge --dry-run: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("#%d", old.Number)) || strings.Contains(string(out), fmt.Sprintf("#%d", fresh.Number)) ||
+		strings.Contains(string(out), "Old payroll question") {
+		t.Fatalf("dry run lists (never the subject):\n%s", out)
+	}
+	if _, err := st.ConversationByID(ctx, old.ID); err != nil {
+		t.Fatalf("a dry run deleted: %v", err)
+	}
+	if out, err := command(t, dbURL, "purge", "--config", f).CombinedOutput(); err != nil {
+		t.Fatalf("purge: %v\n%s", err, out)
+	}
+	if _, err := st.ConversationByID(ctx, old.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the expired conversation is still there: %v", err)
+	}
+	if _, err := st.ConversationByID(ctx, fresh.ID); err != nil {
+		t.Fatalf("the fresh conversation went too: %v", err)
+	}
+	var runs int
+	st.Pool().QueryRow(ctx, `SELECT count(*) FROM audit WHERE action = 'purge' AND actor LIKE 'cli%'`).Scan(&runs)
+	if runs != 2 {
+		t.Fatalf("%d purge audit records, want 2 (the dry run and the purge)", runs)
+	}
 }

@@ -197,6 +197,8 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX outbox_conversation ON outbox (conversation_id);
+-- deleting a message (the purge) deletes its outbox rows through this
+CREATE INDEX outbox_message ON outbox (message_id) WHERE message_id IS NOT NULL;
 
 -- No foreign key to conversations: the trail outlives the purge. It never holds content.
 CREATE TABLE audit (
@@ -209,6 +211,7 @@ CREATE TABLE audit (
     detail          jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX audit_conversation ON audit (conversation_id, at);
+CREATE INDEX audit_unattached ON audit (action, at) WHERE conversation_id IS NULL; -- purge runs, alerts
 
 CREATE TABLE api_tokens (
     id           bigserial PRIMARY KEY,
