@@ -6,10 +6,6 @@ BIN       := bin/postdesk
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 5s
 FUZZ_LONG ?= 2m
-# Every fuzz target, as package:Target.
-FUZZ_TARGETS = $(shell grep -rl --include='*_test.go' '^func Fuzz' . | while read f; do \
-	for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -c6-); do echo "./$$(dirname $${f#./}):$$t"; done; done)
-
 .PHONY: all build run test test-go deps db check fuzz fuzz-short bench clean
 
 all: build
@@ -34,12 +30,7 @@ test: deps
 	$(MAKE) --no-print-directory fuzz-short
 
 fuzz-short:
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null || \
-		{ $(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; exit 1; }; \
-	done
+	scripts/fuzz $(FUZZTIME)
 
 # Longer fuzzing: make fuzz FUZZ_LONG=10m
 fuzz:

@@ -169,6 +169,7 @@ func TestNewMessageForm(t *testing.T) {
 		upload{"card.pdf", "application/pdf", []byte("%PDF")}, upload{"second.txt", "text/plain", []byte("two")})
 	wantStatus(t, "send", res, body, http.StatusSeeOther)
 	res, body = aino.follow(res)
+	wantStatus(t, "the new conversation", res, body, http.StatusOK)
 	for _, want := range []string{"Your message was sent as #", "Tax card for Pekka", "card.pdf", "second.txt", "Globex Oy", "Pekka Employee", "HR team, Payroll team"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("new conversation page lacks %q", want)
