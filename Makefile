@@ -6,6 +6,8 @@ BIN       := bin/postdesk
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 FUZZTIME  ?= 5s
 FUZZ_LONG ?= 2m
+# The browser tests' screenshots are kept here.
+export POSTDESK_ARTIFACTS ?= $(CURDIR)/var/artifacts
 .PHONY: all build run test test-go deps db check fuzz fuzz-short bench clean
 
 all: build
