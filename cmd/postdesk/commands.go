@@ -42,6 +42,19 @@ func loadConfig(file string) (*config.Config, error) {
 	return c, nil
 }
 
+// configuredStore loads the config and opens its database; the caller closes it.
+func configuredStore(ctx context.Context, file string) (*config.Config, *store.Store, error) {
+	c, err := loadConfig(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(ctx, c.DatabaseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, st, nil
+}
+
 func openStore(ctx context.Context, url string) (*store.Store, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -62,11 +75,7 @@ func checkConfig(file string, stdout io.Writer) error {
 }
 
 func migrate(ctx context.Context, file string, stdout io.Writer) error {
-	c, err := loadConfig(file)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, c.DatabaseURL)
+	_, st, err := configuredStore(ctx, file)
 	if err != nil {
 		return err
 	}
@@ -85,11 +94,7 @@ func migrate(ctx context.Context, file string, stdout io.Writer) error {
 }
 
 func tokenCreate(ctx context.Context, file, email string, stdout io.Writer) error {
-	c, err := loadConfig(file)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, c.DatabaseURL)
+	_, st, err := configuredStore(ctx, file)
 	if err != nil {
 		return err
 	}
@@ -228,11 +233,7 @@ func redactURL(raw string) string {
 // userPassword sets a user's web password: asked twice without echo on a
 // terminal, or read as one line from a pipe (for scripts).
 func userPassword(ctx context.Context, file, email string, stdin *os.File, stdout io.Writer) error {
-	c, err := loadConfig(file)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, c.DatabaseURL)
+	_, st, err := configuredStore(ctx, file)
 	if err != nil {
 		return err
 	}
@@ -274,11 +275,7 @@ func userPassword(ctx context.Context, file, email string, stdin *os.File, stdou
 
 // purge runs the retention purge once, now; --dry-run lists what would go.
 func purge(ctx context.Context, file string, dryRun bool, stdout io.Writer, log *slog.Logger) error {
-	c, err := loadConfig(file)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(ctx, c.DatabaseURL)
+	c, st, err := configuredStore(ctx, file)
 	if err != nil {
 		return err
 	}
