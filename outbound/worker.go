@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"postdesk/metrics"
 	"postdesk/store"
 	"postdesk/templates"
 	"postdesk/threading"
@@ -260,10 +261,20 @@ func (w *Worker) one(ctx context.Context, s *sender, skip []int64) (int64, outco
 			return err // the database, not the mail
 		}
 		if err == nil {
+			start := time.Now()
 			err = s.send(ctx, m.from, m.to, m.raw)
 			if err != nil && ctx.Err() != nil {
 				return err // interrupted: roll back, the row stays as it was
 			}
+			metrics.SendSeconds.Observe(time.Since(start).Seconds())
+		}
+		switch {
+		case err == nil:
+			metrics.Sent.WithLabelValues("sent").Inc()
+		case isTemporary(err):
+			metrics.Sent.WithLabelValues("temporary").Inc()
+		default:
+			metrics.Sent.WithLabelValues("permanent").Inc()
 		}
 		out, err = w.record(dbctx, tx, it, err)
 		return err

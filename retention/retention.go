@@ -50,6 +50,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"postdesk/ingest"
+	"postdesk/metrics"
 	"postdesk/store"
 )
 
@@ -293,6 +294,13 @@ func (r *Retention) purge(ctx context.Context, dryRun bool, actor string) (*Repo
 	pr, err := r.st.Purge(ctx, opts)
 	if pr != nil {
 		rep.PurgeReport = *pr
+		if !dryRun {
+			for what, n := range map[string]int64{"conversations": pr.Conversations, "messages": pr.Messages,
+				"attachments": pr.Attachments, "blobs": pr.Blobs, "bytes": pr.Bytes} {
+				metrics.Purged.WithLabelValues(what).Add(float64(n))
+			}
+			metrics.Purged.WithLabelValues("imap_copies").Add(float64(rep.IMAPDeleted))
+		}
 	}
 	if err != nil {
 		return rep, fmt.Errorf("retention: %w", err)

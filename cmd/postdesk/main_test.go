@@ -274,6 +274,16 @@ func TestServeIngestsMailbox(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// Nothing listens on the configured SMTP port: the attempts count as temporary failures.
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		body := httpGet(t, "http://"+listen+"/metrics", 200)
+		if strings.Contains(body, `postdesk_outbox_attempts_total{result="temporary"}`) && strings.Contains(body, "postdesk_smtp_send_seconds_count") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivery attempts in /metrics")
+		}
+	}
 	if body := httpGet(t, "http://"+listen+"/readyz", 200); !strings.Contains(body, `"mailbox payroll":"ok"`) {
 		t.Errorf("/readyz: %s", body)
 	}
