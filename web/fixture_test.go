@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"postdesk/config"
 	"postdesk/conversation"
 	"postdesk/store"
 	"postdesk/store/storetest"
@@ -69,18 +68,13 @@ type fixture struct {
 	pwSet  map[string]bool
 }
 
-// setup starts the whole web side over a database of its own.
-func setup(t *testing.T) *fixture {
+// setup starts the whole web side over a database of its own; mods change
+// the web options.
+func setup(t *testing.T, mods ...func(*web.Options)) *fixture {
 	t.Helper()
 	t.Parallel()
-	f := &fixture{t: t, ctx: context.Background(), st: storetest.New(t), pwSet: map[string]bool{}}
-	c, _, err := config.Parse("test.yaml", []byte(testConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.st.ApplyConfig(f.ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := storetest.Org(t, testConfig)
+	f := &fixture{t: t, ctx: context.Background(), st: st, pwSet: map[string]bool{}}
 	sg, err := threading.NewSigner(testSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -89,9 +83,13 @@ func setup(t *testing.T) *fixture {
 	var h http.Handler
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	t.Cleanup(f.srv.Close)
-	h, err = web.New(&web.Options{Store: f.st, Service: f.svc, PublicURL: f.srv.URL, Secret: testSecret,
+	opts := &web.Options{Store: f.st, Service: f.svc, PublicURL: f.srv.URL, Secret: testSecret,
 		Logger: slog.New(slog.DiscardHandler),
-		Now:    func() time.Time { return time.Now().Add(time.Duration(f.offset.Load())) }})
+		Now:    func() time.Time { return time.Now().Add(time.Duration(f.offset.Load())) }}
+	for _, mod := range mods {
+		mod(opts)
+	}
+	h, err = web.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

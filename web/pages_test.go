@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"postdesk/store"
 	"postdesk/web"
@@ -277,5 +278,41 @@ func TestTemplatesDirOverrides(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "web", "error.html"), []byte(`{{define "content"}}{{.Oops`), 0o644) //nolint:errcheck
 	if _, err := web.New(&web.Options{Store: f.st, Service: f.svc, Secret: testSecret, TemplatesDir: dir}); err == nil {
 		t.Fatal("a broken template was accepted")
+	}
+}
+
+// postdesk dev's sandbox mail page lists what the sandbox captured, escaped,
+// to signed-in users; without a sandbox there is no such page.
+func TestSandboxMailPage(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	f := setup(t, func(o *web.Options) {
+		o.SandboxMail = func() []web.CapturedMail {
+			return []web.CapturedMail{{At: at, From: "payroll@example.com", To: []string{"aino.handler@example.com"},
+				Subject: `[#1000] New message <script>alert(1)</script>`, Size: 1234, Mailboxes: []string{"aino.handler@example.com"}}}
+		}
+	})
+	res, body := f.anonymous().get("/sandbox")
+	if res.StatusCode == http.StatusOK && strings.Contains(body, "[#1000]") {
+		t.Fatal("the sandbox page is open without signing in")
+	}
+	res, body = f.login("aino.handler@example.com").get("/sandbox")
+	wantStatus(t, "sandbox", res, body, http.StatusOK)
+	for _, want := range []string{"[#1000] New message &lt;script&gt;", "aino.handler@example.com", "1234 bytes", `href="/sandbox"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("sandbox page lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "<script>alert") {
+		t.Fatal("a captured subject reached the page unescaped")
+	}
+
+}
+
+func TestNoSandboxPageOutsideDev(t *testing.T) {
+	f := setup(t)
+	res, body := f.login("aino.handler@example.com").get("/sandbox")
+	wantStatus(t, "sandbox without a sandbox", res, body, http.StatusNotFound)
+	if _, inbox := f.login("ben.payroll@example.com").get("/"); strings.Contains(inbox, `href="/sandbox"`) {
+		t.Fatal("the sandbox link shows outside postdesk dev")
 	}
 }

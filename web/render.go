@@ -17,7 +17,7 @@ import (
 )
 
 // pageNames are the page templates; each is parsed together with layout.html.
-var pageNames = []string{"login", "inbox", "conversation", "new", "error"}
+var pageNames = []string{"login", "inbox", "conversation", "new", "error", "sandbox"}
 
 // staticFile is an asset held in memory with its content hash.
 type staticFile struct {
@@ -101,10 +101,12 @@ type page struct {
 	CSRF  string
 	Flash string
 	Error string
+	// Sandbox shows the link to the sandbox's captured mail (postdesk dev).
+	Sandbox bool
 }
 
 func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title, nav string) page {
-	p := page{Title: title, Nav: nav}
+	p := page{Title: title, Nav: nav, Sandbox: s.sandboxMail != nil}
 	if rq != nil {
 		p.User, p.Staff, p.CSRF = &rq.actor.User, rq.actor.IsStaff(), rq.csrf
 		p.Flash = s.takeFlash(w, r)

@@ -69,6 +69,19 @@ type Options struct {
 	Logger       *slog.Logger
 	// Now is the clock for sessions and rate limits; default time.Now.
 	Now func() time.Time
+	// SandboxMail, when set (by `postdesk dev`), lists the mail the local
+	// sandbox captured, shown at /sandbox to signed-in users.
+	SandboxMail func() []CapturedMail
+}
+
+// CapturedMail is one mail the sandbox's SMTP server took.
+type CapturedMail struct {
+	At        time.Time
+	From      string
+	To        []string
+	Subject   string
+	Size      int
+	Mailboxes []string // the sandbox IMAP mailboxes it went into
 }
 
 // Session and sign-in limits; see the package doc.
@@ -91,6 +104,8 @@ type server struct {
 	pages     map[string]*template.Template
 	static    map[string]staticFile
 	limiter   *limiter
+
+	sandboxMail func() []CapturedMail
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -103,7 +118,7 @@ func New(opts *Options) (http.Handler, error) {
 		return nil, errors.New("web: Options.Secret must be at least 32 bytes")
 	}
 	s := &server{st: opts.Store, svc: opts.Service, log: opts.Logger, now: opts.Now, secret: opts.Secret,
-		cookie: "postdesk_session", flashName: "postdesk_flash"}
+		cookie: "postdesk_session", flashName: "postdesk_flash", sandboxMail: opts.SandboxMail}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -145,6 +160,9 @@ func New(opts *Options) (http.Handler, error) {
 	pages.Handle("GET /new", s.auth(s.newPage))
 	pages.Handle("POST /new", s.auth(s.newSubmit))
 	pages.Handle("GET /attachments/{id}", s.auth(s.attachmentPage))
+	if s.sandboxMail != nil {
+		pages.Handle("GET /sandbox", s.auth(s.sandboxPage))
+	}
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.errorPage(w, r, rq, http.StatusNotFound, "")

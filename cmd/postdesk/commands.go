@@ -123,9 +123,17 @@ func serve(ctx context.Context, file string, log *slog.Logger) error {
 	return runService(ctx, c, log, nil)
 }
 
-// runService is serve and dev alike; dev passes seed, which runs once the
-// database is migrated and configured, before anything is served.
-func runService(ctx context.Context, c *config.Config, log *slog.Logger, seed func(context.Context, *store.Store, *conversation.Service) error) error {
+// devHooks are what `postdesk dev` adds to the service.
+type devHooks struct {
+	// seed runs once the database is migrated and configured, before
+	// anything is served.
+	seed func(context.Context, *store.Store, *conversation.Service) error
+	// sandboxMail lists the sandbox's captured mail for the web view.
+	sandboxMail func() []web.CapturedMail
+}
+
+// runService is serve and dev alike; only dev passes hooks.
+func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *devHooks) error {
 	st, err := openStore(ctx, c.DatabaseURL)
 	if err != nil {
 		return err
@@ -159,8 +167,8 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, seed fu
 		sendOpts.Trace = trace.Writer(log, "smtp", net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)))
 	}
 	sender := outbound.New(st, sendOpts)
-	if seed != nil {
-		if err := seed(ctx, st, svc); err != nil {
+	if dev != nil && dev.seed != nil {
+		if err := dev.seed(ctx, st, svc); err != nil {
 			return fmt.Errorf("seed: %w", err)
 		}
 	}
@@ -188,8 +196,12 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, seed fu
 	}
 	checker.Register(mux)
 	mux.Handle("GET /metrics", metrics.Handler(st))
-	pages, err := web.New(&web.Options{Store: st, Service: svc, PublicURL: c.PublicURL, Secret: []byte(c.Secret),
-		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web")})
+	webOpts := &web.Options{Store: st, Service: svc, PublicURL: c.PublicURL, Secret: []byte(c.Secret),
+		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web")}
+	if dev != nil {
+		webOpts.SandboxMail = dev.sandboxMail
+	}
+	pages, err := web.New(webOpts)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}

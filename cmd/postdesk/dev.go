@@ -100,7 +100,13 @@ Send a mail as a customer:
         --header "Subject: My October salary" --body "The overtime is missing from my October salary."
 
 `, c.PublicURL, devWebPassword, redactURL(dbURL), sb.IMAPAddr, devMailPassword, sb.SMTPAddr, strings.Join(categories, ", "), strings.Join(users, ", "), sb.SMTPAddr)
-	return runService(ctx, c, log, seedDemo)
+	return runService(ctx, c, log, &devHooks{seed: seedDemo, sandboxMail: func() []web.CapturedMail {
+		var out []web.CapturedMail
+		for _, m := range sb.Captured() {
+			out = append(out, web.CapturedMail{At: m.At, From: m.From, To: m.To, Subject: m.Subject, Size: m.Size, Mailboxes: m.Mailbox})
+		}
+		return out
+	}})
 }
 
 // devMailPassword opens every sandbox mailbox; the sandbox listens on
