@@ -40,7 +40,7 @@ type deskEnv struct {
 	user    dovecottest.User
 }
 
-func newDeskEnv(t *testing.T) *deskEnv {
+func newDeskEnv(t testing.TB) *deskEnv {
 	t.Helper()
 	st, c := storetest.Org(t, deskConfig)
 	sg, err := threading.NewSigner([]byte(c.Secret))
@@ -60,7 +60,7 @@ func (e *deskEnv) options() *Options {
 		Logger: slog.New(slog.DiscardHandler)}
 }
 
-func (e *deskEnv) count(t *testing.T, sql string, args ...any) int {
+func (e *deskEnv) count(t testing.TB, sql string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := e.st.Pool().QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
@@ -69,7 +69,7 @@ func (e *deskEnv) count(t *testing.T, sql string, args ...any) int {
 	return n
 }
 
-func (e *deskEnv) inbound(t *testing.T) int {
+func (e *deskEnv) inbound(t testing.TB) int {
 	return e.count(t, `SELECT count(*) FROM messages WHERE direction = 'in'`)
 }
 
