@@ -92,6 +92,20 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 		return nil, err
 	}
 
+	if d.Conversation != 0 {
+		// A token or reference may outlive its conversation (the purge took
+		// it): the mail then starts a new one rather than failing forever.
+		if _, err := tx.ConversationByID(ctx, d.Conversation); errors.Is(err, store.ErrNotFound) {
+			d.Note = strings.TrimPrefix(d.Note+"; the conversation it answers no longer exists", "; ")
+			d.Conversation, d.By, d.Staff = 0, threading.ByNew, false
+			if d.Kind == threading.KindStaff {
+				d.Kind = threading.KindCustomer
+			}
+		} else if err != nil {
+			return nil, err
+		}
+	}
+
 	from := m.From.Email
 	msg := &store.Message{Direction: store.DirIn, Kind: string(d.Kind), FromAddr: from, FromName: m.From.Name,
 		To: emails(m.To), Cc: emails(m.Cc), Subject: m.Subject, MessageID: m.MessageID, References: m.References,

@@ -547,3 +547,30 @@ Message-ID: <cust-cmd@acme.example>
 		}
 	})
 }
+
+// A reply whose conversation is gone (purged) starts a new one; it must not
+// fail, which would stop the mailbox at that mail for ever.
+func TestReceiveReplyToPurgedConversation(t *testing.T) {
+	f := setup(t)
+	sg := f.withSigner(0)
+	first := f.receive(1, mail(firstMail, "Hello\n"))
+	cara := f.actor("cara.customer@acme.example")
+	addr, _ := threading.PlusAddress("payroll@example.com", sg.Sign(threading.Token{Conversation: first.ConversationID, Recipient: cara.User.ID}))
+	if _, err := f.st.Pool().Exec(f.ctx, `DELETE FROM conversations WHERE id = $1`, first.ConversationID); err != nil {
+		t.Fatal(err)
+	}
+	r := f.receive(2, mail(fmt.Sprintf(`
+From: cara.customer@acme.example
+To: %s
+Subject: Re: Salary for October
+In-Reply-To: <first.1@acme.example>
+Message-ID: <late.2@acme.example>
+`, addr), "One more question about last year.\n"))
+	if r.ConversationID == 0 || r.ConversationID == first.ConversationID || r.Decision.By != threading.ByNew ||
+		!strings.Contains(r.Decision.Note, "no longer exists") {
+		t.Fatalf("a reply to a purged conversation: %+v", r)
+	}
+	if c := f.get(r.ConversationID); c.Subject != "Salary for October" || c.Status != store.StatusNew {
+		t.Fatalf("the new conversation %+v", c)
+	}
+}
