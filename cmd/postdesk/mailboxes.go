@@ -109,5 +109,21 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 			AlertAfter: m.AlertAfter.D, SilenceAfter: m.SilenceAlert.D})
 	}
 	ws.Go(func(ctx context.Context) { alerter.Run(ctx, time.Minute) })
+	// Signing in sweeps expired sessions now and then; this keeps the table
+	// small on a quiet system too.
+	ws.Go(func(ctx context.Context) {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if _, err := st.DeleteExpiredSessions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				log.Error("expired sessions", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
 	return ws, nil
 }
