@@ -29,7 +29,7 @@ var devConfig []byte
 // devDatabase is where `postdesk dev` keeps its data when DATABASE_URL is unset.
 const devDatabase = "postgres://postgres@127.0.0.1:5432/postdesk_dev?sslmode=disable"
 
-// DevOptions are the sandbox's addresses.
+// devOptions are the addresses dev listens on.
 type devOptions struct {
 	Listen, IMAP, SMTP string
 }
