@@ -88,7 +88,7 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	}
 
 	fmt.Fprintf(stdout, `postdesk dev
-  web view   %s - sign in as any user below, password %q
+  web view   %s - sign in as any user below, password %q; the sandbox's mail at /sandbox
   database   %s
   IMAP       %s (no TLS) - log in as any address below, password %q
   SMTP       %s (no TLS, no auth) - mail to a category address is ingested, all other mail is kept in its recipient's mailbox
