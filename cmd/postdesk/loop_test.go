@@ -9,116 +9,113 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net"
+	"log/slog"
 	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postdesk/internal/dovecottest"
+	"postdesk/sandbox"
 	"postdesk/store"
 	"postdesk/store/storetest"
 )
 
 // The whole loop on the wire, through the binary: Dovecot is the category
-// mailbox, a go-smtp sink captures what postdesk sends, and people's replies
-// arrive in the mailbox as their MTA would deliver them.
+// mailbox, what postdesk sends goes over SMTP to the sandbox, where each
+// recipient reads it from their own mailbox as a mail client would, and
+// people's replies arrive in Dovecot as their MTA would deliver them.
 
 type captured struct {
-	from string
-	to   []string
+	from string // the envelope sender
 	msg  *mail.Message
 	body string
 }
 
-type sink struct {
-	mu   sync.Mutex
-	mail []captured
-}
+// outside is the world postdesk mails: the sandbox's SMTP server and the
+// recipients' mailboxes behind it.
+type outside struct{ sb *sandbox.Sandbox }
 
-func (s *sink) NewSession(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }
-
-type sinkSession struct {
-	s    *sink
-	from string
-	to   []string
-}
-
-func (x *sinkSession) Reset()        { x.from, x.to = "", nil }
-func (x *sinkSession) Logout() error { return nil }
-func (x *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	x.from = from
-	return nil
-}
-func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	x.to = append(x.to, to)
-	return nil
-}
-func (x *sinkSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		return err
-	}
-	body, _ := io.ReadAll(m.Body)
-	x.s.mu.Lock()
-	x.s.mail = append(x.s.mail, captured{from: x.from, to: x.to, msg: m, body: string(body)})
-	x.s.mu.Unlock()
-	return nil
-}
-
-func startSink(t *testing.T) (*sink, int) {
+func startOutside(t *testing.T) (*outside, int) {
 	t.Helper()
-	s := &sink{}
-	srv := smtp.NewServer(s)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	sb, err := sandbox.Start(sandbox.Options{Password: "sandbox", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ln) //nolint:errcheck
-	t.Cleanup(func() { srv.Close() })
-	return s, ln.Addr().(*net.TCPAddr).Port
+	t.Cleanup(sb.Close)
+	_, port := splitHostPort(sb.SMTPAddr)
+	return &outside{sb: sb}, port
+}
+
+// inbox reads a recipient's mailbox over IMAP; nil before their first mail.
+func (o *outside) inbox(t *testing.T, user string) [][]byte {
+	t.Helper()
+	c, err := imapclient.DialInsecure(o.sb.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, "sandbox").Wait(); err != nil {
+		return nil // no mail for them yet
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil || sel.NumMessages == 0 {
+		return nil
+	}
+	var all imap.SeqSet
+	all.AddRange(1, sel.NumMessages)
+	section := &imap.FetchItemBodySection{}
+	msgs, err := c.Fetch(all, &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raws [][]byte
+	for _, m := range msgs {
+		raws = append(raws, m.FindBodySection(section))
+	}
+	return raws
 }
 
 // waitMail waits for the n-th mail (counting from 1) to a recipient.
-func (s *sink) waitMail(t *testing.T, to string, n int) captured {
+func (o *outside) waitMail(t *testing.T, to string, n int) captured {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		s.mu.Lock()
-		var got []captured
-		for _, m := range s.mail {
-			if len(m.to) == 1 && m.to[0] == to {
-				got = append(got, m)
+		if raws := o.inbox(t, to); len(raws) >= n {
+			m, err := mail.ReadMessage(bytes.NewReader(raws[n-1]))
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		s.mu.Unlock()
-		if len(got) >= n {
-			return got[n-1]
+			body, _ := io.ReadAll(m.Body)
+			c := captured{msg: m, body: string(body)}
+			k := 0
+			caps := o.sb.Captured() // newest first
+			for i := len(caps) - 1; i >= 0; i-- {
+				if e := caps[i]; len(e.To) == 1 && e.To[0] == to {
+					if k++; k == n {
+						c.from = e.From
+					}
+				}
+			}
+			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("mail %d to %s never came (%d did)", n, to, len(got))
+			t.Fatalf("mail %d to %s never came", n, to)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-func (s *sink) recipients() map[string]int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// recipients counts the mail the SMTP server took, by recipient.
+func (o *outside) recipients() map[string]int {
 	out := map[string]int{}
-	for _, m := range s.mail {
-		for _, r := range m.to {
+	for _, m := range o.sb.Captured() {
+		for _, r := range m.To {
 			out[r]++
 		}
 	}
@@ -136,7 +133,7 @@ func TestFullLoopOnTheWire(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.EmptyURL(t)
 	dc := dovecottest.Start(t)
-	sk, smtpPort := startSink(t)
+	sk, smtpPort := startOutside(t)
 	listen := freePort(t)
 	f := filepath.Join(t.TempDir(), "postdesk.yaml")
 	os.WriteFile(f, []byte(fmt.Sprintf(`
