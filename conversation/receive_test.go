@@ -574,3 +574,64 @@ Message-ID: <late.2@acme.example>
 		t.Fatalf("the new conversation %+v", c)
 	}
 }
+
+// dsnFor is a delivery report saying the mail with this Message-ID did not
+// reach rcpt.
+func dsnFor(id, msgID, rcpt string) string {
+	return mail(fmt.Sprintf(`
+From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: payroll@example.com
+Subject: Undelivered Mail Returned to Sender
+Return-Path: <>
+Message-ID: <%s@mx.example.net>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+`, id), fmt.Sprintf(`--b
+Content-Type: text/plain
+
+Your message could not be delivered.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; %s
+Action: failed
+Status: 5.1.1
+--b
+Content-Type: text/rfc822-headers
+
+From: payroll@example.com
+To: %s
+Message-ID: <%s>
+--b--
+`, rcpt, rcpt, msgID))
+}
+
+// With no Handler, a bounce is told to the roles' other members, never to
+// the address that bounced; and a bounced notice of a failure is told to
+// nobody, so failures cannot feed each other.
+func TestReceiveBounceOfANoticeTellsNobody(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	c := f.get(f.receive(1, mail(firstMail, "Hello\n")).ConversationID)
+	idOf := func(template, to string) string {
+		items, _ := f.st.OutboxFor(f.ctx, c.ID)
+		for _, it := range items {
+			if it.Template == template && it.Recipient == to {
+				return it.MailMessageID
+			}
+		}
+		t.Fatalf("no %s to %s", template, to)
+		return ""
+	}
+	f.receive(2, dsnFor("b1", idOf(store.TemplateNewConversation, "ben.payroll@example.com"), "ben.payroll@example.com"))
+	want := []string{"aino.handler@example.com", "lea.lead@example.com"}
+	if got := f.outbox(c.ID, store.TemplateDeliveryFailed); !slices.Equal(got, want) {
+		t.Fatalf("a bounce to Ben was told to %v, want %v", got, want)
+	}
+	f.receive(3, dsnFor("b2", idOf(store.TemplateDeliveryFailed, "aino.handler@example.com"), "aino.handler@example.com"))
+	if got := f.outbox(c.ID, store.TemplateDeliveryFailed); !slices.Equal(got, want) {
+		t.Fatalf("a bounced failure notice was told on: %v", got)
+	}
+}
