@@ -16,6 +16,7 @@ import (
 var (
 	errUnknownCharset = errors.New("unknown charset")
 	errNotUTF8        = errors.New("not valid UTF-8")
+	errBadUTF7        = errors.New("malformed UTF-7")
 )
 
 // transferDecode undoes the Content-Transfer-Encoding (RFC 2045 section 6).
@@ -24,10 +25,7 @@ var (
 // standard library's readers stop at the first bad byte. owned is false when
 // the result is body itself.
 func (p *parser) transferDecode(h message.Header, body []byte) (data []byte, owned bool) {
-	enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
-	if i := strings.IndexAny(enc, " \t;("); i >= 0 {
-		enc = enc[:i]
-	}
+	enc := transferEncoding(h)
 	switch enc {
 	case "base64":
 		out, ok := decodeBase64(body)
@@ -47,6 +45,55 @@ func (p *parser) transferDecode(h message.Header, body []byte) (data []byte, own
 		p.problem(fmt.Sprintf("The transfer encoding %q is unknown; the part was kept undecoded.", short(enc)))
 		return body, false
 	}
+}
+
+// bodyDecode undoes the transfer encoding of a body part. Text that is
+// declared base64 but plainly is not (words with spaces between them, or
+// many characters outside the alphabet) is shown as it arrived: decoding it
+// would turn a readable mail into noise.
+func (p *parser) bodyDecode(h message.Header, body []byte) (data []byte, owned bool) {
+	if transferEncoding(h) == "base64" && notBase64(body) {
+		p.problem("A text part declared base64 is not base64; it is shown as it arrived.")
+		return body, false
+	}
+	return p.transferDecode(h, body)
+}
+
+// notBase64 tells text from base64 with damage in it: base64 lines hold no
+// spaces, and damage is a few stray characters.
+func notBase64(body []byte) bool {
+	lines, spaced, chars, bad := 0, 0, 0, 0
+	for rest := body; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = bytes.Cut(rest, []byte("\n"))
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		lines++
+		if bytes.ContainsAny(line, " \t") {
+			spaced++
+		}
+		for _, c := range line {
+			switch b64Values[c] {
+			case b64Space:
+			case b64Invalid:
+				bad++
+				chars++
+			default:
+				chars++
+			}
+		}
+	}
+	return lines > 0 && (spaced*2 >= lines || bad*20 > chars)
+}
+
+func transferEncoding(h message.Header) string {
+	enc := strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	if i := strings.IndexAny(enc, " \t;("); i >= 0 {
+		enc = enc[:i]
+	}
+	return enc
 }
 
 // looksBinary tells a file sent as text (or a mail that is no mail at all)
@@ -74,10 +121,11 @@ func looksBinary(data []byte, charset string) bool {
 }
 
 // decodeText returns decoded body data as UTF-8 text with \n line ends.
-func (p *parser) decodeText(params map[string]string, data []byte) string {
-	label := params["charset"]
+func (p *parser) decodeText(label string, data []byte) string {
 	s, err := decodeCharset(label, data)
 	switch {
+	case errors.Is(err, errBadUTF7):
+		p.problem("The UTF-7 text is malformed; what could not be read was replaced.")
 	case errors.Is(err, errUnknownCharset):
 		p.problem(fmt.Sprintf("The charset %q is unknown; the text was read as UTF-8 or Windows-1252.", short(label)))
 	case errors.Is(err, errNotUTF8) && strings.TrimSpace(label) == "":
@@ -92,9 +140,10 @@ func (p *parser) decodeText(params map[string]string, data []byte) string {
 }
 
 // decodeCharset converts b from the named charset to UTF-8. The result is
-// always valid UTF-8: in text declared as UTF-8 (or not declared) that is not,
-// and in text of an unknown charset, the bytes that are not UTF-8 are read as
-// Windows-1252, and the error says which happened.
+// always valid UTF-8: in text declared as UTF-8, US-ASCII (or not declared)
+// that is not, the bytes that are not UTF-8 are read as Windows-1252; text in
+// an unknown charset is read as UTF-8 when it is valid UTF-8 and as
+// Windows-1252 otherwise; the error says which happened.
 func decodeCharset(label string, b []byte) (string, error) {
 	name := strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))
 	name, _, _ = strings.Cut(name, "*") // an RFC 2231 section 5 language tag
@@ -109,10 +158,22 @@ func decodeCharset(label string, b []byte) (string, error) {
 		// the WHATWG Encoding Standard reads the label): Outlook writes € and
 		// typographic quotes in 0x80-0x9F, which are unused in real Latin-1.
 		return windows1252(b), nil
+	case "utf-7", "utf7", "unicode-1-1-utf-7", "csunicode11utf7", "x-unicode-2-0-utf-7":
+		s, ok := decodeUTF7(b)
+		if !ok {
+			return sanitize(s), fmt.Errorf("charset %q: %w", label, errBadUTF7)
+		}
+		return sanitize(s), nil
 	}
 	r, err := charset.Reader(name, bytes.NewReader(b))
 	if err != nil {
-		return fixUTF8(string(b)), fmt.Errorf("charset %q: %w", label, errUnknownCharset)
+		// What mail in an unknown charset really is: UTF-8 when it is
+		// valid UTF-8 (a typo in the label), else most likely a Western
+		// single-byte charset.
+		if utf8.Valid(b) {
+			return sanitize(string(b)), fmt.Errorf("charset %q: %w", label, errUnknownCharset)
+		}
+		return sanitize(windows1252(b)), fmt.Errorf("charset %q: %w", label, errUnknownCharset)
 	}
 	out, err := io.ReadAll(r)
 	s := sanitize(string(out))

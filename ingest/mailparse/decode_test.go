@@ -163,7 +163,7 @@ func TestTextParts(t *testing.T) {
 		{"flowed delsp", "Content-Type: text/plain; format=flowed; delsp=yes\r\n\r\nhel \r\nlo\r\n", "hello\n", "", 0},
 		{"bom", "Content-Type: text/plain; charset=utf-8\r\n\r\n\xef\xbb\xbfhei", "hei", "", 0},
 		{"cr only", "Subject: x\r\n\r\na\rb", "a\nb", "", 0},
-		{"html only", "Content-Type: text/html\r\n\r\n<p>hei</p>", "", "<p>hei</p>", 0},
+		{"html only gets a text made from it", "Content-Type: text/html\r\n\r\n<p>hei</p>", "hei", "<p>hei</p>", 0},
 		{"latin1 without charset", "Subject: x\r\n\r\nh\xe4h", "häh", "", 1},
 		{"unknown encoding", "Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644", "begin 644", "", 1},
 		{"transfer encoding with comment", "Content-Transfer-Encoding: base64 (yes)\r\n\r\naGVp", "hei", "", 0},

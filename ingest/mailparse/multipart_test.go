@@ -15,29 +15,33 @@ func TestSplitMultipart(t *testing.T) {
 		body   string
 		parts  []string
 		closed bool
+		padded bool
 	}{
-		{"two parts", "--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n", []string{"\r\none", "\r\ntwo"}, true},
-		{"LF only", "--b\n\none\n--b\n\ntwo\n--b--\n", []string{"\none", "\ntwo"}, true},
-		{"preamble and epilogue dropped", "This is MIME.\r\n--b\r\n\r\none\r\n--b--\r\nepilogue", []string{"\r\none"}, true},
-		{"line end before delimiter belongs to it", "--b\r\n\r\none\r\n\r\n--b--", []string{"\r\none\r\n"}, true},
-		{"trailing white space on delimiter", "--b \t\r\n\r\none\r\n--b-- \r\n", []string{"\r\none"}, true},
-		{"longer boundary is another", "--b\r\n\r\n--bb\r\n--b--", []string{"\r\n--bb"}, true},
-		{"not at line start", "--b\r\n\r\nx--b\r\n--b--", []string{"\r\nx--b"}, true},
-		{"empty part", "--b\r\n--b--", []string{""}, true},
-		{"no close delimiter", "--b\r\n\r\none\r\n--b\r\n\r\ntwo", []string{"\r\none", "\r\ntwo"}, false},
-		{"cut in the delimiter line", "--b\r\n\r\none\r\n--b", []string{"\r\none", ""}, false},
-		{"no delimiter at all", "just text", nil, false},
-		{"only close", "--b--\r\n", nil, true},
+		{"two parts", "--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n--b--\r\n", []string{"\r\none", "\r\ntwo"}, true, false},
+		{"LF only", "--b\n\none\n--b\n\ntwo\n--b--\n", []string{"\none", "\ntwo"}, true, false},
+		{"preamble and epilogue dropped", "This is MIME.\r\n--b\r\n\r\none\r\n--b--\r\nepilogue", []string{"\r\none"}, true, false},
+		{"line end before delimiter belongs to it", "--b\r\n\r\none\r\n\r\n--b--", []string{"\r\none\r\n"}, true, false},
+		{"trailing white space on delimiter", "--b \t\r\n\r\none\r\n--b-- \r\n", []string{"\r\none"}, true, false},
+		{"longer boundary is another", "--b\r\n\r\n--bb\r\n--b--", []string{"\r\n--bb"}, true, false},
+		{"not at line start", "--b\r\n\r\nx--b\r\n--b--", []string{"\r\nx--b"}, true, false},
+		{"empty part", "--b\r\n--b--", []string{""}, true, false},
+		{"no close delimiter", "--b\r\n\r\none\r\n--b\r\n\r\ntwo", []string{"\r\none", "\r\ntwo"}, false, false},
+		{"cut in the delimiter line", "--b\r\n\r\none\r\n--b", []string{"\r\none", ""}, false, false},
+		{"no delimiter at all", "just text", nil, false, false},
+		{"only close", "--b--\r\n", nil, true, false},
+		{"text after transport padding", "--b foo\r\n\r\none\r\n--b--\tbar\r\n", []string{"\r\none"}, true, true},
+		{"nested boundary with this one as prefix", "--b\r\n\r\n--b-1\r\n\r\nx\r\n--b-1--\r\n--b--", []string{"\r\n--b-1\r\n\r\nx\r\n--b-1--"}, true, false},
+		{"text glued to every delimiter", "--bXYZ\r\n\r\none\r\n--bXYZ\r\n\r\ntwo\r\n--b--", []string{"\r\none", "\r\ntwo"}, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			parts, closed := splitMultipart([]byte(tt.body), "b", 100)
+			sp := splitMultipart([]byte(tt.body), "b", 100)
 			var got []string
-			for _, p := range parts {
+			for _, p := range sp.parts {
 				got = append(got, string(p))
 			}
-			if !reflect.DeepEqual(got, tt.parts) || closed != tt.closed {
-				t.Errorf("got %q, closed %v; want %q, %v", got, closed, tt.parts, tt.closed)
+			if !reflect.DeepEqual(got, tt.parts) || sp.closed != tt.closed || sp.padded != tt.padded {
+				t.Errorf("got %q, closed %v, padded %v; want %q, %v, %v", got, sp.closed, sp.padded, tt.parts, tt.closed, tt.padded)
 			}
 		})
 	}
@@ -45,9 +49,9 @@ func TestSplitMultipart(t *testing.T) {
 
 func TestSplitMultipartMax(t *testing.T) {
 	body := strings.Repeat("--b\r\n\r\nx\r\n", 1000) + "--b--"
-	parts, _ := splitMultipart([]byte(body), "b", 10)
-	if len(parts) != 10 {
-		t.Errorf("got %d parts, want 10", len(parts))
+	sp := splitMultipart([]byte(body), "b", 10)
+	if len(sp.parts) != 10 {
+		t.Errorf("got %d parts, want 10", len(sp.parts))
 	}
 }
 

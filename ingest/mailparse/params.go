@@ -3,8 +3,6 @@ package mailparse
 import (
 	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"strconv"
 	"strings"
 
@@ -33,8 +31,10 @@ func (p *parser) contentType(h message.Header, def string) (string, map[string]s
 }
 
 // disposition returns "inline", "attachment" or "" (no header) and the
-// parameters of Content-Disposition. An unknown disposition is an attachment
-// (RFC 2183 section 2.8).
+// parameters of Content-Disposition. A well-formed but unknown disposition
+// type is an attachment (RFC 2183 section 2.8); a value that cannot be read
+// as a disposition at all counts as inline, as Thunderbird and enmime read
+// it, so that a body is never hidden behind a broken header.
 func (p *parser) disposition(h message.Header) (string, map[string]string) {
 	v := fixUTF8(h.Get("Content-Disposition"))
 	if strings.TrimSpace(v) == "" {
@@ -44,8 +44,18 @@ func (p *parser) disposition(h message.Header) (string, map[string]string) {
 	if err != nil {
 		p.problem(fmt.Sprintf("The Content-Disposition %q has malformed parameters; the readable ones were used.", short(v)))
 	}
-	if disp != "inline" {
+	switch {
+	case disp == "inline" || disp == "attachment":
+	case isToken(disp):
 		disp = "attachment"
+	default:
+		// "attachment filename=x" (no semicolon) still says attachment.
+		if f := strings.FieldsFunc(disp, func(r rune) bool { return r == ' ' || r == '\t' || r == '=' }); len(f) > 0 && f[0] == "attachment" {
+			disp = "attachment"
+			break
+		}
+		p.problem(fmt.Sprintf("The Content-Disposition %q could not be read; the part was taken as inline.", short(v)))
+		disp = "inline"
 	}
 	return disp, params
 }
@@ -267,30 +277,4 @@ func unhex(c byte) byte {
 	default:
 		return c - 'a' + 10
 	}
-}
-
-// decodeWords decodes the RFC 2047 encoded words of a header value with every
-// charset go-message/charset knows. A word in an unknown charset is read as
-// UTF-8 or Windows-1252 and reported in the error; the rest is still decoded.
-func decodeWords(s string) (string, error) {
-	if !strings.Contains(s, "=?") {
-		return s, nil
-	}
-	var unknown error
-	d := mime.WordDecoder{CharsetReader: func(label string, r io.Reader) (io.Reader, error) {
-		b, err := io.ReadAll(r)
-		if err != nil {
-			return nil, fmt.Errorf("encoded word: %w", err)
-		}
-		txt, err := decodeCharset(label, b)
-		if err != nil && unknown == nil {
-			unknown = err
-		}
-		return strings.NewReader(txt), nil
-	}}
-	out, err := d.DecodeHeader(s)
-	if err != nil {
-		return s, fmt.Errorf("encoded words: %w", err)
-	}
-	return out, unknown
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/textproto"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -23,8 +24,10 @@ type parser struct {
 	m     *Message
 	parts int // entities seen so far, the top level included
 
-	texts []string // text/plain body parts in order
-	htmls []string // text/html body parts in order
+	texts []string // text/plain body parts in order, none blank
+	htmls []string // text/html body parts in order, none blank
+
+	tnefText, tnefHTML string // the body of the first winmail.dat
 }
 
 // Parse reads the raw source of one email. It never returns nil and never
@@ -41,14 +44,31 @@ func Parse(raw []byte, lim *Limits) (m *Message) {
 		if r := recover(); r != nil {
 			p.problem(fmt.Sprintf("%s (%v).", internalProblem, r))
 		}
-		m.Text = joinParts(p.texts, "\n\n")
-		m.HTML = joinParts(p.htmls, "\n")
+		p.finish()
 	}()
 
 	h, body := p.readHeader(raw, true)
 	p.envelope(h)
 	p.entity(h, body, 0, "text/plain")
 	return m
+}
+
+// finish sets the bodies from the parts collected. A mail with HTML but no
+// plain text gets a text made from the HTML, so Text always holds what the
+// mail says; a winmail.dat body fills what the MIME parts left empty.
+func (p *parser) finish() {
+	m := p.m
+	m.Text = joinParts(p.texts, "\n\n")
+	m.HTML = joinParts(p.htmls, "\n")
+	if m.HTML == "" && p.tnefHTML != "" {
+		m.HTML = p.tnefHTML
+	}
+	if m.Text == "" && p.tnefText != "" {
+		m.Text = p.tnefText
+	}
+	if m.Text == "" && m.HTML != "" {
+		m.Text = htmlToText(m.HTML)
+	}
 }
 
 // joinParts joins body parts with sep between them, not added to the line
@@ -100,22 +120,26 @@ func (p *parser) entity(h message.Header, body []byte, depth int, defaultType st
 	switch {
 	case strings.HasPrefix(typ, "multipart/"):
 		p.multipart(typ, params, body, depth)
-	case (typ == "text/plain" || typ == "text/html") && p.isBody(h, params):
+	case isBodyType(typ) && p.isBody(h):
 		p.bodyText(h, typ, params, body)
 	default:
 		p.attachment(h, typ, params, body)
 	}
 }
 
+func isBodyType(typ string) bool { return typ == "text/plain" || typ == "text/html" }
+
 // isBody tells a text part the sender wrote from a text file attached to the
-// mail: an attachment disposition or a file name makes it a file.
-func (p *parser) isBody(h message.Header, params map[string]string) bool {
-	disp, dparams := p.disposition(h)
-	return disp != "attachment" && dparams["filename"] == "" && params["name"] == ""
+// mail, as RFC 2183 and mail clients (Thunderbird, enmime) do: only an
+// attachment disposition makes it a file. A name= or filename= parameter
+// alone does not, since Apple Mail and others name their inline text parts.
+func (p *parser) isBody(h message.Header) bool {
+	disp, _ := p.disposition(h)
+	return disp != "attachment"
 }
 
 func (p *parser) bodyText(h message.Header, typ string, params map[string]string, body []byte) {
-	data, owned := p.transferDecode(h, body)
+	data, owned := p.bodyDecode(h, body)
 	if looksBinary(data, params["charset"]) {
 		p.problem("A text part holds binary data; it was kept as an attachment.")
 		if !owned {
@@ -128,15 +152,23 @@ func (p *parser) bodyText(h message.Header, typ string, params map[string]string
 		})
 		return
 	}
-	s := p.decodeText(params, data)
+	label := params["charset"]
+	if typ == "text/html" && strings.TrimSpace(label) == "" {
+		label = metaCharset(data)
+	}
+	s := p.decodeText(label, data)
 	if typ == "text/html" {
-		p.htmls = append(p.htmls, s)
+		if !blankHTML(s) {
+			p.htmls = append(p.htmls, s)
+		}
 		return
 	}
 	if strings.EqualFold(params["format"], "flowed") {
 		s = unflow(s, strings.EqualFold(params["delsp"], "yes"))
 	}
-	p.texts = append(p.texts, s)
+	if strings.TrimSpace(s) != "" {
+		p.texts = append(p.texts, s)
+	}
 }
 
 func (p *parser) multipart(typ string, params map[string]string, body []byte, depth int) {
@@ -150,39 +182,112 @@ func (p *parser) multipart(typ string, params map[string]string, body []byte, de
 		p.bodyText(message.Header{}, "text/plain", nil, body)
 		return
 	}
-	parts, closed := splitMultipart(body, boundary, p.lim.MaxParts-p.parts+1)
-	if len(parts) == 0 && !closed {
+	sp := splitMultipart(body, boundary, p.lim.MaxParts-p.parts+1)
+	if len(sp.parts) == 0 && !sp.closed {
 		p.problem("The multipart boundary never occurs; the body was read as plain text.")
 		p.bodyText(message.Header{}, "text/plain", nil, body)
 		return
 	}
-	if !closed {
+	if !sp.closed {
 		p.problem("A multipart part ends without its closing boundary; the mail may be truncated.")
 	}
-
-	childType := "text/plain"
-	if typ == "multipart/digest" {
-		childType = "message/rfc822" // RFC 2046 section 5.1.5
+	if sp.padded {
+		p.problem("A multipart boundary line has text after the boundary; it was read as the boundary.")
 	}
-	report := typ == "multipart/report" && strings.EqualFold(strings.TrimSpace(params["report-type"]), "delivery-status")
-	if report && p.m.Report == nil {
+	switch typ {
+	case "multipart/alternative":
+		p.alternative(sp.parts, depth)
+	case "multipart/report":
+		p.report(params, sp.parts, depth)
+	default:
+		childType := "text/plain"
+		if typ == "multipart/digest" {
+			childType = "message/rfc822" // RFC 2046 section 5.1.5
+		}
+		for _, part := range sp.parts {
+			if !p.room() {
+				return
+			}
+			h, b := p.readHeader(part, false)
+			p.entity(h, b, depth+1, childType)
+		}
+	}
+}
+
+// room tells whether another part may be read, and notes when not.
+func (p *parser) room() bool {
+	if p.parts < p.lim.MaxParts {
+		return true
+	}
+	p.problem(fmt.Sprintf("The mail has more than %d MIME parts; the rest were not read.", p.lim.MaxParts))
+	return false
+}
+
+// alternative reads the parts of a multipart/alternative (RFC 2046 section
+// 5.1.4), which say one thing in ways of rising richness. Each part is read
+// on its own; the HTML comes from the last part that has HTML that is not
+// blank and the text from the last part whose text is not blank, so a blank
+// plain part never hides the HTML. Attachments of every part are kept
+// (nothing the sender sent is dropped; the parts a client would not show are
+// usually calendar invites, which are wanted as files).
+func (p *parser) alternative(parts [][]byte, depth int) {
+	type alt struct{ texts, htmls []string }
+	var alts []alt
+	for _, part := range parts {
+		if !p.room() {
+			break
+		}
+		h, b := p.readHeader(part, false)
+		t0, h0 := len(p.texts), len(p.htmls)
+		p.entity(h, b, depth+1, "text/plain")
+		alts = append(alts, alt{slices.Clone(p.texts[t0:]), slices.Clone(p.htmls[h0:])})
+		p.texts, p.htmls = p.texts[:t0], p.htmls[:h0]
+	}
+	text, htm := -1, -1
+	for i, a := range alts {
+		if len(a.texts) > 0 {
+			text = i
+		}
+		if len(a.htmls) > 0 {
+			htm = i
+		}
+	}
+	if text >= 0 {
+		p.texts = append(p.texts, alts[text].texts...)
+	}
+	if htm >= 0 {
+		p.htmls = append(p.htmls, alts[htm].htmls...)
+	}
+}
+
+// report reads a multipart/report (RFC 6522 section 3): the first part is
+// for people and is shown as the text whatever its disposition says, the
+// second is machine-readable, the third returns the original message. A
+// delivery report's machine parts are summed up in Message.Report.
+func (p *parser) report(params map[string]string, parts [][]byte, depth int) {
+	dsn := strings.EqualFold(strings.TrimSpace(params["report-type"]), "delivery-status")
+	if dsn && p.m.Report == nil {
 		p.m.Report = &DeliveryReport{}
 	}
 	for i, part := range parts {
-		if p.parts >= p.lim.MaxParts {
-			p.problem(fmt.Sprintf("The mail has more than %d MIME parts; the rest were not read.", p.lim.MaxParts))
+		if !p.room() {
 			return
 		}
 		h, b := p.readHeader(part, false)
-		// RFC 6522 section 3: the first part is for people, the second is
-		// machine-readable, the third returns the original message.
-		if report && i > 0 && p.reportPart(h, b) {
+		if i == 0 {
+			if typ, tparams := p.contentType(h, "text/plain"); isBodyType(typ) {
+				p.parts++
+				p.bodyText(h, typ, tparams, b)
+				continue
+			}
+		}
+		if dsn && i > 0 && p.reportPart(h, b) {
 			p.parts++
 			continue
 		}
-		p.entity(h, b, depth+1, childType)
+		p.entity(h, b, depth+1, "text/plain")
 	}
-	if report && p.m.Report.Status == "" && len(p.m.Report.Recipients) == 0 {
+	if dsn && p.m.Report.Status == "" && len(p.m.Report.Recipients) == 0 {
 		p.problem("The delivery report has no readable message/delivery-status part.")
 	}
 }
