@@ -6,14 +6,13 @@ import (
 	"unicode/utf8"
 )
 
-// maxFilenameBytes keeps names within what every file system accepts.
-const maxFilenameBytes = 200
-
 // cleanFilename reduces a sender's file name to a base name that is safe to
 // offer for download: no directories (either slash), no control or bidi
 // override characters (which disguise "invoice\u202Efdp.exe" as a PDF), no
-// leading dots that would hide the file or name a parent directory.
-func cleanFilename(name string) string {
+// leading dots that would hide the file or name a parent directory, at most
+// MaxFilenameBytes (within what every file system accepts) with the extension
+// kept. cut tells that the name was shortened.
+func cleanFilename(name string) (clean string, cut bool) {
 	name = sanitize(name)
 	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
 		name = name[i+1:]
@@ -28,18 +27,15 @@ func cleanFilename(name string) string {
 		return r
 	}, name)
 	name = strings.TrimLeft(strings.TrimSpace(name), ". ")
-	if len(name) > maxFilenameBytes {
+	if len(name) > MaxFilenameBytes {
 		ext := path.Ext(name)
-		if len(ext) > 16 {
+		if len(ext) > 16 || !utf8.ValidString(ext) {
 			ext = ""
 		}
-		base := name[:maxFilenameBytes-len(ext)]
-		for !utf8.ValidString(base) {
-			base = base[:len(base)-1]
-		}
-		name = base + ext
+		base, _ := cutString(name, MaxFilenameBytes-len(ext))
+		return base + ext, true
 	}
-	return name
+	return name, false
 }
 
 // defaultNames are the names of attachments that arrive without one.

@@ -24,7 +24,7 @@ func TestCleanFilename(t *testing.T) {
 		{long, strings.Repeat("ä", 98) + ".pdf"},
 	}
 	for _, tt := range tests {
-		if got := cleanFilename(tt.in); got != tt.want {
+		if got, _ := cleanFilename(tt.in); got != tt.want {
 			t.Errorf("cleanFilename(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}

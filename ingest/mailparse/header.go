@@ -2,14 +2,16 @@ package mailparse
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"mime"
 	netmail "net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
-	"github.com/emersion/go-message/mail"
 )
 
 // readHeader splits an entity into its header and its body.
@@ -135,16 +137,28 @@ func (p *parser) envelope(h message.Header) {
 	}
 	hv := m.Header
 
-	if v := hv.Get("Subject"); v != "" {
+	// The Subject and the address headers are decoded from the raw value:
+	// an encoded word may hold raw 8-bit octets in its own charset.
+	if v := h.Get("Subject"); v != "" {
 		s, err := decodeWords(v)
 		if err != nil {
 			p.problem(fmt.Sprintf("The Subject has an encoded word in an unknown charset (%v).", err))
 		}
-		m.Subject = strings.TrimSpace(sanitize(s))
+		s, cut := cutString(strings.TrimSpace(sanitize(s)), MaxSubjectBytes)
+		if cut {
+			p.problem(fmt.Sprintf("The Subject is longer than %d bytes; it was shortened.", MaxSubjectBytes))
+		}
+		m.Subject = strings.TrimSpace(s)
 	}
-	m.MessageID = firstMessageID(hv.Get("Message-Id"))
-	m.InReplyTo = messageIDs(strings.Join(hv.Values("In-Reply-To"), " "))
-	m.References = messageIDs(strings.Join(hv.Values("References"), " "))
+	if id := firstMessageID(hv.Get("Message-Id")); id != "" {
+		m.MessageID = p.capOneID("Message-ID", id)
+	}
+	m.InReplyTo = p.capIDs("In-Reply-To", messageIDs(strings.Join(hv.Values("In-Reply-To"), " ")))
+	if len(m.InReplyTo) > MaxInReplyTo {
+		p.problem(fmt.Sprintf("The In-Reply-To header lists more than %d IDs; the first were kept.", MaxInReplyTo))
+		m.InReplyTo = m.InReplyTo[:MaxInReplyTo]
+	}
+	m.References = p.capReferences(p.capIDs("References", messageIDs(strings.Join(hv.Values("References"), " "))))
 	if v := hv.Get("Date"); v != "" {
 		t, err := parseDate(v)
 		if err != nil {
@@ -153,29 +167,51 @@ func (p *parser) envelope(h message.Header) {
 		m.Date = t
 	}
 
-	if from := p.addressList("From", hv.Values("From")); len(from) > 0 {
+	list := func(key string) []Address {
+		return p.capAddresses(key, p.addressList(key, h.Values(key)))
+	}
+	if from := list("From"); len(from) > 0 {
 		m.From = from[0]
 	}
-	if sender := p.addressList("Sender", hv.Values("Sender")); len(sender) > 0 {
+	if sender := list("Sender"); len(sender) > 0 {
 		m.Sender = &sender[0]
 	}
-	m.ReplyTo = p.addressList("Reply-To", hv.Values("Reply-To"))
-	m.To = p.addressList("To", hv.Values("To"))
-	m.Cc = p.addressList("Cc", hv.Values("Cc"))
+	m.ReplyTo = list("Reply-To")
+	m.To = list("To")
+	m.Cc = list("Cc")
+	p.deliveredTo(h)
 
+	if vs := hv.Values("Return-Path"); len(vs) > 0 {
+		rp, cut := cutString(returnPath(vs[0]), MaxAddressBytes)
+		if cut {
+			p.problem(fmt.Sprintf("The Return-Path is longer than %d bytes; it was shortened.", MaxAddressBytes))
+		}
+		m.ReturnPath = &rp
+	}
+}
+
+// deliveredTo collects the addresses the mail was delivered to, which
+// routing reads; a broken one is not the sender's problem to hear about,
+// so only the caps are noted.
+func (p *parser) deliveredTo(h message.Header) {
+	m := p.m
+	var all []Address
 	for _, k := range []string{"Delivered-To", "X-Original-To"} {
-		for _, v := range hv.Values(k) {
+		for _, v := range h.Values(k) {
 			for _, a := range p.quiet().addressList(k, []string{v}) {
 				if a.Email != "" && !contains(m.DeliveredTo, a.Email) {
 					m.DeliveredTo = append(m.DeliveredTo, a.Email)
+					all = append(all, Address{Email: a.Email})
 				}
 			}
 		}
 	}
-
-	if vs := hv.Values("Return-Path"); len(vs) > 0 {
-		rp := returnPath(vs[0])
-		m.ReturnPath = &rp
+	if len(all) == 0 {
+		return
+	}
+	m.DeliveredTo = m.DeliveredTo[:0]
+	for _, a := range p.capAddresses("Delivered-To", all) {
+		m.DeliveredTo = append(m.DeliveredTo, a.Email)
 	}
 }
 
@@ -192,16 +228,36 @@ func returnPath(v string) string {
 	return strings.ToLower(strings.TrimSpace(v))
 }
 
-// addressList parses the values of an address header. When go-message's
-// parser (net/mail's, with every charset for RFC 2047) rejects the list, each
-// comma-separated piece is tried alone, and what still fails is searched for
-// anything@thing, so one broken entry costs at most a display name.
+// addressList parses the raw values of an address header. When net/mail's
+// parser rejects the list, each comma-separated piece is tried alone, and
+// what still fails is searched for anything@thing, so one broken entry costs
+// at most a display name. Encoded words are decoded with every charset
+// decodeCharset knows; one in an unknown charset is read as UTF-8 or
+// Windows-1252 and noted, instead of failing the whole list as go-message's
+// mail.ParseAddressList does.
 func (p *parser) addressList(key string, values []string) []Address {
-	v := strings.TrimSpace(strings.Join(values, ", "))
+	v := strings.TrimSpace(normalizeWords(strings.Join(values, ", ")))
 	if v == "" {
 		return nil
 	}
-	if list, err := mail.ParseAddressList(v); err == nil {
+	unknown := false
+	parser := netmail.AddressParser{WordDecoder: &mime.WordDecoder{
+		CharsetReader: func(label string, r io.Reader) (io.Reader, error) {
+			b, err := io.ReadAll(r)
+			if err != nil {
+				return nil, fmt.Errorf("encoded word: %w", err)
+			}
+			s, err := decodeCharset(label, b)
+			unknown = unknown || errors.Is(err, errUnknownCharset)
+			return strings.NewReader(s), nil
+		},
+	}}
+	defer func() {
+		if unknown {
+			p.problem(fmt.Sprintf("The %s header has an encoded word in an unknown charset; it was read as UTF-8 or Windows-1252.", key))
+		}
+	}()
+	if list, err := parser.ParseList(v); err == nil {
 		out := make([]Address, 0, len(list))
 		for _, a := range list {
 			out = append(out, address(a))
@@ -214,7 +270,7 @@ func (p *parser) addressList(key string, values []string) []Address {
 		if strings.TrimSpace(piece) == "" {
 			continue
 		}
-		if a, err := mail.ParseAddress(piece); err == nil {
+		if a, err := parser.Parse(piece); err == nil {
 			out = append(out, address(a))
 			continue
 		}
@@ -245,9 +301,7 @@ func address(a *netmail.Address) Address {
 // and others put them there anyway.
 func cleanName(s string) string {
 	if strings.Contains(s, "=?") {
-		if d, err := decodeWords(s); err == nil {
-			s = d
-		}
+		s, _ = decodeWords(s)
 	}
 	s = strings.TrimSpace(sanitize(s))
 	if len(s) >= 2 && (s[0] == '\'' && s[len(s)-1] == '\'' || s[0] == '"' && s[len(s)-1] == '"') {

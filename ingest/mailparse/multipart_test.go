@@ -67,7 +67,7 @@ func TestStructure(t *testing.T) {
 		"--rel\r\nContent-Type: image/png\r\nContent-ID: < logo@x >\r\nContent-Transfer-Encoding: base64\r\n\r\n" + png + "\r\n" +
 		"--rel--\r\n" +
 		"--alt--\r\n" +
-		"--outer\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+Ig==\r\n" +
+		"--outer\r\nContent-Type: application/ms-tnef; name=winmail.dat\r\nContent-Transfer-Encoding: base64\r\n\r\neJ8+IgAA\r\n" +
 		"--outer\r\nContent-Type: message/rfc822\r\n\r\nSubject: =?utf-8?q?Alkuper=C3=A4inen?=\r\n\r\nforwarded text\r\n" +
 		"--outer\r\nContent-Type: multipart/digest; boundary=dig\r\n\r\n--dig\r\n\r\nSubject: in digest\r\n\r\ndigest text\r\n--dig--\r\n" +
 		"--outer--\r\n"
@@ -77,7 +77,7 @@ func TestStructure(t *testing.T) {
 	}
 	want := []Attachment{
 		{Filename: "image.png", ContentType: "image/png", ContentID: "logo@x", Inline: true, Data: []byte("\x89PNG\r\n\x1a\n")},
-		{Filename: "winmail.dat", ContentType: "application/ms-tnef", Data: []byte("x\x9f>\"")},
+		{Filename: "winmail.dat", ContentType: "application/ms-tnef", Data: []byte("x\x9f>\"\x00\x00")},
 		{Filename: "Alkuperäinen.eml", ContentType: "message/rfc822", Data: []byte("Subject: =?utf-8?q?Alkuper=C3=A4inen?=\r\n\r\nforwarded text")},
 		{Filename: "in digest.eml", ContentType: "message/rfc822", Data: []byte("Subject: in digest\r\n\r\ndigest text")},
 	}

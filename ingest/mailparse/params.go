@@ -23,6 +23,10 @@ func (p *parser) contentType(h message.Header, def string) (string, map[string]s
 	if err != nil {
 		p.problem(fmt.Sprintf("The Content-Type %q has malformed parameters; the readable ones were used.", short(v)))
 	}
+	if len(typ) > MaxContentTypeBytes {
+		p.problem(fmt.Sprintf("A content type is longer than %d bytes; the part was read as %s.", MaxContentTypeBytes, def))
+		return def, params
+	}
 	if !validMediaType(typ) {
 		p.problem(fmt.Sprintf("The content type %q is not valid; the part was read as %s.", short(typ), def))
 		typ = def

@@ -307,19 +307,32 @@ func (p *parser) attachment(h message.Header, typ string, params map[string]stri
 			name = strings.NewReplacer("/", "-", `\`, "-").Replace(s) + ".eml"
 		}
 	}
-	name = cleanFilename(name)
-	if name == "" {
-		name = defaultFilename(typ)
-	}
+	name = p.filename(name, typ)
 	cid := strings.TrimSpace(h.Get("Content-Id"))
 	cid = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(cid, "<"), ">"))
 	p.m.Attachments = append(p.m.Attachments, Attachment{
 		Filename:    name,
 		ContentType: typ,
-		ContentID:   sanitize(cid),
+		ContentID:   p.capOneID("Content-ID", sanitize(cid)),
 		Inline:      disp == "inline" || (disp == "" && cid != ""),
 		Data:        data,
 	})
+	if isTNEF(typ, name) {
+		p.tnef(data)
+	}
+}
+
+// filename makes a sender's file name safe and at most MaxFilenameBytes
+// long, or makes one up from the media type.
+func (p *parser) filename(name, typ string) string {
+	name, cut := cleanFilename(name)
+	if cut {
+		p.problem(fmt.Sprintf("An attachment's file name is longer than %d bytes; it was shortened.", MaxFilenameBytes))
+	}
+	if name == "" {
+		name = defaultFilename(typ)
+	}
+	return name
 }
 
 func isMessageType(typ string) bool {

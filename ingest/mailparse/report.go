@@ -1,6 +1,7 @@
 package mailparse
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/emersion/go-message"
@@ -21,13 +22,13 @@ func (p *parser) reportPart(h message.Header, body []byte) bool {
 	case "text/rfc822-headers", "message/rfc822-headers", "message/global-headers":
 		data, _ := p.transferDecode(h, body)
 		if r.OriginalMessageID == "" {
-			r.OriginalMessageID = p.embeddedMessageID(data)
+			r.OriginalMessageID = p.capOneID("returned Message-ID", p.embeddedMessageID(data))
 		}
 		return true
 	case "message/rfc822", "message/global":
 		p.attachment(h, typ, params, body)
 		if r.OriginalMessageID == "" {
-			r.OriginalMessageID = p.embeddedMessageID(p.m.Attachments[len(p.m.Attachments)-1].Data)
+			r.OriginalMessageID = p.capOneID("returned Message-ID", p.embeddedMessageID(p.m.Attachments[len(p.m.Attachments)-1].Data))
 		}
 		return true
 	}
@@ -85,6 +86,14 @@ func (p *parser) deliveryStatus(data []byte) {
 			addr = typedValue(rc["original-recipient"])
 		}
 		addr = strings.ToLower(strings.Trim(addr, "<> "))
+		if !addressFits(addr) {
+			p.problem("The delivery report names a recipient longer than RFC 5321 allows; it was left out.")
+			continue
+		}
+		if len(r.Recipients) >= MaxAddresses {
+			p.problem(fmt.Sprintf("The delivery report names more than %d recipients; the rest were left out.", MaxAddresses))
+			break
+		}
 		if addr != "" && !seen[addr] {
 			seen[addr] = true
 			r.Recipients = append(r.Recipients, addr)
@@ -93,9 +102,14 @@ func (p *parser) deliveryStatus(data []byte) {
 			chosen = rc
 		}
 	}
-	r.Action = firstWord(chosen["action"])
-	r.Status = firstWord(chosen["status"])
-	r.Diagnostic = typedValue(chosen["diagnostic-code"])
+	// Action and Status are short words (RFC 3464 section 2.3.3 and 2.3.4);
+	// anything longer is not one.
+	r.Action, _ = cutString(firstWord(chosen["action"]), 32)
+	r.Status, _ = cutString(firstWord(chosen["status"]), 32)
+	var cut bool
+	if r.Diagnostic, cut = cutString(typedValue(chosen["diagnostic-code"]), MaxReportFieldBytes); cut {
+		p.problem(fmt.Sprintf("The delivery report's diagnostic is longer than %d bytes; it was shortened.", MaxReportFieldBytes))
+	}
 }
 
 // typedValue drops the type of "rfc822; addr" or "smtp; 550 ..." (RFC 3464
