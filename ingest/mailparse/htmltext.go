@@ -135,12 +135,7 @@ func (w *textWriter) write(s string) {
 	}
 	if w.breaks > 0 {
 		n := min(w.breaks, 2)
-		for i := 0; i < n; i++ {
-			w.b.WriteByte('\n')
-			if i < n-1 && w.quote > 0 {
-				w.b.WriteString(strings.TrimRight(strings.Repeat("> ", w.quote), " "))
-			}
-		}
+		w.b.WriteString("\n\n"[:n])
 		w.breaks = 0
 		w.atLineStart()
 	} else if !w.began {
