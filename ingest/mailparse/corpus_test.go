@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -34,6 +35,8 @@ type expected struct {
 		Status            string   `json:"status"`
 	} `json:"report"`
 	Problems bool `json:"problems"`
+	// ProblemsContain are parts of sentences Problems must hold, one each.
+	ProblemsContain []string `json:"problems_contain,omitempty"`
 }
 
 type corpusMail struct {
@@ -149,6 +152,11 @@ func TestCorpus(t *testing.T) {
 
 			if got := len(m.Problems) > 0; got != w.Problems {
 				t.Errorf("problems: %q, want some: %v", m.Problems, w.Problems)
+			}
+			for _, want := range w.ProblemsContain {
+				if !slices.ContainsFunc(m.Problems, func(p string) bool { return strings.Contains(p, want) }) {
+					t.Errorf("no problem says %q; problems: %q", want, m.Problems)
+				}
 			}
 
 			checkKind(t, w.Kind, m)

@@ -10,7 +10,7 @@ import (
 // Parse keeps its promises on every prefix of real mail, which is what a
 // connection dropped mid-fetch delivers.
 func TestTruncatedAtEveryByte(t *testing.T) {
-	for _, name := range []string{"dsn_gmail", "apple_mail_inline_image", "thunderbird_rfc2231_continuation", "outlook_winmail_dat"} {
+	for _, name := range []string{"dsn_gmail", "apple_mail_inline_image", "thunderbird_rfc2231_continuation", "outlook_winmail_dat", "tnef_winmail_attachments", "body_alternative_richest"} {
 		raw, err := os.ReadFile(filepath.Join("testdata", "corpus", name+".eml"))
 		if err != nil {
 			t.Fatal(err)
