@@ -2,6 +2,9 @@ package mailparse
 
 import (
 	"bytes"
+	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -74,5 +77,27 @@ func FuzzHTMLToText(f *testing.F) {
 			t.Fatalf("htmlToText(%q) = %q", s, txt)
 		}
 		metaCharset([]byte(s))
+	})
+}
+
+// FuzzTNEFPart drives arbitrary bytes through Parse as a winmail.dat part:
+// whatever the stream holds, the mail keeps its promises and the winmail.dat
+// itself is kept first.
+func FuzzTNEFPart(f *testing.F) {
+	sample, err := os.ReadFile(filepath.Join("tnef", "testdata", "winmail.dat"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(sample)
+	f.Add([]byte("x\x9f>\"\x00\x00"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		raw := []byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n" +
+			"--b\r\nContent-Type: application/ms-tnef\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			base64.StdEncoding.EncodeToString(b) + "\r\n--b--\r\n")
+		m := Parse(raw, nil)
+		checkInvariants(t, raw, m)
+		if len(m.Attachments) == 0 || m.Attachments[0].Filename != "winmail.dat" || !bytes.Equal(m.Attachments[0].Data, b) {
+			t.Fatalf("the winmail.dat was not kept as it is: %+v", m.Attachments)
+		}
 	})
 }

@@ -1,8 +1,3 @@
-// Package mailparse turns the raw source of one email into a Message: decoded
-// headers, the text and HTML bodies, attachments and, for delivery status
-// notifications, the report. It never fails: whatever it cannot read is noted in
-// Message.Problems and the caller stores the raw source beside it, so a broken
-// mail is kept and shown instead of dropped.
 package mailparse
 
 import (
@@ -54,7 +49,7 @@ type Message struct {
 	DeliveredTo []string // Delivered-To and X-Original-To, lower-cased
 	ReturnPath  *string  // nil when the header is absent; "" for "<>"
 
-	Text string // the plain text body, decoded to UTF-8
+	Text string // the plain text body, decoded to UTF-8; made from HTML when the mail has no plain text
 	HTML string // the HTML body, decoded to UTF-8, not sanitized
 
 	Attachments []Attachment

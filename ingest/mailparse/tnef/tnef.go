@@ -74,7 +74,6 @@ const (
 	attMsgProps        = 0x9003
 	attAttachment      = 0x9005
 	attOemCodepage     = 0x9007
-	levelAttachment    = 0x02
 	attributeOverhead  = 1 + 4 + 4 + 2 // level, id and type, length, checksum
 	defaultOEMCodepage = 1252
 )
@@ -150,10 +149,9 @@ func (d *decoder) run(b []byte) error {
 		if n >= d.lim.MaxAttributes {
 			return fmt.Errorf("%w: more than %d attributes", ErrMalformed, d.lim.MaxAttributes)
 		}
-		if len(rest) < attributeOverhead {
+		if len(rest) < attributeOverhead { // level, id, length, checksum
 			return fmt.Errorf("%w: in an attribute header", ErrTruncated)
 		}
-		level := rest[0]
 		id := binary.LittleEndian.Uint16(rest[1:])
 		size := binary.LittleEndian.Uint32(rest[5:])
 		if uint64(size) > uint64(len(rest)-attributeOverhead) {
@@ -161,14 +159,14 @@ func (d *decoder) run(b []byte) error {
 		}
 		data := rest[9 : 9+int(size)]
 		rest = rest[attributeOverhead+int(size):]
-		if err := d.attribute(level, id, data); err != nil {
+		if err := d.attribute(id, data); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (d *decoder) attribute(level byte, id uint16, data []byte) error {
+func (d *decoder) attribute(id uint16, data []byte) error {
 	switch id {
 	case attOemCodepage:
 		if len(data) >= 4 {
@@ -194,9 +192,9 @@ func (d *decoder) attribute(level byte, id uint16, data []byte) error {
 		if a := d.current(); a != nil {
 			return d.properties(data, func(p property) { a.property(d, p) })
 		}
-	default:
-		_ = level // other attributes (dates, message class, recipients) are not needed
 	}
+	// Other attributes (dates, message class, recipients) are not needed;
+	// the level byte is not needed either, the IDs being distinct.
 	return nil
 }
 
