@@ -1,8 +1,6 @@
 package mailparse
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -15,9 +13,13 @@ import (
 const (
 	// MaxIDBytes caps a Message-ID, each In-Reply-To and References ID, a
 	// report's original Message-ID and a Content-ID. A longer ID keeps its
-	// first bytes and ends in "~" and 16 hex digits of the SHA-256 of the
-	// whole ID, so two long IDs stay apart and a reply that quotes one
-	// still finds it.
+	// first MaxIDBytes bytes: the cut is the same in the mail and in a reply
+	// that quotes it, so threading still finds it, and the cut ID is a
+	// substring of the header, so IMAP SEARCH HEADER Message-ID (which
+	// matches substrings, RFC 3501 section 6.4.4) still finds the server
+	// copies the retention purge removes. A hash in place of the tail would
+	// keep two long IDs with one head apart, but no real mail has them, and
+	// a sender can as well reuse a short ID.
 	MaxIDBytes = 250
 	// MaxReferences caps References: the first ID (the thread's root) and
 	// the newest MaxReferences-1 are kept, as RFC 5322 section 3.6.4 asks
@@ -67,9 +69,7 @@ func capID(id string) (string, bool) {
 	if len(id) <= MaxIDBytes {
 		return id, false
 	}
-	sum := sha256.Sum256([]byte(id))
-	head, _ := cutString(id, MaxIDBytes-17)
-	return head + "~" + hex.EncodeToString(sum[:8]), true
+	return cutString(id, MaxIDBytes)
 }
 
 // capIDs applies MaxIDBytes to each ID of a list, keeping the list free of
