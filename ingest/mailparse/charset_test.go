@@ -2,6 +2,7 @@ package mailparse
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -147,5 +148,19 @@ func TestMetaCharset(t *testing.T) {
 		if got := metaCharset([]byte(tt.in)); got != tt.want {
 			t.Errorf("metaCharset(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// A value full of word openings that never close is read in one pass, not
+// one search to its end per opening.
+func TestDecodeWordsUnclosed(t *testing.T) {
+	s := strings.Repeat("=?a?q?x", 70000)
+	if got, _ := decodeWords(s); got != s {
+		t.Errorf("decodeWords changed an unclosed value")
+	}
+	raw := []byte("Subject: " + s + "\r\nFrom: " + s + " <a@example.com>\r\n\r\nbody")
+	m := Parse(raw, nil)
+	if len(m.Subject) != MaxSubjectBytes || m.From.Email != "a@example.com" {
+		t.Errorf("Subject %d bytes, From %q", len(m.Subject), m.From.Email)
 	}
 }

@@ -62,7 +62,8 @@
 // No value Parse hands on can exceed an index or column limit of the store
 // (see the Max constants in caps.go): IDs (Message-ID, In-Reply-To,
 // References, Content-ID, a report's original Message-ID) are at most
-// MaxIDBytes, a longer one keeping its head and a hash of the whole;
+// MaxIDBytes, a longer one cut to its head (still a substring of the header,
+// which IMAP SEARCH HEADER matches);
 // References keeps its first ID and the newest MaxReferences-1; In-Reply-To
 // keeps MaxInReplyTo. An address longer than RFC 5321 allows (local part 64,
 // domain 255, whole 254 octets) is dropped from its list; a header yields at
@@ -74,7 +75,7 @@
 // # winmail.dat
 //
 // An application/ms-tnef part, or one named winmail.dat, is kept as it is
-// and followed by the files package tnef reads out of it; its body fills
-// Text or HTML when the MIME parts have none. A stream that cannot be read
-// is noted.
+// and followed by the files package tnef reads out of it; its plain body
+// fills Text when the MIME parts give none, and its HTML body fills HTML
+// likewise. A stream that cannot be read is noted.
 package mailparse

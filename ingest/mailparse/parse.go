@@ -342,7 +342,7 @@ func isMessageType(typ string) bool {
 // embeddedSubject returns the decoded Subject of a forwarded message.
 func (p *parser) embeddedSubject(raw []byte) string {
 	h, _ := p.quiet().readHeader(raw, true)
-	s, _ := decodeWords(fixUTF8(h.Get("Subject")))
+	s, _ := decodeWords(h.Get("Subject"))
 	return strings.TrimSpace(sanitize(s))
 }
 

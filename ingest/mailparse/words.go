@@ -17,6 +17,12 @@ type encodedWord struct {
 // and a bound keeps "=?" in ordinary text from starting a long search.
 const maxCharsetLabel = 75
 
+// maxWordText bounds the encoded text of one word. RFC 2047 allows 75
+// characters for the whole word; some encoders put a long subject in one
+// word, but none this long. The bound keeps a value of a million "=?a?q?"
+// from costing a search to its end from each of them.
+const maxWordText = 2048
+
 // parseWord reads the encoded word that starts at s[i] ("=?"). Unlike
 // mime.WordDecoder it keeps raw 8-bit octets of the encoded text (common from
 // old clients: the bytes are in the word's charset, not escaped) instead of
@@ -32,14 +38,17 @@ func parseWord(s string, i int) (encodedWord, bool) {
 	}
 	enc := rest[q+1]
 	text := rest[q+3:]
+	if len(text) > maxWordText {
+		text = text[:maxWordText]
+	}
+	if sp := strings.IndexAny(text, " \t\r\n"); sp >= 0 {
+		text = text[:sp] // a word holds no white space
+	}
 	e := strings.Index(text, "?=")
 	if e < 0 {
 		return encodedWord{}, false
 	}
 	text = text[:e]
-	if strings.ContainsAny(text, " \t\r\n") {
-		return encodedWord{}, false
-	}
 	w := encodedWord{end: i + 2 + q + 3 + e + 2, charset: rest[:q]}
 	switch enc {
 	case 'B', 'b':
