@@ -77,5 +77,7 @@
 // An application/ms-tnef part, or one named winmail.dat, is kept as it is
 // and followed by the files package tnef reads out of it; its plain body
 // fills Text when the MIME parts give none, and its HTML body fills HTML
-// likewise. A stream that cannot be read is noted.
+// likewise. When its only body is RTF (PR_RTF_COMPRESSED) and the mail has
+// no other text, the RTF is kept as the attachment message.rtf. A stream
+// that cannot be read is noted.
 package mailparse

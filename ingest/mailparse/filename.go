@@ -56,6 +56,7 @@ var defaultNames = map[string]string{
 // extensions maps media types to the extension of a made-up name.
 var extensions = map[string]string{
 	"application/pdf":          ".pdf",
+	"application/rtf":          ".rtf",
 	"application/zip":          ".zip",
 	"application/gzip":         ".gz",
 	"application/json":         ".json",

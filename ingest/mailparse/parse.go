@@ -28,6 +28,7 @@ type parser struct {
 	htmls []string // text/html body parts in order, none blank
 
 	tnefText, tnefHTML string // the body of the first winmail.dat
+	tnefRTF            []byte // and its RTF body
 }
 
 // Parse reads the raw source of one email. It never returns nil and never
@@ -69,6 +70,7 @@ func (p *parser) finish() {
 	if m.Text == "" && m.HTML != "" {
 		m.Text = htmlToText(m.HTML)
 	}
+	p.rtfBody()
 }
 
 // joinParts joins body parts with sep between them, not added to the line

@@ -39,12 +39,26 @@ func (p *parser) tnef(data []byte) {
 			Data:        a.Data,
 		})
 	}
-	if p.tnefText == "" && p.tnefHTML == "" {
+	if p.tnefText == "" && p.tnefHTML == "" && p.tnefRTF == nil {
 		p.tnefText = strings.TrimSpace(p.decodeTNEFText(t.Body))
 		if !blankHTML(t.BodyHTML) {
 			p.tnefHTML = sanitize(t.BodyHTML)
 		}
+		p.tnefRTF = t.BodyRTF
 	}
+}
+
+// rtfBody keeps a winmail.dat's RTF body as message.rtf when it is all the
+// mail says: no reader of RTF is built in, but every word processor opens it.
+func (p *parser) rtfBody() {
+	if p.tnefRTF == nil || p.m.Text != "" || p.m.HTML != "" {
+		return
+	}
+	p.m.Attachments = append(p.m.Attachments, Attachment{
+		Filename:    "message.rtf",
+		ContentType: "application/rtf",
+		Data:        p.tnefRTF,
+	})
 }
 
 func (p *parser) decodeTNEFText(s string) string {

@@ -9,9 +9,9 @@
 // attributes attAttachTitle, attAttachData and attAttachRendData and the
 // MAPI properties PR_ATTACH_LONG_FILENAME, PR_ATTACH_FILENAME,
 // PR_DISPLAY_NAME, PR_ATTACH_MIME_TAG, PR_ATTACH_CONTENT_ID and
-// PR_ATTACH_DATA_BIN; for the message attBody, PR_BODY and PR_BODY_HTML.
-// A body only in PR_RTF_COMPRESSED is not read; the winmail.dat itself is
-// kept beside what was extracted. Embedded messages are not opened.
+// PR_ATTACH_DATA_BIN; for the message attBody, PR_BODY, PR_BODY_HTML and
+// PR_RTF_COMPRESSED, which is decompressed (MS-OXRTFCP) but not turned into
+// text. Embedded messages are not opened.
 //
 // Decode never panics and reads no more than the stream holds: counts are
 // checked against the bytes left and capped by Limits, and a damaged stream
@@ -52,6 +52,7 @@ type Attachment struct {
 type Message struct {
 	Body        string // the plain text body, UTF-8
 	BodyHTML    string // the HTML body, UTF-8
+	BodyRTF     []byte // PR_RTF_COMPRESSED decompressed: the RTF body, when there is one
 	Attachments []Attachment
 }
 
@@ -82,6 +83,7 @@ const (
 const (
 	prBody             = 0x1000
 	prBodyHTML         = 0x1013
+	prRTFCompressed    = 0x1009
 	prDisplayName      = 0x3001
 	prAttachDataBin    = 0x3701
 	prAttachFilename   = 0x3704
@@ -133,6 +135,7 @@ type decoder struct {
 	body    string
 	htmlRaw []byte
 	html    string
+	rtf     []byte // PR_RTF_COMPRESSED as it is
 	atts    []*pending
 	tooMany bool
 }
@@ -230,6 +233,10 @@ func (d *decoder) messageProperty(p property) {
 		} else {
 			d.html = d.text(p)
 		}
+	case prRTFCompressed:
+		if p.typ == typeBinary {
+			d.rtf = p.value
+		}
 	case prInternetCodepage:
 		if len(p.value) >= 4 {
 			d.htmlCP = int(binary.LittleEndian.Uint32(p.value))
@@ -258,6 +265,10 @@ func (a *pending) property(d *decoder, p property) {
 
 func (d *decoder) result() *Message {
 	m := &Message{Body: d.body, BodyHTML: d.html}
+	if len(d.rtf) > 0 {
+		// A damaged RTF stream still gives its readable start.
+		m.BodyRTF, _ = decompressRTF(d.rtf)
+	}
 	if m.BodyHTML == "" && len(d.htmlRaw) > 0 {
 		m.BodyHTML = decodeCodepage(d.htmlCP, trimNUL(d.htmlRaw))
 	}

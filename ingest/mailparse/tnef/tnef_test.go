@@ -1,6 +1,7 @@
 package tnef
 
 import (
+	"encoding/hex"
 	"errors"
 	"os"
 	"reflect"
@@ -69,6 +70,15 @@ func TestDecodeErrors(t *testing.T) {
 				t.Errorf("message %+v, want %d attachments", m, tt.atts)
 			}
 		})
+	}
+}
+
+func TestDecodeRTFBody(t *testing.T) {
+	rtf, _ := hex.DecodeString("2d0000002b0000004c5a4675f1c5c7a703000a007263706731323542320af32068656c090020627705b06c647d0a800fa0")
+	msg := (&props{}).variable(typeBinary, prRTFCompressed, rtf).bytes()
+	m, err := Decode(newBuilder().attr(1, attMsgProps, atpByte, msg).bytes(), nil)
+	if err != nil || string(m.BodyRTF) != "{\\rtf1\\ansi\\ansicpg1252\\pard hello world}\r\n" {
+		t.Errorf("BodyRTF %q, %v", m.BodyRTF, err)
 	}
 }
 
