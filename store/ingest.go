@@ -105,7 +105,7 @@ func (db *DB) ArchiveConversation(ctx context.Context, id int64, mailDate, solve
 // notices, so of concurrent quarantines one decides at a time; call it in
 // the transaction that queues the notice.
 func (db *DB) QuarantineNoticeDue(ctx context.Context, categoryID int64, template string, interval time.Duration) (bool, error) {
-	if _, err := db.q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('quarantine notice ' || $1::text, 0))`, categoryID); err != nil {
+	if _, err := db.q.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('postdesk quarantine notice', $1::bigint))`, categoryID); err != nil {
 		return false, fmt.Errorf("quarantine notice lock: %w", err)
 	}
 	var sent bool
