@@ -245,11 +245,15 @@ func (db *DB) ConversationByMessageID(ctx context.Context, ids []string) (int64,
 	return conv, nil
 }
 
-// RecentInbound counts the mails an address sent within the last hour.
+// RecentInbound counts the mails an address sent within the last hour. The
+// go-live import's archive mail (stored within the hour, written long ago)
+// does not count.
 func (db *DB) RecentInbound(ctx context.Context, from string) (int, error) {
 	var n int
-	err := db.q.QueryRow(ctx, `SELECT count(*) FROM messages WHERE from_addr = lower($1) AND direction = 'in'
-		AND created_at > now() - interval '1 hour'`, from).Scan(&n)
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM messages m WHERE m.from_addr = lower($1) AND m.direction = 'in'
+		AND m.created_at > now() - interval '1 hour'
+		AND NOT EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.name = m.mailbox AND mb.uid_validity = m.uid_validity
+			AND m.uid <= mb.import_until)`, from).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("recent inbound: %w", err)
 	}
