@@ -367,7 +367,7 @@ func TestPurgeRemovesEveryCopyOfADuplicate(t *testing.T) {
 	conv := e.receive(t, "payroll", s.UIDValidity(t, user, "INBOX"), inUID, raw)
 	e.receive(t, "payroll", s.UIDValidity(t, user, "INBOX"), otherUID, customerMail("payroll@example.com", "kept"))
 	twin, err := e.svc.Receive(e.ctx, conversation.Inbound{Mailbox: "twin", UIDValidity: s.UIDValidity(t, user, "Twin"), UID: twinUID,
-		Raw: append([]byte("Received: from mx2.example.com by imap.example.com\r\nDelivered-To: payroll-archive@example.com\r\n"), raw...),
+		Raw:             append([]byte("Received: from mx2.example.com by imap.example.com\r\nDelivered-To: payroll-archive@example.com\r\n"), raw...),
 		DefaultCategory: "payroll"})
 	if err != nil || !twin.Duplicate || twin.ConversationID != conv {
 		t.Fatalf("the twin delivery: %+v %v, want a duplicate in conversation %d", twin, err, conv)
