@@ -245,12 +245,14 @@ func (db *DB) ConversationByMessageID(ctx context.Context, ids []string) (int64,
 	return conv, nil
 }
 
-// RecentInbound counts the mails an address sent within the last hour. The
+// RecentInbound counts the mails an address sent within the last hour (by
+// the index on md5(from_addr): an address may be any length). The
 // go-live import's archive mail (stored within the hour, written long ago)
 // does not count.
 func (db *DB) RecentInbound(ctx context.Context, from string) (int, error) {
 	var n int
-	err := db.q.QueryRow(ctx, `SELECT count(*) FROM messages m WHERE m.from_addr = lower($1) AND m.direction = 'in'
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM messages m
+		WHERE md5(m.from_addr) = md5(lower($1)) AND m.from_addr = lower($1) AND m.direction = 'in'
 		AND m.created_at > now() - interval '1 hour'
 		AND NOT EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.name = m.mailbox AND mb.uid_validity = m.uid_validity
 			AND m.uid <= mb.import_until)`, from).Scan(&n)

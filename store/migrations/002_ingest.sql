@@ -3,14 +3,17 @@
 -- and the go-live import of the mail a folder held before postdesk came.
 
 -- A btree entry is limited to about 2.7 KB, and a mail may carry a Message-ID
--- or an address of any length: a value taken from a mail is indexed by hash
--- (PostgreSQL's hash index keeps a 32-bit hash per row, whatever the value's
--- size), and the lookups stay plain equality (= and = ANY, the latter as a
--- bitmap scan).
+-- or an address of any length: a value taken from a mail is indexed by hash.
+-- Message-IDs are only ever looked up by equality (= and = ANY, the latter as
+-- a bitmap scan), which PostgreSQL's hash index serves whatever the value's
+-- size (it keeps a 32-bit hash per row). The sender's recent mail is a range
+-- of times per sender: a btree on the md5 of the address (a fixed 32
+-- characters) and the time; the query compares the address itself too, so a
+-- collision costs nothing but a row read.
 DROP INDEX messages_message_id;
 CREATE INDEX messages_message_id ON messages USING hash (message_id) WHERE message_id IS NOT NULL;
 DROP INDEX messages_from_recent;
-CREATE INDEX messages_from_recent ON messages USING hash (from_addr) WHERE direction = 'in';
+CREATE INDEX messages_from_recent ON messages (md5(from_addr), created_at) WHERE direction = 'in';
 
 -- The old fingerprint (Message-ID, From, Date and Subject) made different
 -- mails one. raw_key is the sha256 of the raw source without its trace
