@@ -53,6 +53,10 @@ type Mailbox struct {
 	Category     string   `yaml:"category"`
 	AlertAfter   Duration `yaml:"alert_after"`   // tell the category's staff when no poll succeeded for this long
 	SilenceAlert Duration `yaml:"silence_alert"` // ... or when no mail came for this long (0: off)
+	// Existing is what becomes of the mail already in the folder when
+	// postdesk first connects: "quiet" (stored as the archive, nobody
+	// mailed) or "notify" (handled like new mail).
+	Existing string `yaml:"existing"`
 }
 
 // SMTP is the relay postdesk sends through.
@@ -112,6 +116,7 @@ const (
 	DefaultListen       = "127.0.0.1:8080"
 	DefaultFolder       = "INBOX"
 	DefaultAfter        = "seen"
+	DefaultExisting     = "quiet"
 	DefaultPollInterval = 30 * time.Second
 	DefaultAlertAfter   = time.Hour
 	DefaultPurgeAt      = "03:30"
@@ -344,6 +349,9 @@ func (c *Config) setDefaults() {
 		if m.After == "" {
 			m.After = DefaultAfter
 		}
+		if m.Existing == "" {
+			m.Existing = DefaultExisting
+		}
 		if !m.PollInterval.Set && m.PollInterval.bad == "" {
 			m.PollInterval.D = DefaultPollInterval
 		}
@@ -518,6 +526,9 @@ func (c *Config) check(p *parser) {
 		default:
 			p.add(k+".after", "want seen, delete or move:FOLDER, got %q", m.After)
 		}
+		if m.Existing != "quiet" && m.Existing != "notify" {
+			p.add(k+".existing", "want quiet or notify, got %q", m.Existing)
+		}
 		if m.PollInterval.bad != "" {
 			p.add(k+".poll_interval", "%s", m.PollInterval.bad)
 		} else if m.PollInterval.D <= 0 {
@@ -580,7 +591,7 @@ func init() {
 		"listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]", "purge_at",
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
-		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert",
+		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing",
 		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
 		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]",

@@ -107,7 +107,7 @@ users: [{email: Bob@Example.COM, name: Bob}]
 	if m.AlertAfter.D != DefaultAlertAfter || m.SilenceAlert.D != 0 {
 		t.Fatalf("alert defaults %+v %+v", m.AlertAfter, m.SilenceAlert)
 	}
-	if c.Listen != DefaultListen || m.Port != 993 || m.TLS != "implicit" || m.Folder != "INBOX" || m.After != "seen" || m.PollInterval.D != DefaultPollInterval {
+	if c.Listen != DefaultListen || m.Port != 993 || m.TLS != "implicit" || m.Folder != "INBOX" || m.After != "seen" || m.Existing != "quiet" || m.PollInterval.D != DefaultPollInterval {
 		t.Fatalf("defaults: listen %s mailbox %+v", c.Listen, m)
 	}
 	if c.SMTP.Port != 587 || c.SMTP.TLS != "starttls" {
@@ -146,6 +146,7 @@ func TestMistakes(t *testing.T) {
 		{"bad port", "port: 993", "port: 99999", "mailboxes[0].port", "port from 1 to 65535"},
 		{"port not a number", "port: 993", "port: imaps", "mailboxes[0].port", "cannot unmarshal"},
 		{"bad after action", "after: seen", "after: archive", "mailboxes[0].after", "move:FOLDER"},
+		{"bad existing mode", "after: seen", "after: seen\n    existing: ignore", "mailboxes[0].existing", `want quiet or notify, got "ignore"`},
 		{"unknown mailbox category", "category: payroll\nsmtp", "category: payrol\nsmtp", "mailboxes[0].category", `unknown category "payrol"`},
 		{"unknown permission", "may: [change_receivers, set_company]", "may: [change_receivers, fly]", "roles[0].may[1]", `unknown permission "fly"`},
 		{"unknown language", "language: fi", "language: klingon", "users[0].language", "unknown language"},

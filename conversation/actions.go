@@ -215,7 +215,7 @@ func (s *Service) staffReply(ctx context.Context, tx *store.Tx, a *Actor, c *sto
 		// A reply from the mail client keeps its source and headers.
 		msg.To, msg.Cc, msg.InReplyTo, msg.References = inbound.To, inbound.Cc, inbound.InReplyTo, inbound.References
 		msg.RawSHA256, msg.Problems, msg.Mailbox, msg.UIDValidity, msg.UID = inbound.RawSHA256, inbound.Problems, inbound.Mailbox, inbound.UIDValidity, inbound.UID
-		msg.HTML, msg.Fingerprint = inbound.HTML, inbound.Fingerprint
+		msg.HTML, msg.RawKey = inbound.HTML, inbound.RawKey
 	}
 	if err := tx.InsertMessage(ctx, msg, files); err != nil {
 		return nil, err

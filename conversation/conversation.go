@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"postdesk/config"
+	"postdesk/ingest/mailparse"
 	"postdesk/store"
 	"postdesk/threading"
 )
@@ -45,6 +46,7 @@ type Service struct {
 	signer      *threading.Signer
 	senderLimit int
 	log         *slog.Logger
+	parse       func(raw []byte) *mailparse.Message
 }
 
 // Options configures a Service; nil means defaults.
@@ -58,6 +60,10 @@ type Options struct {
 	// before further ones notify nobody (a loop breaker). Default 30.
 	SenderLimit int
 	Logger      *slog.Logger
+	// Parse replaces mailparse.Parse in Receive; nil means mailparse.Parse.
+	// For tests of what a parser failure does (quarantine), which the real
+	// parser, recovering its own panics, cannot produce on demand.
+	Parse func(raw []byte) *mailparse.Message
 }
 
 // New returns a Service.
@@ -74,6 +80,7 @@ func New(st *store.Store, opts *Options) *Service {
 		if opts.Logger != nil {
 			s.log = opts.Logger
 		}
+		s.parse = opts.Parse
 	}
 	return s
 }

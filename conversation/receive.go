@@ -2,13 +2,14 @@ package conversation
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"html"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/microcosm-cc/bluemonday"
 
@@ -25,9 +26,13 @@ type Inbound struct {
 	UIDValidity     uint32
 	UID             uint32
 	Raw             []byte
-	TooLarge        bool  // Raw holds only the header: the mail was over the size limit
-	Size            int64 // the whole mail's size as the server reported it
+	TooLarge        bool      // Raw holds only the header: the mail was over the size limit
+	Size            int64     // the whole mail's size as the server reported it
+	InternalDate    time.Time // when the server received it; zero when unknown
 	DefaultCategory string
+	// Archive: the mail was in the folder before postdesk first connected
+	// (the go-live import): stored and filed, nobody mailed (see import.go).
+	Archive bool
 }
 
 // Received says what became of an inbound mail.
@@ -35,8 +40,10 @@ type Received struct {
 	ConversationID int64
 	MessageID      int64
 	Kind           string
-	Duplicate      bool // already stored: nothing was done but move the cursor
-	Held           bool // opened a conversation held for review
+	Duplicate      bool   // already stored: nothing was done but record the copy and move the cursor
+	DuplicateBy    string // DuplicateIMAP or DuplicateContent, for a duplicate
+	Held           bool   // opened a conversation held for review
+	Quarantined    bool   // could not be processed: kept raw for staff (Quarantine)
 	Decision       threading.Decision
 }
 
@@ -46,21 +53,36 @@ const LoopHeader = "X-Postdesk-Loop"
 // Receive stores one inbound mail and everything that follows from it (the
 // conversation change, the outbox rows, the audit record, and the mailbox
 // cursor) in one transaction: after a crash either all of it is there or
-// none, and the mail is fetched again. A mail already stored, under the same
-// (mailbox, UIDVALIDITY, UID) or as the same mail fetched elsewhere, only
-// moves the cursor. A mail that cannot be parsed is stored raw with its
-// problems noted, never dropped.
+// none, and the mail is fetched again. A mail already stored (see
+// Duplicates in import.go) only records its copy and moves the cursor. A
+// mail that cannot be parsed is stored raw with its problems noted, never
+// dropped; a panic while receiving is returned as a *PanicError, for the
+// caller to Quarantine the mail.
 func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 	if s.signer == nil {
 		return nil, errors.New("receive: the service has no reply token signer")
 	}
-	m := mailparse.Parse(in.Raw, nil)
+	m, err := s.parseMail(in.Raw)
+	if err != nil {
+		return nil, fmt.Errorf("receive %s uid %d: parse: %w", in.Mailbox, in.UID, err)
+	}
+	bound(m)
+	key := contentKeyOf(in)
 	var res *Received
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		res, err = s.receive(ctx, tx, in, m)
+	err = s.st.InTx(ctx, func(tx *store.Tx) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = &PanicError{Value: r, Stack: debug.Stack()}
+			}
+		}()
+		res, err = s.receive(ctx, tx, in, m, key)
 		if err != nil {
 			return err
+		}
+		if in.Archive {
+			if err := s.fileArchive(ctx, tx, res, m, in); err != nil {
+				return err
+			}
 		}
 		if in.Mailbox != "" {
 			return tx.AdvanceCursor(ctx, in.Mailbox, in.UIDValidity, in.UID)
@@ -73,12 +95,11 @@ func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 	return res, nil
 }
 
-func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mailparse.Message) (*Received, error) {
-	fp := fingerprint(m)
-	if dup, err := tx.InboundStored(ctx, in.Mailbox, in.UIDValidity, in.UID, fp); err != nil {
+func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mailparse.Message, key []byte) (*Received, error) {
+	if dup, err := tx.InboundStored(ctx, in.Mailbox, in.UIDValidity, in.UID, key); err == nil {
+		return s.duplicate(ctx, tx, in, dup)
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
-	} else if dup != 0 {
-		return &Received{ConversationID: dup, Duplicate: true}, nil
 	}
 
 	recipients := recipientsOf(m)
@@ -90,6 +111,9 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 	d, err := threading.Decide(m, recipients, s.signer, &index{ctx: ctx, tx: tx}, own)
 	if err != nil {
 		return nil, err
+	}
+	if in.Archive {
+		d.Staff = false // an archived reply is a record: never sent again, its commands never obeyed
 	}
 
 	if d.Conversation != 0 {
@@ -109,7 +133,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 	from := m.From.Email
 	msg := &store.Message{Direction: store.DirIn, Kind: string(d.Kind), FromAddr: from, FromName: m.From.Name,
 		To: emails(m.To), Cc: emails(m.Cc), Subject: m.Subject, MessageID: m.MessageID, References: m.References,
-		Text: m.Text, HTML: m.HTML, Problems: m.Problems, Fingerprint: fp,
+		Text: m.Text, HTML: m.HTML, Problems: m.Problems, RawKey: key,
 		Mailbox: in.Mailbox, UIDValidity: in.UIDValidity, UID: in.UID}
 	if len(m.InReplyTo) > 0 {
 		msg.InReplyTo = m.InReplyTo[0]
@@ -132,8 +156,8 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 
 	// A sender writing more than SenderLimit mails an hour is a loop that got
 	// past the headers (or a flood): store everything, notify no one.
-	quiet := false
-	if from != "" {
+	quiet := in.Archive
+	if from != "" && !quiet {
 		n, err := tx.RecentInbound(ctx, from)
 		if err != nil {
 			return nil, err
@@ -463,22 +487,6 @@ func attachmentsOf(m *mailparse.Message) []store.NewAttachment {
 			ContentID: a.ContentID, Inline: a.Inline, Data: a.Data})
 	}
 	return files
-}
-
-// fingerprint recognises the same mail fetched twice. A Message-ID alone is
-// not enough (broken clients reuse them), so it is hashed with the sender,
-// date and subject; a mail without a Message-ID has no fingerprint and is
-// recognised by its IMAP key only.
-func fingerprint(m *mailparse.Message) []byte {
-	if m.MessageID == "" {
-		return nil
-	}
-	h := sha256.New()
-	for _, part := range []string{m.MessageID, m.From.Email, m.Header.Get("Date"), m.Subject} {
-		h.Write([]byte(part))
-		h.Write([]byte{0})
-	}
-	return h.Sum(nil)
 }
 
 var (

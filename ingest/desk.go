@@ -31,30 +31,57 @@ func (d *Desk) Cursor(ctx context.Context, mailbox string) (Cursor, error) {
 	if err != nil {
 		return Cursor{}, err
 	}
-	return Cursor{UIDValidity: m.UIDValidity, LastUID: m.LastUID}, nil
+	return Cursor{UIDValidity: m.UIDValidity, LastUID: m.LastUID, ImportUntil: m.ImportUntil}, nil
 }
 
 // Deliver implements Store: one transaction stores the mail, its
 // conversation change, its outbox rows and the cursor.
 func (d *Desk) Deliver(ctx context.Context, mailbox string, m Fetched) error {
-	cat, ok := d.categories[mailbox]
-	if !ok {
-		return fmt.Errorf("deliver: mailbox %q has no category", mailbox)
-	}
-	r, err := d.svc.Receive(ctx, conversation.Inbound{Mailbox: mailbox, UIDValidity: m.UIDValidity, UID: m.UID,
-		Raw: m.Raw, TooLarge: m.TooLarge, Size: m.Size, DefaultCategory: cat})
+	in, err := d.inbound(mailbox, m)
 	if err != nil {
 		return err
 	}
-	if !r.Duplicate {
+	r, err := d.svc.Receive(ctx, in)
+	if err != nil {
+		return err
+	}
+	if r.Duplicate {
+		metrics.Duplicates.WithLabelValues(mailbox, r.DuplicateBy).Inc()
+	} else {
 		metrics.Ingested.WithLabelValues(mailbox, r.Kind).Inc()
 	}
 	return nil
 }
 
+// Quarantine implements Store: the mail is kept raw in a staff-only
+// conversation of the mailbox's category, and the cursor moves past it.
+func (d *Desk) Quarantine(ctx context.Context, mailbox string, m Fetched, cause error) error {
+	in, err := d.inbound(mailbox, m)
+	if err != nil {
+		return err
+	}
+	r, err := d.svc.Quarantine(ctx, in, cause)
+	if err != nil {
+		return err
+	}
+	if !r.Duplicate {
+		metrics.Quarantined.WithLabelValues(mailbox).Inc()
+	}
+	return nil
+}
+
+func (d *Desk) inbound(mailbox string, m Fetched) (conversation.Inbound, error) {
+	cat, ok := d.categories[mailbox]
+	if !ok {
+		return conversation.Inbound{}, fmt.Errorf("deliver: mailbox %q has no category", mailbox)
+	}
+	return conversation.Inbound{Mailbox: mailbox, UIDValidity: m.UIDValidity, UID: m.UID, Raw: m.Raw,
+		TooLarge: m.TooLarge, Size: m.Size, InternalDate: m.InternalDate, DefaultCategory: cat, Archive: m.Archive}, nil
+}
+
 // ResetCursor implements Store.
-func (d *Desk) ResetCursor(ctx context.Context, mailbox string, uidValidity uint32) error {
-	return d.st.ResetCursor(ctx, mailbox, uidValidity)
+func (d *Desk) ResetCursor(ctx context.Context, mailbox string, uidValidity, importUntil uint32) error {
+	return d.st.ResetCursor(ctx, mailbox, uidValidity, importUntil)
 }
 
 // Health implements Store.

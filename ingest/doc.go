@@ -10,9 +10,10 @@
 // delete) applied, so a crash at any point loses nothing: before the commit
 // the mail is fetched again, after it the cursor skips it (and the mail stays
 // in the folder without its After action). A UIDVALIDITY change resets the
-// cursor and rescans the folder; the store's dedupe by (mailbox, UIDVALIDITY,
-// UID) and Message-ID keeps that from storing anything twice. Then the worker
-// idles (IDLE, RFC 2177, re-issued every IdleRestart, with a safety poll every
+// cursor and rescans the folder; the store recognises every mail it holds
+// already (by its IMAP key, or by the hash of its content: see Duplicates in
+// package conversation), so that stores nothing twice. Then the worker idles
+// (IDLE, RFC 2177, re-issued every IdleRestart, with a safety poll every
 // SafetyPoll) or, without IDLE, polls every PollInterval.
 //
 // # Errors and retries
@@ -21,13 +22,42 @@
 //
 //   - permanent: invalid Options. Run returns the error at once; retrying
 //     cannot help.
-//   - temporary: everything else: dial, TLS, login, SELECT, FETCH, a Deliver
-//     or cursor error, a lost connection. The session is closed, the lease
-//     released, Health records LastError, and the worker starts over after an
-//     exponential backoff (1s doubling to 5m, with jitter) that resets after a
-//     successful poll. Nothing is lost because the cursor moves only with a
-//     committed Deliver. A failed login is temporary too: the password may be
-//     fixed on the server while postdesk runs.
+//   - temporary: everything else about the mailbox: dial, TLS, login,
+//     SELECT, FETCH, a cursor error, a lost connection. The session is
+//     closed, the lease released, Health records LastError, and the worker
+//     starts over after an exponential backoff (1s doubling to 5m, with
+//     jitter) that resets after a successful poll. Nothing is lost because
+//     the cursor moves only with a committed Deliver. A failed login is
+//     temporary too: the password may be fixed on the server while postdesk
+//     runs.
+//
+// An error storing one mail (Store.Deliver) is sorted further, because a
+// mail that can never be stored must not stop the mail behind it:
+//
+//   - temporary: the database or the server is unreachable or busy, or the
+//     worker is stopping: a connection error, SQLSTATE classes 08, 53, 57
+//     (but 57014, a statement timeout), 58, a serialization failure
+//     (40001), a deadlock (40P01), a lost race on one of the keys that
+//     recognise a mail stored already (23505 on the IMAP key, the content
+//     key or a copy's key), a cancelled context. Retried as above, for as
+//     long as it lasts; it says nothing about the mail and never counts
+//     against it.
+//   - permanent for this mail: the database refuses its data (SQLSTATE
+//     class 22, data exception; class 23, an integrity violation other than
+//     the expected unique keys; class 54, a program limit such as an index
+//     row too large), or the mail makes the code panic (an error with a
+//     method Permanent() bool returning true, as conversation.PanicError).
+//   - any other error (a bug, a timeout of this delivery) is retried, and
+//     counted: the same mail failing MaxAttempts (3) times in a row is
+//     treated as permanent. The count lives in the worker; a restart starts
+//     it over, so a mail is tried at most MaxAttempts more times.
+//
+// A mail permanently failing is quarantined: Store.Quarantine keeps its raw
+// source, the error and its IMAP position in one transaction with the
+// cursor (as a staff-only conversation, see conversation.Quarantine), the
+// After action is applied as for any stored mail, and the worker goes on
+// with the next mail. If the quarantine fails too, that is retried like a
+// temporary error: a mail is never skipped without a record.
 //
 // The After action is applied after the commit, so its failure cannot undo
 // the delivery: when the server refuses it (NO/BAD, e.g. a missing move
@@ -36,4 +66,23 @@
 // The worker never sends a plain EXPUNGE: without UIDPLUS (RFC 4315) it leaves
 // deleted or copied mail flagged \Deleted and \Seen, as a plain EXPUNGE would
 // also remove other clients' \Deleted mail.
+//
+// # The go-live import
+//
+// When the worker first connects to a mailbox (the store has no cursor for
+// it: Cursor returns UIDValidity 0), the mail already in the folder is the
+// organisation's history. With Existing "quiet" (the default) every UID up
+// to UIDNEXT-1 of that first SELECT (or, from a server that sends no
+// UIDNEXT, the highest UID a search finds) is recorded with the cursor
+// (ResetCursor's importUntil) and delivered with Fetched.Archive: stored as
+// the archive, nobody mailed (see conversation's go-live archive). Mail
+// arriving later, and everything after a UIDVALIDITY change, is handled as
+// new. Because the boundary is stored, an import interrupted by a restart
+// goes on as an import. With "notify", existing mail is handled as new.
+//
+// The import logs its size at the start, its progress (count, rate, ETA)
+// every 5 seconds and its end, and exposes postdesk_import_done_mails and
+// postdesk_import_remaining_mails in /metrics. Each committed batch of a long
+// backlog counts as a successful poll (Health.LastSuccess), so /readyz stays
+// ready while it runs.
 package ingest

@@ -39,17 +39,18 @@ type memStore struct {
 	// unmoved), as a failed transaction would.
 	hook func(ctx context.Context, m Fetched) error
 
-	mu       sync.Mutex
-	cursors  map[string]Cursor
-	mails    []storedMail
-	keys     map[string]bool
-	msgIDs   map[string]bool
-	calls    []uint32 // UIDs of every Deliver call, failed ones included
-	dupes    int      // Deliver calls recognised as already stored
-	resets   []uint32
-	health   []Health
-	inFlight int // concurrent Deliver calls now
-	maxConc  int
+	mu          sync.Mutex
+	cursors     map[string]Cursor
+	mails       []storedMail
+	keys        map[string]bool
+	msgIDs      map[string]bool
+	calls       []uint32 // UIDs of every Deliver call, failed ones included
+	dupes       int      // Deliver calls recognised as already stored
+	resets      []uint32
+	health      []Health
+	quarantined []quarantinedMail
+	inFlight    int // concurrent Deliver calls now
+	maxConc     int
 }
 
 func newMemStore() *memStore {
@@ -65,13 +66,13 @@ func (s *memStore) Cursor(ctx context.Context, mailbox string) (Cursor, error) {
 	return s.cursors[mailbox], nil
 }
 
-func (s *memStore) ResetCursor(ctx context.Context, mailbox string, uidValidity uint32) error {
+func (s *memStore) ResetCursor(ctx context.Context, mailbox string, uidValidity, importUntil uint32) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cursors[mailbox] = Cursor{UIDValidity: uidValidity}
+	s.cursors[mailbox] = Cursor{UIDValidity: uidValidity, ImportUntil: importUntil}
 	s.resets = append(s.resets, uidValidity)
 	return nil
 }
@@ -119,7 +120,7 @@ func (s *memStore) deliver(ctx context.Context, mailbox string, m Fetched, by st
 		return fmt.Errorf("memstore: UIDVALIDITY %d, cursor has %d", m.UIDValidity, cur.UIDValidity)
 	}
 	if m.UID > cur.LastUID {
-		s.cursors[mailbox] = Cursor{UIDValidity: m.UIDValidity, LastUID: m.UID}
+		s.cursors[mailbox] = Cursor{UIDValidity: m.UIDValidity, LastUID: m.UID, ImportUntil: cur.ImportUntil}
 	}
 	key := fmt.Sprintf("%s/%d/%d", mailbox, m.UIDValidity, m.UID)
 	if s.keys[key] || (msgID != "" && s.msgIDs[msgID]) {
@@ -132,6 +133,33 @@ func (s *memStore) deliver(ctx context.Context, mailbox string, m Fetched, by st
 	}
 	s.mails = append(s.mails, storedMail{Mailbox: mailbox, MessageID: msgID, By: by, Fetched: m})
 	return nil
+}
+
+// Quarantine records the mail as quarantined and moves the cursor, as the
+// real store does in one transaction.
+func (s *memStore) Quarantine(ctx context.Context, mailbox string, m Fetched, cause error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := s.cursors[mailbox]
+	if m.UID > cur.LastUID {
+		s.cursors[mailbox] = Cursor{UIDValidity: m.UIDValidity, LastUID: m.UID, ImportUntil: cur.ImportUntil}
+	}
+	s.quarantined = append(s.quarantined, quarantinedMail{UID: m.UID, Cause: cause.Error()})
+	return nil
+}
+
+type quarantinedMail struct {
+	UID   uint32
+	Cause string
+}
+
+func (s *memStore) quarantine() []quarantinedMail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.quarantined)
 }
 
 func (s *memStore) stored() []storedMail {

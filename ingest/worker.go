@@ -34,6 +34,17 @@ const (
 	AfterDelete = "delete" // \Deleted + UID EXPUNGE
 )
 
+// Existing modes of Options.Existing: what becomes of the mail a folder
+// already holds when postdesk first connects to it.
+const (
+	ExistingQuiet  = "quiet"  // stored as the archive, nobody mailed (Fetched.Archive)
+	ExistingNotify = "notify" // stored like new mail
+)
+
+// MaxAttempts is how many times in a row one mail may fail with an error
+// not known to be temporary before it is quarantined.
+const MaxAttempts = 3
+
 // Defaults of the Options fields left zero.
 const (
 	DefaultPollInterval = 30 * time.Second
@@ -67,6 +78,10 @@ type Options struct {
 	IdleRestart  time.Duration // re-issue IDLE before this (default 25m; must be < 29m)
 	MaxSize      int64         // per message (default 25 MB); larger mail is delivered header-only with TooLarge
 	BatchSize    int           // UIDs per FETCH (default 50)
+	// Existing is what becomes of the mail already in the folder when
+	// postdesk first connects (the mailbox has no cursor yet): "quiet"
+	// (default) or "notify". See the package documentation.
+	Existing string
 	// DisableIdle makes the worker poll every PollInterval even when the
 	// server offers IDLE (for servers whose IDLE is broken, and for tests of
 	// the polling path).
@@ -84,6 +99,9 @@ type Fetched struct {
 	Size             int64  // RFC822.SIZE
 	InternalDate     time.Time
 	TooLarge         bool // Size > Options.MaxSize: Raw holds only the header
+	// Archive: the mail was in the folder when postdesk first connected and
+	// Options.Existing is "quiet": store it, mail nobody.
+	Archive bool
 }
 
 // Cursor is how far a mailbox has been ingested: every UID <= LastUID under
@@ -91,6 +109,9 @@ type Fetched struct {
 // stable position).
 type Cursor struct {
 	UIDValidity, LastUID uint32
+	// ImportUntil is the highest UID of the go-live import: the mail up to
+	// it was there when postdesk first connected (0: none).
+	ImportUntil uint32
 }
 
 // Store is what the worker needs from the database.
@@ -99,12 +120,19 @@ type Store interface {
 	// stored yet.
 	Cursor(ctx context.Context, mailbox string) (Cursor, error)
 	// Deliver stores one mail and advances the cursor to m.UID in ONE
-	// transaction. A mail already stored under (mailbox, uidvalidity, uid) or
-	// the same Message-ID must not be stored twice (Deliver returns nil then).
+	// transaction. A mail already stored under (mailbox, uidvalidity, uid),
+	// or the same mail under another key, must not be stored twice (Deliver
+	// returns nil then). Its errors are classified (see the package
+	// documentation); an error with a method Permanent() bool returning
+	// true is permanent.
 	Deliver(ctx context.Context, mailbox string, m Fetched) error
+	// Quarantine records a mail that Deliver cannot store (raw source,
+	// cause, IMAP position, visible to staff) and advances the cursor to
+	// m.UID in ONE transaction.
+	Quarantine(ctx context.Context, mailbox string, m Fetched, cause error) error
 	// ResetCursor records a new UIDVALIDITY with LastUID 0 (a full rescan
-	// follows).
-	ResetCursor(ctx context.Context, mailbox string, uidValidity uint32) error
+	// follows) and the go-live import's last UID (0 for none).
+	ResetCursor(ctx context.Context, mailbox string, uidValidity, importUntil uint32) error
 	// Health records the mailbox's state for the health page.
 	Health(ctx context.Context, mailbox string, h Health) error
 }
@@ -147,6 +175,8 @@ type Worker struct {
 	lastSuccess time.Time
 	idle        bool
 	warned      map[string]bool // one-time warnings given
+	failing     failure         // the mail that failed last, and how often
+	imp         *importRun      // the go-live import, while it runs
 
 	// Test hooks.
 	backoffMin, backoffMax time.Duration
@@ -155,12 +185,21 @@ type Worker struct {
 	beforeAfter func(uid uint32)
 	// idling, when set, is called each time the server has accepted IDLE.
 	idling func()
+	// progressEvery is how often the import logs its progress.
+	progressEvery time.Duration
+}
+
+// failure counts the consecutive failures of one mail.
+type failure struct {
+	uidValidity, uid uint32
+	count            int
 }
 
 // NewWorker returns a worker for opts (copied; zero fields get the defaults).
 // Invalid options are reported by Run.
 func NewWorker(opts *Options, st Store, lk Locker) *Worker {
-	w := &Worker{st: st, lk: lk, backoffMin: time.Second, backoffMax: 5 * time.Minute, warned: map[string]bool{}}
+	w := &Worker{st: st, lk: lk, backoffMin: time.Second, backoffMax: 5 * time.Minute, warned: map[string]bool{},
+		progressEvery: 5 * time.Second}
 	if opts != nil {
 		w.opts = *opts
 	}
@@ -179,6 +218,9 @@ func NewWorker(opts *Options, st Store, lk Locker) *Worker {
 	}
 	if o.After == "" {
 		o.After = AfterSeen
+	}
+	if o.Existing == "" {
+		o.Existing = ExistingQuiet
 	}
 	if o.Name == "" {
 		o.Name = o.Username + "@" + o.Host + "/" + o.Folder
@@ -232,6 +274,9 @@ func (w *Worker) parseOptions() error {
 		}
 	default:
 		errs = append(errs, fmt.Errorf("after %q: want seen, move:FOLDER or delete", o.After))
+	}
+	if o.Existing != ExistingQuiet && o.Existing != ExistingNotify {
+		errs = append(errs, fmt.Errorf("existing %q: want quiet or notify", o.Existing))
 	}
 	if o.IdleRestart >= maxIdleRestart {
 		errs = append(errs, fmt.Errorf("idle restart %v: must be below %v", o.IdleRestart, maxIdleRestart))
@@ -446,13 +491,19 @@ func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSe
 		return 0, nil, fmt.Errorf("read cursor: %w", err)
 	}
 	if cur.UIDValidity != sel.UIDValidity {
+		var until uint32
 		if cur.UIDValidity != 0 {
 			w.log.Warn("ingest: UIDVALIDITY changed; rescanning the folder", "old", cur.UIDValidity, "new", sel.UIDValidity)
+		} else if o.Existing == ExistingQuiet {
+			// The first connection: what is there now is the archive.
+			if until, err = existingUntil(c, sel); err != nil {
+				return 0, nil, err
+			}
 		}
-		if err := w.st.ResetCursor(ctx, o.Name, sel.UIDValidity); err != nil {
+		if err := w.st.ResetCursor(ctx, o.Name, sel.UIDValidity, until); err != nil {
 			return 0, nil, fmt.Errorf("reset cursor: %w", err)
 		}
-		cur = Cursor{UIDValidity: sel.UIDValidity}
+		cur = Cursor{UIDValidity: sel.UIDValidity, ImportUntil: until}
 	}
 	if sel.NumMessages == 0 || cur.LastUID == math.MaxUint32 {
 		return 0, nil, nil
@@ -478,10 +529,18 @@ func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSe
 		}
 	}
 	slices.Sort(uids)
+	w.importing(uids, cur.ImportUntil)
 
 	var oldest time.Time
-	for batch := range slices.Chunk(uids, o.BatchSize) {
-		b := &batchRun{w: w, c: c, caps: caps, uidValidity: sel.UIDValidity}
+	for i, batch := range slices.Collect(slices.Chunk(uids, o.BatchSize)) {
+		if i > 0 {
+			// A long backlog (the go-live import) is progress, not a stall:
+			// each committed batch counts as a successful poll, so /readyz
+			// stays ready while it runs.
+			w.lastSuccess = time.Now()
+			w.health(ctx, Health{Connected: true, LastSuccess: w.lastSuccess, IdleSupported: w.idle})
+		}
+		b := &batchRun{w: w, c: c, caps: caps, uidValidity: sel.UIDValidity, importUntil: cur.ImportUntil}
 		if err := b.run(ctx, batch); err != nil {
 			return 0, nil, err
 		}
@@ -504,6 +563,7 @@ type batchRun struct {
 	c           *imapclient.Client
 	caps        imap.CapSet
 	uidValidity uint32
+	importUntil uint32
 	oldest      time.Time
 	afterErr    error
 }
@@ -598,6 +658,7 @@ func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.U
 			Size:         m.RFC822Size,
 			InternalDate: m.InternalDate,
 			TooLarge:     headerOnly,
+			Archive:      uint32(uid) <= b.importUntil,
 		}
 		if headerOnly {
 			w.log.Warn("ingest: mail over the size limit; storing its header only", "uid", uid, "size", m.RFC822Size, "limit", w.opts.MaxSize)
@@ -607,12 +668,19 @@ func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.U
 		// stop taking new work.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
 		err := w.st.Deliver(dctx, w.opts.Name, f)
+		if err != nil {
+			err = w.settle(ctx, dctx, f, err)
+		}
 		cancel()
 		if err != nil {
 			// The cursor did not move: the mail is fetched again next time.
 			return fmt.Errorf("deliver UID %d: %w", uid, err)
 		}
+		w.failing = failure{}
 		w.log.Debug("ingest: delivered", "uid", uid, "size", m.RFC822Size)
+		if f.Archive {
+			w.imported()
+		}
 		if !m.InternalDate.IsZero() && (b.oldest.IsZero() || m.InternalDate.Before(b.oldest)) {
 			b.oldest = m.InternalDate
 		}

@@ -35,6 +35,25 @@ var (
 		Name: "postdesk_smtp_send_seconds", Help: "Time to deliver one mail over SMTP.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 	})
+	// Quarantined counts mails that could not be stored and were kept raw
+	// for staff instead, by mailbox.
+	Quarantined = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_mails_quarantined_total", Help: "Mails that could not be processed and were quarantined for staff, by mailbox.",
+	}, []string{"mailbox"})
+	// Duplicates counts mails recognised as stored already, by mailbox and
+	// rule: imap (the same IMAP message) or content (the same mail in
+	// another mailbox or under another UIDVALIDITY).
+	Duplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_mails_duplicate_total", Help: "Mails recognised as stored already, by mailbox and rule (imap, content).",
+	}, []string{"mailbox", "by"})
+	// ImportDone and ImportRemaining are the go-live import's progress: the
+	// mail a folder held when postdesk first connected.
+	ImportDone = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "postdesk_import_done_mails", Help: "Mails of the go-live import stored so far, by mailbox.",
+	}, []string{"mailbox"})
+	ImportRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "postdesk_import_remaining_mails", Help: "Mails of the go-live import still to store, by mailbox (0 when done).",
+	}, []string{"mailbox"})
 	// Purged counts what the retention purge deleted.
 	Purged = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postdesk_purged_total", Help: "Rows deleted by the retention purge, by kind.",
@@ -45,7 +64,7 @@ var (
 // database's state.
 func Handler(st *store.Store) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(Ingested, IngestLag, Sent, SendSeconds, Purged,
+	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, Purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{st: st})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

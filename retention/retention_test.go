@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jonboulle/clockwork"
 
+	"postdesk/conversation"
 	"postdesk/ingest"
 	"postdesk/internal/dovecottest"
 	"postdesk/retention"
@@ -40,9 +41,9 @@ func TestPurgeNowRemovesIMAPCopies(t *testing.T) {
 
 	mailboxes := map[string]*ingest.Options{
 		"payroll": {Name: "payroll", Host: s.Host, Port: s.Port, TLS: ingest.TLSNone, Username: user,
-			Password: dovecottest.DefaultUser.Password, Folder: "INBOX", After: ingest.AfterSeen, Logger: slog.New(slog.DiscardHandler)},
+			Password: dovecottest.DefaultUser.Password, Folder: "INBOX", After: ingest.AfterSeen, Existing: ingest.ExistingNotify, Logger: slog.New(slog.DiscardHandler)},
 		"hr": {Name: "hr", Host: s.Host, Port: s.TLSPort, TLS: ingest.TLSImplicit, TLSConfig: s.TLSConfig(), Username: user,
-			Password: dovecottest.DefaultUser.Password, Folder: "HR", After: "move:HR-done", Logger: slog.New(slog.DiscardHandler)},
+			Password: dovecottest.DefaultUser.Password, Folder: "HR", After: "move:HR-done", Existing: ingest.ExistingNotify, Logger: slog.New(slog.DiscardHandler)},
 	}
 	desk := ingest.NewDesk(e.st, e.svc, map[string]string{"payroll": "payroll", "hr": "sick-leave"})
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -347,5 +348,51 @@ func TestNewChecksAt(t *testing.T) {
 	}
 	if _, err := retention.New(nil, &retention.Options{At: "23:59"}); err != nil {
 		t.Errorf("At 23:59: %v", err)
+	}
+}
+
+// The same mail delivered to two mailboxes is stored once, with the second
+// server copy recorded against it: the purge deletes both copies, and
+// nothing else.
+func TestPurgeRemovesEveryCopyOfADuplicate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := dovecottest.Start(t)
+	user := dovecottest.DefaultUser.Name
+	raw := customerMail("payroll@example.com", "twice")
+	inUID := s.Append(t, user, "INBOX", raw)
+	otherUID := s.Append(t, user, "INBOX", customerMail("payroll@example.com", "kept"))
+	// The second mailbox's server added its own trace fields.
+	twinUID := s.Append(t, user, "Twin", append([]byte("Received: from mx2.example.com by imap.example.com\r\nDelivered-To: payroll-archive@example.com\r\n"), raw...))
+	conv := e.receive(t, "payroll", s.UIDValidity(t, user, "INBOX"), inUID, raw)
+	e.receive(t, "payroll", s.UIDValidity(t, user, "INBOX"), otherUID, customerMail("payroll@example.com", "kept"))
+	twin, err := e.svc.Receive(e.ctx, conversation.Inbound{Mailbox: "twin", UIDValidity: s.UIDValidity(t, user, "Twin"), UID: twinUID,
+		Raw:             append([]byte("Received: from mx2.example.com by imap.example.com\r\nDelivered-To: payroll-archive@example.com\r\n"), raw...),
+		DefaultCategory: "payroll"})
+	if err != nil || !twin.Duplicate || twin.ConversationID != conv {
+		t.Fatalf("the twin delivery: %+v %v, want a duplicate in conversation %d", twin, err, conv)
+	}
+	if n := e.count(t, `SELECT count(*) FROM messages WHERE direction = 'in'`); n != 2 {
+		t.Fatalf("%d inbound messages, want 2", n)
+	}
+	e.expire(t, conv)
+	opts := func(folder string) *ingest.Options {
+		return &ingest.Options{Name: folder, Host: s.Host, Port: s.Port, TLS: ingest.TLSNone, Username: user,
+			Password: dovecottest.DefaultUser.Password, Folder: folder, After: ingest.AfterSeen, Logger: slog.New(slog.DiscardHandler)}
+	}
+	r, err := retention.New(e.st, &retention.Options{Mailboxes: map[string]*ingest.Options{"payroll": opts("INBOX"), "twin": opts("Twin")},
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := r.PurgeNow(e.ctx, false, "cli")
+	if err != nil || rep.Conversations != 1 || rep.IMAPCopies != 2 || rep.IMAPDeleted != 2 || rep.IMAPFailed != 0 {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+	if got := s.Folder(t, user, "INBOX"); !slices.Equal(got, []uint32{otherUID}) {
+		t.Fatalf("INBOX holds %v, want only the kept mail %d", got, otherUID)
+	}
+	if got := s.Folder(t, user, "Twin"); len(got) != 0 {
+		t.Fatalf("Twin holds %v, want nothing", got)
 	}
 }

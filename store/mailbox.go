@@ -8,9 +8,12 @@ import (
 
 // MailboxState is an IMAP mailbox's cursor and health.
 type MailboxState struct {
-	Name          string
-	UIDValidity   uint32
-	LastUID       uint32
+	Name        string
+	UIDValidity uint32
+	LastUID     uint32
+	// ImportUntil: the UIDs up to it under UIDValidity were in the folder
+	// when postdesk first connected (the go-live import); 0 for none.
+	ImportUntil   uint32
 	Connected     bool
 	IdleSupported bool
 	LastSuccess   *time.Time
@@ -25,11 +28,11 @@ type MailboxState struct {
 // Mailbox reads a mailbox's state; a mailbox never polled has a zero state.
 func (db *DB) Mailbox(ctx context.Context, name string) (*MailboxState, error) {
 	m := MailboxState{Name: name}
-	var uv, uid int64
-	err := db.q.QueryRow(ctx, `SELECT uid_validity, last_uid, connected, idle_supported, last_success, last_error, last_error_at,
+	var uv, uid, until int64
+	err := db.q.QueryRow(ctx, `SELECT uid_validity, last_uid, import_until, connected, idle_supported, last_success, last_error, last_error_at,
 			extract(epoch FROM lag)::float8 * 1e9, last_mail_at, alerted_at, updated_at
 		FROM mailboxes WHERE name = $1`, name).
-		Scan(&uv, &uid, &m.Connected, &m.IdleSupported, &m.LastSuccess, &m.LastError, &m.LastErrorAt, (*nanos)(&m.Lag),
+		Scan(&uv, &uid, &until, &m.Connected, &m.IdleSupported, &m.LastSuccess, &m.LastError, &m.LastErrorAt, (*nanos)(&m.Lag),
 			&m.LastMailAt, &m.AlertedAt, &m.UpdatedAt)
 	if err != nil {
 		if err := notFound(err, "mailbox"); isNotFound(err) {
@@ -37,7 +40,7 @@ func (db *DB) Mailbox(ctx context.Context, name string) (*MailboxState, error) {
 		}
 		return nil, fmt.Errorf("mailbox %s: %w", name, err)
 	}
-	m.UIDValidity, m.LastUID = uint32(uv), uint32(uid)
+	m.UIDValidity, m.LastUID, m.ImportUntil = uint32(uv), uint32(uid), uint32(until)
 	return &m, nil
 }
 
@@ -85,11 +88,14 @@ func (db *DB) AdvanceCursor(ctx context.Context, name string, uidValidity, uid u
 
 // ResetCursor starts a mailbox over under a new UIDVALIDITY (RFC 3501
 // 2.3.1.1: the old UIDs mean nothing now); the rescan that follows is
-// recognised mail by mail, so nothing is stored twice.
-func (db *DB) ResetCursor(ctx context.Context, name string, uidValidity uint32) error {
-	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, uid_validity, last_uid) VALUES ($1, $2, 0)
-		ON CONFLICT (name) DO UPDATE SET uid_validity = EXCLUDED.uid_validity, last_uid = 0, updated_at = now()`,
-		name, int64(uidValidity))
+// recognised mail by mail, so nothing is stored twice. importUntil is the
+// highest UID of the go-live import (mail already in the folder when
+// postdesk first connected), 0 for none.
+func (db *DB) ResetCursor(ctx context.Context, name string, uidValidity, importUntil uint32) error {
+	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, uid_validity, last_uid, import_until) VALUES ($1, $2, 0, $3)
+		ON CONFLICT (name) DO UPDATE SET uid_validity = EXCLUDED.uid_validity, last_uid = 0,
+			import_until = EXCLUDED.import_until, updated_at = now()`,
+		name, int64(uidValidity), int64(importUntil))
 	if err != nil {
 		return fmt.Errorf("reset cursor %s: %w", name, err)
 	}

@@ -48,7 +48,7 @@ type Message struct {
 	HTML           string
 	RawSHA256      []byte
 	Problems       []string
-	Fingerprint    []byte // inbound mail only: see the migration
+	RawKey         []byte // inbound mail only: ContentKey of the raw source (see migration 002)
 	Event          string
 	Mailbox        string
 	UIDValidity    uint32
@@ -106,8 +106,9 @@ func NewID() string {
 }
 
 // InsertMessage stores a message with its attachments. For an inbound mail
-// Mailbox/UIDValidity/UID are its unique key, and a second insert of the same
-// key returns ErrConflict, so a refetch is never stored twice.
+// Mailbox/UIDValidity/UID and RawKey are unique keys, and a second insert of
+// either returns an error wrapping ErrConflict (and the *pgconn.PgError that
+// names the constraint), so a refetch is never stored twice.
 func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachment) error {
 	var mailbox *string
 	var uv, uid *int64
@@ -118,15 +119,15 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 	}
 	err := db.q.QueryRow(ctx, `INSERT INTO messages (conversation_id, direction, kind, author_id, from_addr, from_name,
 			to_addrs, cc_addrs, subject, message_id, in_reply_to, refs, text_body, html_body, raw_sha256, problems, event,
-			mailbox, uid_validity, uid, fingerprint)
+			mailbox, uid_validity, uid, raw_key)
 		VALUES ($1, $2, $3, $4, lower($5), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''), $12, $13, $14, $15, $16, nullif($17, ''), $18, $19, $20, $21)
 		RETURNING id, created_at`,
 		m.ConversationID, m.Direction, m.Kind, m.AuthorID, m.FromAddr, m.FromName,
 		nonNil(m.To), nonNil(m.Cc), m.Subject, m.MessageID, m.InReplyTo, nonNil(m.References), m.Text, m.HTML, m.RawSHA256,
-		nonNil(m.Problems), m.Event, mailbox, uv, uid, m.Fingerprint).Scan(&m.ID, &m.CreatedAt)
+		nonNil(m.Problems), m.Event, mailbox, uv, uid, m.RawKey).Scan(&m.ID, &m.CreatedAt)
 	if err != nil {
 		if uniqueViolation(err) {
-			return fmt.Errorf("insert message: %w", ErrConflict)
+			return fmt.Errorf("insert message: %w: %w", ErrConflict, err)
 		}
 		return fmt.Errorf("insert message: %w", err)
 	}
@@ -244,37 +245,17 @@ func (db *DB) ConversationByMessageID(ctx context.Context, ids []string) (int64,
 	return conv, nil
 }
 
-// HasMessageID reports whether a mail with this Message-ID is stored already.
-func (db *DB) HasMessageID(ctx context.Context, messageID string) (bool, error) {
-	var ok bool
-	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE message_id = $1 AND direction = 'in')`, messageID).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("has message-id: %w", err)
-	}
-	return ok, nil
-}
-
-// InboundStored returns the conversation of an inbound mail stored already,
-// under its IMAP key or its fingerprint, or 0.
-func (db *DB) InboundStored(ctx context.Context, mailbox string, uidValidity, uid uint32, fingerprint []byte) (int64, error) {
-	var conv int64
-	err := db.q.QueryRow(ctx, `SELECT conversation_id FROM messages
-		WHERE (mailbox = $1 AND uid_validity = $2 AND uid = $3) OR ($4::bytea IS NOT NULL AND fingerprint = $4)
-		LIMIT 1`, mailbox, int64(uidValidity), int64(uid), fingerprint).Scan(&conv)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("inbound stored: %w", err)
-	}
-	return conv, nil
-}
-
-// RecentInbound counts the mails an address sent within the last hour.
+// RecentInbound counts the mails an address sent within the last hour (by
+// the index on md5(from_addr): an address may be any length). The
+// go-live import's archive mail (stored within the hour, written long ago)
+// does not count.
 func (db *DB) RecentInbound(ctx context.Context, from string) (int, error) {
 	var n int
-	err := db.q.QueryRow(ctx, `SELECT count(*) FROM messages WHERE from_addr = lower($1) AND direction = 'in'
-		AND created_at > now() - interval '1 hour'`, from).Scan(&n)
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM messages m
+		WHERE md5(m.from_addr) = md5(lower($1)) AND m.from_addr = lower($1) AND m.direction = 'in'
+		AND m.created_at > now() - interval '1 hour'
+		AND NOT EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.name = m.mailbox AND mb.uid_validity = m.uid_validity
+			AND m.uid <= mb.import_until)`, from).Scan(&n)
 	if err != nil {
 		return 0, fmt.Errorf("recent inbound: %w", err)
 	}

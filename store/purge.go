@@ -382,7 +382,43 @@ func (db *DB) inventoryOf(ctx context.Context, ids []int64) (*inventory, error) 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
 	}
+	if err := db.copiesOf(ctx, ids, inv); err != nil {
+		return nil, err
+	}
 	return inv, nil
+}
+
+// copiesOf adds to inv the further server copies of the conversations'
+// messages (the same mail in another mailbox: message_copies), each named
+// like the message's own copy, with the kept message's Message-ID and raw
+// source, so the retention job deletes every one from its server.
+func (db *DB) copiesOf(ctx context.Context, ids []int64, inv *inventory) error {
+	rows, err := db.q.Query(ctx, `SELECT c.mailbox, c.uid_validity, c.uid, coalesce(m.message_id, ''), m.raw_sha256,
+			(SELECT b.size FROM blobs b WHERE b.sha256 = m.raw_sha256)
+		FROM message_copies c JOIN messages m ON m.id = c.message_id
+		WHERE m.conversation_id = ANY($1)
+		ORDER BY c.mailbox, c.uid_validity, c.uid`, ids)
+	if err != nil {
+		return fmt.Errorf("inventory: copies: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c IMAPCopy
+		var uv, uid int64
+		var size *int64
+		if err := rows.Scan(&c.Mailbox, &uv, &uid, &c.MessageID, &c.RawSHA256, &size); err != nil {
+			return fmt.Errorf("inventory: copies: %w", err)
+		}
+		c.UIDValidity, c.UID = uint32(uv), uint32(uid)
+		if size != nil {
+			c.RawSize = *size
+		}
+		inv.copies = append(inv.copies, c)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("inventory: copies: %w", err)
+	}
+	return nil
 }
 
 // purgeBatch deletes one batch inside its transaction.

@@ -40,6 +40,9 @@ func golden(name string) *templates.Data {
 		d.Recipient = d.Customer
 	case "delivery_failed":
 		d.Failure = templates.Failure{Address: "cara.customer@acme.example", Reason: "SMTP error 550: 5.1.1 no such user", Template: "answer"}
+	case "quarantined":
+		d.Subject = "Mail could not be processed"
+		d.Text = "postdesk could not process this mail (mailbox payroll, UIDVALIDITY 1, UID 7, 6210 bytes) and kept it unread by the rules: panic: boom"
 	case "mailbox_alert":
 		d.Link = "https://desk.example.com/"
 		d.Mailbox, d.Reason = "payroll", "no successful connection for 1h5m0s (last error: login: NO [AUTHENTICATIONFAILED] Authentication failed.)"

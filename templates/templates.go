@@ -39,7 +39,7 @@ import (
 var embedded embed.FS
 
 // Names are the mail templates, one per outbox template value.
-var Names = []string{"new_conversation", "answer", "customer_reply", "assigned", "solved", "received", "delivery_failed", "too_large", "mailbox_alert"}
+var Names = []string{"new_conversation", "answer", "customer_reply", "assigned", "solved", "received", "delivery_failed", "too_large", "mailbox_alert", "quarantined"}
 
 // Languages are the languages every template exists in; the first is the
 // fallback for a recipient whose language has none.

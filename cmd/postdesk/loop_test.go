@@ -142,7 +142,7 @@ database_url: env:TEST_DATABASE_URL
 secret: env:TEST_SECRET
 smtp: {host: 127.0.0.1, port: %d, tls: none}
 mailboxes:
-  - {name: payroll, host: %s, port: %d, tls: none, username: %s, password: %s, category: payroll, poll_interval: 200ms}
+  - {name: payroll, host: %s, port: %d, tls: none, username: %s, password: %s, category: payroll, poll_interval: 200ms, existing: notify}
 categories:
   - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
   - {key: sick-leave, name: Sick leave, addresses: [hr@example.com], roles: [hr-team]}

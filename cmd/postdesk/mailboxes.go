@@ -58,7 +58,7 @@ func imapOptions(c *config.Config, log *slog.Logger) map[string]*ingest.Options 
 	for _, m := range c.Mailboxes {
 		opts := &ingest.Options{
 			Name: m.Name, Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.Username, Password: m.Password,
-			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Logger: log,
+			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Existing: m.Existing, Logger: log,
 		}
 		if c.Tracing("imap") {
 			opts.Trace = trace.Writer(log, "imap", net.JoinHostPort(m.Host, strconv.Itoa(m.Port)))

@@ -235,7 +235,7 @@ func TestServeIngestsMailbox(t *testing.T) {
 	f := writeConfig(t, dbURL, listen)
 	b, _ := os.ReadFile(f)
 	b = append(b, fmt.Sprintf(`mailboxes:
-  - {name: payroll, host: %s, port: %d, tls: none, username: %s, password: %s, category: payroll, poll_interval: 200ms}
+  - {name: payroll, host: %s, port: %d, tls: none, username: %s, password: %s, category: payroll, poll_interval: 200ms, existing: notify}
 `, dc.Host, dc.Port, dovecottest.DefaultUser.Name, dovecottest.DefaultUser.Password)...)
 	os.WriteFile(f, b, 0o600)
 	startServe(t, dbURL, f)
