@@ -16,6 +16,9 @@ type Index interface {
 	IsParticipant(conv int64, email string) (bool, error)
 	UserEmail(userID int64) (email string, ok bool, err error)
 	IsStaffOf(conv int64, email string) (bool, error) // member of a receiver role of conv
+	// OutboxConversation is the conversation of an outbox row; ok is false
+	// when the row is gone or belongs to no conversation.
+	OutboxConversation(outboxID int64) (conv int64, ok bool, err error)
 }
 
 // maxLookupIDs caps the Message-IDs of one header passed to the Index, so a
@@ -25,6 +28,7 @@ const maxLookupIDs = 64
 // Values of Decision.By.
 const (
 	ByToken      = "token"
+	ByReturnPath = "return-path"
 	ByMessageID  = "message-id"
 	BySubjectTag = "subject-tag"
 	ByNew        = "new"
@@ -36,8 +40,12 @@ type Decision struct {
 	By           string // "token", "message-id", "subject-tag", "new"
 	Kind         Kind
 	Token        *Token // the verified token, when one was used
-	Staff        bool   // sender has staff powers on this conversation
-	Note         string // why something was refused, e.g. "token from a different sender", shown to staff
+	// Bounce is the outbox row a delivery report names through a verified
+	// return path (VERP); 0 for every other mail, including a report that
+	// came any other way, which must change no delivery state.
+	Bounce int64
+	Staff  bool   // sender has staff powers on this conversation
+	Note   string // why something was refused, e.g. "token from a different sender", shown to staff
 }
 
 // Decide returns the conversation m belongs to. recipients are all envelope and
@@ -45,6 +53,12 @@ type Decision struct {
 //
 // In order, the first that applies wins:
 //
+//  0. for a bounce, a return path (payroll+b-TOKEN@, see SignBounce) among
+//     the recipients whose token verifies: the report is about that outbox
+//     row and no other (Bounce), and belongs to the row's conversation; when
+//     the row or its conversation is gone, to none (a new, held one). Only
+//     this makes a report count; a bounce found by the rules below is
+//     stored for staff and changes nothing.
 //  1. a reply token in the plus-address of any recipient that verifies. A
 //     token proves its bearer got our mail, so it attaches whoever the sender
 //     is; staff powers (Staff, KindStaff) need more: From is the email of the
@@ -82,6 +96,25 @@ func Decide(m *mailparse.Message, recipients []string, s *Signer, idx Index, own
 	finish := func() (Decision, error) {
 		d.Note = strings.Join(notes, "; ")
 		return d, nil
+	}
+
+	// 0. Return path of a bounce.
+	if d.Kind == KindBounce {
+		if row, ok, bad := BounceRow(recipients, s); ok {
+			d.By, d.Bounce = ByReturnPath, row
+			conv, found, err := idx.OutboxConversation(row)
+			if err != nil {
+				return Decision{}, fmt.Errorf("threading: return path lookup: %w", err)
+			}
+			if found {
+				d.Conversation = conv
+			} else {
+				notes = append(notes, fmt.Sprintf("delivery report for outbox row %d, whose conversation no longer exists", row))
+			}
+			return finish()
+		} else if bad {
+			notes = append(notes, "a return path token did not verify: the report is not trusted")
+		}
 	}
 
 	// 1. Reply token.
