@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"postdesk/config"
+	"postdesk/senderauth"
 	"postdesk/store"
 	"postdesk/threading"
 )
@@ -44,6 +45,8 @@ type Service struct {
 	idDomain    string
 	signer      *threading.Signer
 	senderLimit int
+	domainLimit int
+	senderAuth  *senderauth.Policy
 	log         *slog.Logger
 }
 
@@ -57,14 +60,25 @@ type Options struct {
 	// SenderLimit is how many mails one sender may send within an hour
 	// before further ones notify nobody (a loop breaker). Default 30.
 	SenderLimit int
-	Logger      *slog.Logger
+	// DomainLimit is how many acknowledgements (template received) one
+	// remote domain gets within an hour; further new conversations from it
+	// get none. Default 100.
+	DomainLimit int
+	// SenderAuth says whose Authentication-Results prove a sender, and
+	// whether staff powers by mail need that proof (see held.go); nil
+	// means none are checked, and staff powers rest on From alone.
+	SenderAuth *senderauth.Policy
+	Logger     *slog.Logger
 }
 
 // New returns a Service.
 func New(st *store.Store, opts *Options) *Service {
-	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, log: slog.Default()}
+	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, domainLimit: 100, log: slog.Default()}
 	if opts != nil {
-		s.signer = opts.Signer
+		s.signer, s.senderAuth = opts.Signer, opts.SenderAuth
+		if opts.DomainLimit > 0 {
+			s.domainLimit = opts.DomainLimit
+		}
 		if opts.SenderLimit > 0 {
 			s.senderLimit = opts.SenderLimit
 		}
