@@ -146,6 +146,12 @@ func (w *Worker) build(ctx context.Context, tx *store.Tx, it *store.OutboxItem, 
 		}
 	}
 
+	if it.Template == store.TemplateReceived {
+		// The acknowledgement goes to whatever From the mail had, which a
+		// spoofer chooses: it repeats nothing they wrote, only the number
+		// and the link.
+		data.Subject, data.Text, data.Author, data.Attachments = "", "", templates.Person{}, nil
+	}
 	r, err := w.o.Templates.Render(it.Template, lang, data)
 	if err != nil {
 		return nil, permanent(err)
