@@ -145,6 +145,24 @@ func TestReceiptRepeatsNothing(t *testing.T) {
 	}
 }
 
+// A display name posing as another address is shown as the real address,
+// with the name marked.
+func TestNotificationShowsRealAddress(t *testing.T) {
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := golden("customer_reply")
+	d.Author = templates.Person{Name: "aino@example.com", Email: "evil@x.example"}
+	r, err := set.Render("customer_reply", "en", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Text, `evil@x.example (display name "aino@example.com" is not this address) wrote`) {
+		t.Errorf("the sender is not shown by the real address:\n%s", r.Text)
+	}
+}
+
 func TestLanguageFallsBackToEnglish(t *testing.T) {
 	set, err := templates.Load("")
 	if err != nil {
