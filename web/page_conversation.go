@@ -64,6 +64,7 @@ type convData struct {
 	HandlerEmail  string
 	Customer      string
 	CustomerEmail string
+	CustomerWarn  string // the customer's display name poses as another address
 	Assignee      string
 	Company       string
 	Person        string
@@ -109,9 +110,10 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 	d := convData{page: s.base(w, r, rq, "#"+strconv.FormatInt(c.Number, 10)+" "+c.Subject, "inbox"),
 		Conv: c, Staff: v.Staff, Images: images, Failed: failed,
 		Handler: l.name(c.HandlerID), HandlerEmail: l.email(c.HandlerID),
-		Customer: l.name(c.CustomerID), CustomerEmail: l.email(c.CustomerID), Assignee: l.email(c.AssigneeID),
+		CustomerEmail: l.email(c.CustomerID), Assignee: l.email(c.AssigneeID),
 		Company: l.company(c.CompanyID), Person: l.person(c.PersonID)}
 	d.Error = msg
+	d.Customer, d.CustomerWarn = l.sender(c.CustomerID)
 	if cat := l.category(c.CategoryID); cat.Name != "" {
 		d.Category = cat.Name
 	} else {

@@ -129,10 +129,16 @@ func TestMisleadingDisplayName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, body := f.login("aino.handler@example.com").get(fmt.Sprintf("/conversations/%d", r.ConversationID))
+	c := f.login("aino.handler@example.com")
+	_, body := c.get(fmt.Sprintf("/conversations/%d", r.ConversationID))
 	if !strings.Contains(body, `<span class="addr">evil@x.example</span>`) || !strings.Contains(body, "name is not this address") ||
-		strings.Contains(body, `<strong class="sender">aino.handler@example.com`) {
+		strings.Contains(body, `<strong class="sender">aino.handler@example.com`) ||
+		!strings.Contains(body, `<dd title="evil@x.example">evil@x.example <span class="tag warn"`) {
 		t.Fatalf("the page shows the sender as:\n%s", body)
+	}
+	_, body = c.get("/")
+	if !strings.Contains(body, `<span>evil@x.example <span class="tag warn"`) {
+		t.Fatalf("the inbox shows the sender as:\n%s", body)
 	}
 	var out struct {
 		Messages []struct {
