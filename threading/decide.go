@@ -130,8 +130,9 @@ func Decide(m *mailparse.Message, recipients []string, s *Signer, idx Index, own
 			d.Conversation, d.By, d.Token = tok.Conversation, ByToken, tok
 			switch {
 			case d.Kind == KindBounce:
-				// Sent by a mail system to our bounce address: no one's
-				// powers are in question.
+				// A report at a reply address, not at a return path: it
+				// is kept with the conversation but proves nothing
+				// (Bounce stays 0), and no one's powers are in question.
 			case owner == "":
 				notes = append(notes, fmt.Sprintf("reply token names unknown user %d: no staff powers", tok.Recipient))
 			case owner != from:
