@@ -100,20 +100,15 @@ func Decide(m *mailparse.Message, recipients []string, s *Signer, idx Index, own
 
 	// 0. Return path of a bounce.
 	if d.Kind == KindBounce {
-		if row, ok, bad := BounceRow(recipients, s); ok {
-			d.By, d.Bounce = ByReturnPath, row
-			conv, found, err := idx.OutboxConversation(row)
-			if err != nil {
-				return Decision{}, fmt.Errorf("threading: return path lookup: %w", err)
-			}
-			if found {
-				d.Conversation = conv
-			} else {
-				notes = append(notes, fmt.Sprintf("delivery report for outbox row %d, whose conversation no longer exists", row))
-			}
+		found, note, err := returnPath(&d, recipients, s, idx)
+		if err != nil {
+			return Decision{}, err
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
+		if found {
 			return finish()
-		} else if bad {
-			notes = append(notes, "a return path token did not verify: the report is not trusted")
 		}
 	}
 
@@ -231,6 +226,28 @@ func Decide(m *mailparse.Message, recipients []string, s *Signer, idx Index, own
 
 	// 5. New conversation.
 	return finish()
+}
+
+// returnPath applies rule 0 of Decide to a bounce: found reports a verified
+// return path (d is then decided), note what staff should know.
+func returnPath(d *Decision, recipients []string, s *Signer, idx Index) (found bool, note string, err error) {
+	row, ok, bad := BounceRow(recipients, s)
+	if !ok {
+		if bad {
+			note = "a return path token did not verify: the report is not trusted"
+		}
+		return false, note, nil
+	}
+	d.By, d.Bounce = ByReturnPath, row
+	conv, exists, err := idx.OutboxConversation(row)
+	if err != nil {
+		return false, "", fmt.Errorf("threading: return path lookup: %w", err)
+	}
+	if !exists {
+		return true, fmt.Sprintf("delivery report for outbox row %d, whose conversation no longer exists", row), nil
+	}
+	d.Conversation = conv
+	return true, "", nil
 }
 
 // pickToken verifies the plus-address tag of every recipient and returns the
