@@ -357,12 +357,15 @@ func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *stor
 // answered.
 func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversation, row int64, msg *store.Message, files []store.NewAttachment,
 	quiet bool, report *mailparse.DeliveryReport) error {
-	if row == 0 {
+	switch {
+	case row == 0:
 		msg.Problems = append(msg.Problems, "Unverified delivery report: it did not come back to the signed return path of a mail postdesk sent, so no delivery state was changed and nobody was told.")
 		return tx.InsertMessage(ctx, msg, files)
-	}
-	if err := tx.InsertMessage(ctx, msg, files); err != nil {
-		return err
+	case report != nil && report.Action != "" && !strings.EqualFold(report.Action, "failed"):
+		// RFC 3464 2.3.3: only "failed" is a failure; "delayed" means
+		// the remote side is still trying, the others that it delivered.
+		msg.Problems = append(msg.Problems, fmt.Sprintf("Delivery report: %s %s; the mail was not marked failed.", report.Action, report.Status))
+		return tx.InsertMessage(ctx, msg, files)
 	}
 	why := ""
 	if report != nil {
@@ -372,11 +375,15 @@ func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversatio
 	if err != nil {
 		return err
 	}
-	ev := &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindEvent, Event: "delivery_failed", Text: "Delivery failed"}
-	if failed != nil {
-		ev.Text += " to " + failed.Recipient
-		ev.To = []string{failed.Recipient}
+	if failed == nil {
+		msg.Problems = append(msg.Problems, "Delivery report about a mail already marked failed: nothing changed.")
+		return tx.InsertMessage(ctx, msg, files)
 	}
+	if err := tx.InsertMessage(ctx, msg, files); err != nil {
+		return err
+	}
+	ev := &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindEvent, Event: "delivery_failed",
+		Text: "Delivery failed to " + failed.Recipient, To: []string{failed.Recipient}}
 	if report != nil && report.Status != "" {
 		// The status code only: the diagnostic text is the remote side's
 		// words and stays in the (staff-only) report.
@@ -387,16 +394,14 @@ func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversatio
 	}
 	// A notice about a notice that failed could fail again, and again: the
 	// failure stays in the timeline, and nobody is mailed about it.
-	if quiet || (failed != nil && !noticeWorthy(failed.Template)) {
+	if quiet || !noticeWorthy(failed.Template) {
 		return nil
 	}
 	to, err := s.handlerOrRoles(ctx, tx, c)
 	if err != nil {
 		return err
 	}
-	if failed != nil {
-		to = slices.DeleteFunc(to, func(u store.User) bool { return u.Email == failed.Recipient })
-	}
+	to = slices.DeleteFunc(to, func(u store.User) bool { return u.Email == failed.Recipient })
 	return s.notify(ctx, tx, c.ID, &ev.ID, store.TemplateDeliveryFailed, 0, to...)
 }
 

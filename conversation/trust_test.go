@@ -177,6 +177,35 @@ func TestReceiveForgedBounceChangesNothing(t *testing.T) {
 	}
 }
 
+// At the return path, a "delayed" report marks nothing, and a second
+// "failed" one about the same mail tells nobody again.
+func TestReceiveReturnPathDelayedAndRepeated(t *testing.T) {
+	f := setup(t)
+	sg := f.withSigner(0)
+	c := f.get(f.receive(1, mail(firstMail, "Hello\n")).ConversationID)
+	if _, err := f.svc.Reply(f.ctx, f.actor("aino.handler@example.com"), c.ID, "Answer", nil); err != nil {
+		t.Fatal(err)
+	}
+	items, _ := f.st.OutboxFor(f.ctx, c.ID)
+	answer := items[len(items)-1]
+	verp, _ := sg.ReturnPath("payroll@example.com", answer.ID)
+	delayed := strings.Replace(strings.Replace(dsnFor("d1", answer.MailMessageID, "cara.customer@acme.example", verp),
+		"Action: failed", "Action: delayed", 1), "Status: 5.1.1", "Status: 4.4.1", 1)
+	f.receive(2, delayed)
+	if it, _ := f.st.OutboxByID(f.ctx, answer.ID); it.Status == "failed" {
+		t.Fatal("a delayed report marked the mail failed")
+	}
+	for uid, id := range []string{"f1", "f2"} {
+		f.receive(uint32(3+uid), dsnFor(id, answer.MailMessageID, "cara.customer@acme.example", verp))
+	}
+	if it, _ := f.st.OutboxByID(f.ctx, answer.ID); it.Status != "failed" {
+		t.Fatalf("the failed report left the mail %s", it.Status)
+	}
+	if got := f.outbox(c.ID, store.TemplateDeliveryFailed); !slices.Equal(got, []string{"aino.handler@example.com"}) {
+		t.Fatalf("delivery failure told to %v, want the Handler once", got)
+	}
+}
+
 // A report at a valid return path whose conversation was purged is kept,
 // held, and breaks nothing.
 func TestReceiveBounceForPurgedConversation(t *testing.T) {

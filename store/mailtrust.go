@@ -28,12 +28,12 @@ func (db *DB) OutboxConversation(ctx context.Context, outboxID int64) (int64, er
 }
 
 // MarkOutboxBounced marks the outbox row a verified delivery report names as
-// failed, when it belongs to the conversation, and returns it (nil when it
-// does not).
+// failed, when it belongs to the conversation and is not failed already, and
+// returns it (nil otherwise: a second report about one mail changes nothing).
 func (db *DB) MarkOutboxBounced(ctx context.Context, outboxID, conversationID int64, why string) (*Bounced, error) {
 	var b Bounced
 	err := db.q.QueryRow(ctx, `UPDATE outbox SET status = 'failed', last_error = $3
-		WHERE id = $1 AND conversation_id = $2 RETURNING recipient, template`,
+		WHERE id = $1 AND conversation_id = $2 AND status <> 'failed' RETURNING recipient, template`,
 		outboxID, conversationID, "bounced: "+why).Scan(&b.Recipient, &b.Template)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
