@@ -69,7 +69,9 @@ type Decision struct {
 //  2. for a bounce, the conversation holding the Message-ID of the returned
 //     mail (m.Report.OriginalMessageID), with no sender check, but only when
 //     that ID has own.MessageIDDomain: it must be ours, and ours are known
-//     only to those we sent them to. A bounce goes no further.
+//     only to those we sent them to. This only keeps the report with its
+//     conversation for staff: it proves nothing (Bounce stays 0), since
+//     everyone who got the mail has the ID. A bounce goes no further.
 //  3. In-Reply-To, then References (RFC 5322 3.6.4; all of them, since Apple
 //     Mail rewrites References and Outlook often sends only In-Reply-To)
 //     naming a stored Message-ID, when From is a participant of that
