@@ -34,6 +34,7 @@ type Config struct {
 	PurgeAt      string     `yaml:"purge_at"`      // daily time of the retention purge, HH:MM local time
 	Mailboxes    []Mailbox  `yaml:"mailboxes"`
 	SMTP         SMTP       `yaml:"smtp"`
+	SenderAuth   SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
 	Categories   []Category `yaml:"categories"`
 	Roles        []Role     `yaml:"roles"`
 	Users        []User     `yaml:"users"`
@@ -362,6 +363,7 @@ func (c *Config) setDefaults() {
 	if c.PurgeAt == "" {
 		c.PurgeAt = DefaultPurgeAt
 	}
+	c.SenderAuth.setDefaults()
 	if c.SMTP.TLS == "" {
 		c.SMTP.TLS = "starttls"
 	}
@@ -580,6 +582,7 @@ func (c *Config) check(p *parser) {
 			p.add(k+".language", "unknown language %q (known: %s)", u.Language, strings.Join(Languages, ", "))
 		}
 	}
+	c.SenderAuth.check(p)
 	p.checkUnknownKeys()
 }
 
@@ -592,6 +595,7 @@ func init() {
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
 		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing",
+		"sender_auth", "sender_auth.authserv_ids", "sender_auth.authserv_ids[]", "sender_auth.staff_powers",
 		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
 		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]",

@@ -25,6 +25,9 @@ mailboxes:
     after: seen
     poll_interval: 30s
     category: payroll
+sender_auth:
+  authserv_ids: [mx.example.com]
+  staff_powers: require_pass
 smtp:
   host: 127.0.0.1
   port: 587
@@ -147,7 +150,7 @@ func TestMistakes(t *testing.T) {
 		{"port not a number", "port: 993", "port: imaps", "mailboxes[0].port", "cannot unmarshal"},
 		{"bad after action", "after: seen", "after: archive", "mailboxes[0].after", "move:FOLDER"},
 		{"bad existing mode", "after: seen", "after: seen\n    existing: ignore", "mailboxes[0].existing", `want quiet or notify, got "ignore"`},
-		{"unknown mailbox category", "category: payroll\nsmtp", "category: payrol\nsmtp", "mailboxes[0].category", `unknown category "payrol"`},
+		{"unknown mailbox category", "category: payroll\nsender_auth", "category: payrol\nsender_auth", "mailboxes[0].category", `unknown category "payrol"`},
 		{"unknown permission", "may: [change_receivers, set_company]", "may: [change_receivers, fly]", "roles[0].may[1]", `unknown permission "fly"`},
 		{"unknown language", "language: fi", "language: klingon", "users[0].language", "unknown language"},
 		{"misspelt key", "poll_interval: 30s", "pol_interval: 30s", "mailboxes[0].pol_interval", "unknown key"},

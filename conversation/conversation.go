@@ -24,6 +24,7 @@ import (
 
 	"postdesk/config"
 	"postdesk/ingest/mailparse"
+	"postdesk/senderauth"
 	"postdesk/store"
 	"postdesk/threading"
 )
@@ -45,6 +46,8 @@ type Service struct {
 	idDomain    string
 	signer      *threading.Signer
 	senderLimit int
+	domainLimit int
+	senderAuth  *senderauth.Policy
 	log         *slog.Logger
 	parse       func(raw []byte) *mailparse.Message
 }
@@ -59,18 +62,29 @@ type Options struct {
 	// SenderLimit is how many mails one sender may send within an hour
 	// before further ones notify nobody (a loop breaker). Default 30.
 	SenderLimit int
-	Logger      *slog.Logger
+	// DomainLimit is how many acknowledgements (template received) one
+	// remote domain gets within an hour; further new conversations from it
+	// get none. Default 100.
+	DomainLimit int
+	// SenderAuth says whose Authentication-Results prove a sender, and
+	// whether staff powers by mail need that proof (see held.go); nil
+	// means none are checked, and staff powers rest on From alone.
+	SenderAuth *senderauth.Policy
 	// Parse replaces mailparse.Parse in Receive; nil means mailparse.Parse.
 	// For tests of what a parser failure does (quarantine), which the real
 	// parser, recovering its own panics, cannot produce on demand.
-	Parse func(raw []byte) *mailparse.Message
+	Parse  func(raw []byte) *mailparse.Message
+	Logger *slog.Logger
 }
 
 // New returns a Service.
 func New(st *store.Store, opts *Options) *Service {
-	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, log: slog.Default()}
+	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, domainLimit: 100, log: slog.Default()}
 	if opts != nil {
-		s.signer = opts.Signer
+		s.signer, s.senderAuth = opts.Signer, opts.SenderAuth
+		if opts.DomainLimit > 0 {
+			s.domainLimit = opts.DomainLimit
+		}
 		if opts.SenderLimit > 0 {
 			s.senderLimit = opts.SenderLimit
 		}

@@ -16,6 +16,7 @@ import (
 	"postdesk/config"
 	"postdesk/ingest/mailparse"
 	"postdesk/quote"
+	"postdesk/senderauth"
 	"postdesk/store"
 	"postdesk/threading"
 )
@@ -150,6 +151,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 	if d.Note != "" {
 		msg.Problems = append(msg.Problems, "Threading: "+d.Note)
 	}
+	check := s.senderCheck(in.Raw, from) // nil without sender_auth
 	if msg.RawSHA256, err = tx.PutBlob(ctx, in.Raw); err != nil {
 		return nil, err
 	}
@@ -183,7 +185,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 			return nil, err
 		}
 	} else {
-		stored, err := s.addMail(ctx, tx, d, author, msg, files, quiet, m.Report)
+		stored, err := s.addMail(ctx, tx, d, author, msg, files, quiet, m.Report, check)
 		if err != nil {
 			return nil, err
 		}
@@ -191,6 +193,9 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 		res.ConversationID, res.Kind = d.Conversation, stored.Kind
 	}
 	res.MessageID = msg.ID
+	if err := recordSender(ctx, tx, msg, check); err != nil {
+		return nil, err
+	}
 	if in.TooLarge && author != nil && d.Kind == threading.KindCustomer && !quiet {
 		if err := s.notify(ctx, tx, res.ConversationID, &msg.ID, store.TemplateTooLarge, 0, *author); err != nil {
 			return nil, err
@@ -257,7 +262,7 @@ func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Cat
 	// number; the acknowledgement carries their reply address. Never for
 	// held or machine mail, which must not be answered.
 	if held == "" && !quiet {
-		return s.notify(ctx, tx, conv.ID, &msg.ID, store.TemplateReceived, 0, *author)
+		return s.acknowledge(ctx, tx, conv.ID, msg.ID, *author)
 	}
 	return nil
 }
@@ -266,7 +271,7 @@ func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Cat
 // message stored (a staff reply from the mail client is stored as the answer
 // it becomes).
 func (s *Service) addMail(ctx context.Context, tx *store.Tx, d threading.Decision, author *store.User,
-	msg *store.Message, files []store.NewAttachment, quiet bool, report *mailparse.DeliveryReport) (*store.Message, error) {
+	msg *store.Message, files []store.NewAttachment, quiet bool, report *mailparse.DeliveryReport, check *senderauth.Result) (*store.Message, error) {
 	c, err := tx.LockConversation(ctx, d.Conversation)
 	if err != nil {
 		return nil, err
@@ -274,10 +279,12 @@ func (s *Service) addMail(ctx context.Context, tx *store.Tx, d threading.Decisio
 	msg.ConversationID = c.ID
 	switch {
 	case d.Kind == threading.KindBounce:
-		return msg, s.bounce(ctx, tx, c, msg, files, quiet, report)
+		return msg, s.bounce(ctx, tx, c, d.Bounce, msg, files, quiet, report)
 	case msg.Kind == store.KindAutoReply:
 		// Stored for the record; never answered, never notified, no status change.
 		return msg, tx.InsertMessage(ctx, msg, files)
+	case d.Staff && author != nil && s.staffPowersHeld(check) != "":
+		return s.holdReply(ctx, tx, author, c, msg, files, s.staffPowersHeld(check))
 	case d.Staff && author != nil:
 		a, err := s.Actor(ctx, author.ID)
 		if err != nil {
@@ -365,44 +372,60 @@ func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *stor
 	return msg, nil
 }
 
-// bounce records a delivery failure of our mail: the outbox row is marked
-// failed and the Handler (or the roles) is told. It is never answered.
-func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversation, msg *store.Message, files []store.NewAttachment,
+// bounce records a delivery report. Only one that came back to a verified
+// return path (row, see threading.Decision.Bounce) counts: that outbox row is
+// marked failed, the failure goes in the timeline and the Handler (or the
+// roles) is told. Any other report (anyone can write one, naming a
+// Message-ID they have seen) is kept for staff, marked unverified, and
+// changes nothing. A report is staff-only (store.StaffOnlyKind) and never
+// answered.
+func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversation, row int64, msg *store.Message, files []store.NewAttachment,
 	quiet bool, report *mailparse.DeliveryReport) error {
+	switch {
+	case row == 0:
+		msg.Problems = append(msg.Problems, "Unverified delivery report: it did not come back to the signed return path of a mail postdesk sent, so no delivery state was changed and nobody was told.")
+		return tx.InsertMessage(ctx, msg, files)
+	case report != nil && report.Action != "" && !strings.EqualFold(report.Action, "failed"):
+		// RFC 3464 2.3.3: only "failed" is a failure; "delayed" means
+		// the remote side is still trying, the others that it delivered.
+		msg.Problems = append(msg.Problems, fmt.Sprintf("Delivery report: %s %s; the mail was not marked failed.", report.Action, report.Status))
+		return tx.InsertMessage(ctx, msg, files)
+	}
+	why := ""
+	if report != nil {
+		why = strings.TrimSpace(report.Status + " " + report.Diagnostic)
+	}
+	failed, err := tx.MarkOutboxBounced(ctx, row, c.ID, why)
+	if err != nil {
+		return err
+	}
+	if failed == nil {
+		msg.Problems = append(msg.Problems, "Delivery report about a mail already marked failed: nothing changed.")
+		return tx.InsertMessage(ctx, msg, files)
+	}
 	if err := tx.InsertMessage(ctx, msg, files); err != nil {
 		return err
 	}
-	ev := &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindEvent, Event: "delivery_failed", Text: "Delivery failed"}
-	var failed *store.Bounced
-	if report != nil {
-		why := strings.TrimSpace(report.Status + " " + report.Diagnostic)
-		var err error
-		if failed, err = tx.MarkBounced(ctx, c.ID, report.OriginalMessageID, why); err != nil {
-			return err
-		}
-		if failed != nil {
-			ev.Text += " to " + failed.Recipient
-			ev.To = []string{failed.Recipient}
-		}
-		if why != "" {
-			ev.Text += ": " + why
-		}
+	ev := &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindEvent, Event: "delivery_failed",
+		Text: "Delivery failed to " + failed.Recipient, To: []string{failed.Recipient}}
+	if report != nil && report.Status != "" {
+		// The status code only: the diagnostic text is the remote side's
+		// words and stays in the (staff-only) report.
+		ev.Text += ": " + report.Status
 	}
 	if err := tx.InsertMessage(ctx, ev, nil); err != nil {
 		return err
 	}
 	// A notice about a notice that failed could fail again, and again: the
 	// failure stays in the timeline, and nobody is mailed about it.
-	if quiet || (failed != nil && !noticeWorthy(failed.Template)) {
+	if quiet || !noticeWorthy(failed.Template) {
 		return nil
 	}
 	to, err := s.handlerOrRoles(ctx, tx, c)
 	if err != nil {
 		return err
 	}
-	if failed != nil {
-		to = slices.DeleteFunc(to, func(u store.User) bool { return u.Email == failed.Recipient })
-	}
+	to = slices.DeleteFunc(to, func(u store.User) bool { return u.Email == failed.Recipient })
 	return s.notify(ctx, tx, c.ID, &ev.ID, store.TemplateDeliveryFailed, 0, to...)
 }
 
@@ -548,6 +571,14 @@ func (x *index) UserEmail(userID int64) (string, bool, error) {
 		return "", false, err
 	}
 	return u.Email, true, nil
+}
+
+func (x *index) OutboxConversation(id int64) (int64, bool, error) {
+	c, err := x.tx.OutboxConversation(x.ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, false, nil
+	}
+	return c, err == nil, err
 }
 
 func (x *index) IsStaffOf(conv int64, email string) (bool, error) {

@@ -264,7 +264,7 @@ Message-ID: <ooo.7@example.com>
 
 func TestReceiveBounceMarksDeliveryFailed(t *testing.T) {
 	f := setup(t)
-	f.withSigner(0)
+	sg := f.withSigner(0)
 	first := f.receive(1, mail(firstMail, "Hello\n"))
 	c := f.get(first.ConversationID)
 	if _, err := f.svc.Reply(f.ctx, f.actor("aino.handler@example.com"), c.ID, "Answer", nil); err != nil {
@@ -277,9 +277,14 @@ func TestReceiveBounceMarksDeliveryFailed(t *testing.T) {
 			answer = it
 		}
 	}
+	verp, err := sg.ReturnPath("payroll@example.com", answer.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dsn := mail(`
+Delivered-To: `+verp+`
 From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
-To: payroll@example.com
+To: `+verp+`
 Subject: Undelivered Mail Returned to Sender
 Return-Path: <>
 Auto-Submitted: auto-replied
@@ -334,7 +339,9 @@ Message-ID: <%s>
 			notice = it
 		}
 	}
+	noticePath, _ := sg.ReturnPath("payroll@example.com", notice.ID)
 	second := strings.Replace(strings.Replace(dsn, answer.MailMessageID, notice.MailMessageID, 1), "dsn.8@", "dsn.9@", 1)
+	second = strings.ReplaceAll(second, verp, noticePath)
 	second = strings.Replace(second, "cara.customer@acme.example", "aino.handler@example.com", -1)
 	if r := f.receive(9, second); r.Kind != store.KindBounce || r.ConversationID != c.ID {
 		t.Fatalf("second bounce: %+v", r)
@@ -576,17 +583,19 @@ Message-ID: <late.2@acme.example>
 }
 
 // dsnFor is a delivery report saying the mail with this Message-ID did not
-// reach rcpt.
-func dsnFor(id, msgID, rcpt string) string {
+// reach rcpt, delivered to the address to (a return path, or the bare
+// category address of a forged one).
+func dsnFor(id, msgID, rcpt, to string) string {
 	return mail(fmt.Sprintf(`
+Delivered-To: %s
 From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
-To: payroll@example.com
+To: %[1]s
 Subject: Undelivered Mail Returned to Sender
 Return-Path: <>
 Message-ID: <%s@mx.example.net>
 MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="b"
-`, id), fmt.Sprintf(`--b
+`, to, id), fmt.Sprintf(`--b
 Content-Type: text/plain
 
 Your message could not be delivered.
@@ -613,24 +622,30 @@ Message-ID: <%s>
 // nobody, so failures cannot feed each other.
 func TestReceiveBounceOfANoticeTellsNobody(t *testing.T) {
 	f := setup(t)
-	f.withSigner(0)
+	sg := f.withSigner(0)
 	c := f.get(f.receive(1, mail(firstMail, "Hello\n")).ConversationID)
-	idOf := func(template, to string) string {
+	idOf := func(template, to string) (string, string) {
 		items, _ := f.st.OutboxFor(f.ctx, c.ID)
 		for _, it := range items {
 			if it.Template == template && it.Recipient == to {
-				return it.MailMessageID
+				verp, err := sg.ReturnPath("payroll@example.com", it.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return it.MailMessageID, verp
 			}
 		}
 		t.Fatalf("no %s to %s", template, to)
-		return ""
+		return "", ""
 	}
-	f.receive(2, dsnFor("b1", idOf(store.TemplateNewConversation, "ben.payroll@example.com"), "ben.payroll@example.com"))
+	id, verp := idOf(store.TemplateNewConversation, "ben.payroll@example.com")
+	f.receive(2, dsnFor("b1", id, "ben.payroll@example.com", verp))
 	want := []string{"aino.handler@example.com", "lea.lead@example.com"}
 	if got := f.outbox(c.ID, store.TemplateDeliveryFailed); !slices.Equal(got, want) {
 		t.Fatalf("a bounce to Ben was told to %v, want %v", got, want)
 	}
-	f.receive(3, dsnFor("b2", idOf(store.TemplateDeliveryFailed, "aino.handler@example.com"), "aino.handler@example.com"))
+	id, verp = idOf(store.TemplateDeliveryFailed, "aino.handler@example.com")
+	f.receive(3, dsnFor("b2", id, "aino.handler@example.com", verp))
 	if got := f.outbox(c.ID, store.TemplateDeliveryFailed); !slices.Equal(got, want) {
 		t.Fatalf("a bounced failure notice was told on: %v", got)
 	}

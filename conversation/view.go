@@ -84,7 +84,7 @@ func (s *Service) Attachment(ctx context.Context, a *Actor, id string) (*store.A
 		if err != nil {
 			return err
 		}
-		if !acc.see || (kind == store.KindNote && !acc.staff) {
+		if !acc.see || (store.StaffOnlyKind(kind) && !acc.staff) {
 			return fmt.Errorf("attachment: %w", ErrNotFound)
 		}
 		data, err = tx.Blob(ctx, at.SHA256)

@@ -146,6 +146,12 @@ func (w *Worker) build(ctx context.Context, tx *store.Tx, it *store.OutboxItem, 
 		}
 	}
 
+	if it.Template == store.TemplateReceived {
+		// The acknowledgement goes to whatever From the mail had, which a
+		// spoofer chooses: it repeats nothing they wrote, only the number
+		// and the link.
+		data.Subject, data.Text, data.Author, data.Attachments = "", "", templates.Person{}, nil
+	}
 	r, err := w.o.Templates.Render(it.Template, lang, data)
 	if err != nil {
 		return nil, permanent(err)
@@ -191,11 +197,22 @@ func (w *Worker) build(ctx context.Context, tx *store.Tx, it *store.OutboxItem, 
 			at.Header.Set("Content-ID", "<"+a.ID+"."+it.MailMessageID+">")
 		}
 	}
+	return w.outgoing(e, it, from, to)
+}
+
+// outgoing serialises a mail with its envelope: the sender is the row's own
+// return path (VERP, payroll+b-TOKEN@example.com), so a delivery report
+// names exactly this row and nothing a stranger could copy.
+func (w *Worker) outgoing(e *email.Email, it *store.OutboxItem, from, to string) (*outgoing, error) {
+	envelope, err := w.o.Signer.ReturnPath(from, it.ID)
+	if err != nil {
+		return nil, permanentf("return path: %v", err)
+	}
 	raw, err := e.Bytes()
 	if err != nil {
 		return nil, permanent(err)
 	}
-	return &outgoing{from: from, to: to, raw: raw}, nil
+	return &outgoing{from: envelope, to: to, raw: raw}, nil
 }
 
 // gone makes a missing row (the conversation was purged, a blob is gone) a
@@ -369,11 +386,7 @@ func (w *Worker) buildAlert(ctx context.Context, tx *store.Tx, it *store.OutboxI
 	if err != nil {
 		return nil, err
 	}
-	raw, err := e.Bytes()
-	if err != nil {
-		return nil, permanent(err)
-	}
-	return &outgoing{from: from, to: to, raw: raw}, nil
+	return w.outgoing(e, it, from, to)
 }
 
 // frame makes the mail both kinds of mail share: checked From, To and

@@ -49,9 +49,14 @@
 //
 // # The mail
 //
-// From is the category's name and first address, and so is the envelope
-// sender, so bounces come back to a category mailbox where ingest attaches
-// them. Reply-To is the category address with a signed token for this
+// From is the category's name and first address. The envelope sender (SMTP
+// MAIL FROM) is that address with a VERP token for this row,
+// payroll+b-TOKEN@example.com (threading.Signer.ReturnPath): a signed tag
+// naming the outbox row, so a delivery report comes back to a category
+// mailbox at an address only the receiving MTA of this one mail has seen,
+// and ingest marks exactly that row failed. A report that arrives any other
+// way (a copied Message-ID sent to the bare address) changes nothing.
+// Reply-To is the category address with a signed token for this
 // recipient and conversation (payroll+TOKEN@example.com). The subject carries
 // the [#number] tag; Message-ID is the one stored in the row before the first
 // try; In-Reply-To and References point at the mail of the conversation the

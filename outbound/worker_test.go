@@ -338,10 +338,25 @@ func TestNewConversationMailsEachMember(t *testing.T) {
 	if len(ds) != 2 {
 		t.Fatalf("%d mails delivered, want 2", len(ds))
 	}
+	// Each mail's envelope sender (MAIL FROM on the wire) is its own return
+	// path: the category address with a VERP token naming its outbox row.
 	for _, d := range ds {
-		if d.From != "payroll@example.com" {
-			t.Errorf("envelope sender %q, want the category address (bounces come back to its mailbox)", d.From)
+		row := f.row(c.ID, store.TemplateNewConversation, d.To[0])
+		want, err := f.sg.ReturnPath("payroll@example.com", row.ID)
+		if err != nil {
+			t.Fatal(err)
 		}
+		if d.From != want {
+			t.Errorf("envelope sender %q, want the return path %q", d.From, want)
+		}
+		base, tag := threading.SplitPlus(d.From)
+		id, err := f.sg.VerifyBounce(strings.TrimPrefix(tag, threading.BouncePrefix))
+		if base != "payroll@example.com" || err != nil || id != row.ID {
+			t.Errorf("return path %q: base %s row %d %v, want row %d", d.From, base, id, err, row.ID)
+		}
+	}
+	if ds[0].From == ds[1].From {
+		t.Error("two mails share a return path")
 	}
 	for _, member := range []string{aino, ben} {
 		u, err := f.st.UserByEmail(f.ctx, member)

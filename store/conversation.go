@@ -298,7 +298,7 @@ func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error
 		AND ($5::bigint IS NULL OR c.handler_id = $5)
 		AND ($6 = '' OR c.subject ILIKE '%' || $10 || '%' OR EXISTS (SELECT 1 FROM messages m
 			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', $6)
-			AND (m.kind <> 'note' OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id AND r.staff
+			AND (m.kind NOT IN ('note', 'bounce') OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id AND r.staff
 				JOIN role_members rm ON rm.role_id = cr.role_id WHERE cr.conversation_id = c.id AND rm.user_id = $1))))
 		AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
 		ORDER BY c.updated_at DESC, c.id DESC LIMIT $9`,

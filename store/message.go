@@ -22,6 +22,11 @@ const (
 	KindEvent     = "event"
 )
 
+// StaffOnlyKind reports whether messages of a kind are shown to staff only:
+// internal notes, and delivery reports, whose text comes from whoever sent
+// the report (anyone can send one) and is never shown to the customer.
+func StaffOnlyKind(kind string) bool { return kind == KindNote || kind == KindBounce }
+
 // Message directions.
 const (
 	DirIn       = "in"
@@ -163,10 +168,10 @@ func scanMessage(row interface{ Scan(...any) error }) (*Message, error) {
 }
 
 // Messages lists a conversation's messages, oldest first, with attachments;
-// internal notes only when withNotes.
+// the staff-only kinds (internal notes, delivery reports) only when withNotes.
 func (db *DB) Messages(ctx context.Context, conversationID int64, withNotes bool) ([]Message, error) {
 	rows, err := db.q.Query(ctx, `SELECT `+messageColumns+` FROM messages m
-		WHERE m.conversation_id = $1 AND ($2 OR m.kind <> 'note') ORDER BY m.created_at, m.id`, conversationID, withNotes)
+		WHERE m.conversation_id = $1 AND ($2 OR m.kind NOT IN ('note', 'bounce')) ORDER BY m.created_at, m.id`, conversationID, withNotes)
 	if err != nil {
 		return nil, fmt.Errorf("messages: %w", err)
 	}

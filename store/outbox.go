@@ -80,19 +80,3 @@ type Bounced struct {
 	Recipient string
 	Template  string
 }
-
-// MarkBounced marks the conversation's outbox row whose Message-ID came back
-// in a delivery report as failed, and returns it (nil when none matches).
-func (db *DB) MarkBounced(ctx context.Context, conversationID int64, mailMessageID, why string) (*Bounced, error) {
-	var b Bounced
-	err := db.q.QueryRow(ctx, `UPDATE outbox SET status = 'failed', last_error = $3
-		WHERE conversation_id = $1 AND mail_message_id = $2 RETURNING recipient, template`,
-		conversationID, mailMessageID, "bounced: "+why).Scan(&b.Recipient, &b.Template)
-	if err != nil {
-		if isNotFound(notFound(err, "")) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("mark bounced: %w", err)
-	}
-	return &b, nil
-}

@@ -102,8 +102,11 @@ func TestEveryMailRenders(t *testing.T) {
 				t.Fatalf("%s.%s: %v", name, lang, err)
 			}
 			want := d.Subject
-			if name == "mailbox_alert" {
+			switch name {
+			case "mailbox_alert":
 				want = d.Mailbox
+			case "received":
+				want = "" // carries no word of the sender's: see TestReceiptRepeatsNothing
 			}
 			if !strings.Contains(r.Subject, want) || strings.ContainsAny(r.Subject, "\r\n") {
 				t.Errorf("%s.%s: subject %q", name, lang, r.Subject)
@@ -112,6 +115,54 @@ func TestEveryMailRenders(t *testing.T) {
 				t.Errorf("%s.%s: text or HTML lacks the link or the document frame:\n%s\n%s", name, lang, r.Text, r.HTML)
 			}
 		}
+	}
+}
+
+// The acknowledgement goes to whatever From a new mail had, which anyone can
+// forge: it carries the number and the link, never the subject or the text
+// the sender chose, so it cannot carry a spoofer's message to a victim.
+func TestReceiptRepeatsNothing(t *testing.T) {
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range templates.Languages {
+		d := golden("received")
+		d.Subject, d.Text = "Your account is locked: log in at evil.example", "Call +358 40 000 0000 now"
+		d.Author = templates.Person{Name: "Attacker", Email: "evil@evil.example"}
+		r, err := set.Render("received", lang, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The HTML's <title> shows Data.Subject, which outbound leaves empty
+		// for this template; the body must not need it.
+		_, body, _ := strings.Cut(r.HTML, "</head>")
+		for _, part := range []string{r.Subject, r.Text, body} {
+			if strings.Contains(part, "evil.example") || strings.Contains(part, "+358") {
+				t.Errorf("received.%s repeats the sender's words:\n%s", lang, part)
+			}
+		}
+		if !strings.Contains(r.Text, "#1") || !strings.Contains(r.Text, d.Link) {
+			t.Errorf("received.%s lacks the number or the link:\n%s", lang, r.Text)
+		}
+	}
+}
+
+// A display name posing as another address is shown as the real address,
+// with the name marked.
+func TestNotificationShowsRealAddress(t *testing.T) {
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := golden("customer_reply")
+	d.Author = templates.Person{Name: "aino@example.com", Email: "evil@x.example"}
+	r, err := set.Render("customer_reply", "en", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Text, `evil@x.example (display name "aino@example.com" is not this address) wrote`) {
+		t.Errorf("the sender is not shown by the real address:\n%s", r.Text)
 	}
 }
 
@@ -164,10 +215,10 @@ func TestHTMLEscapesUserInput(t *testing.T) {
 					t.Errorf("%s.%s: HTML holds %q:\n%s", name, lang, bad, r.HTML)
 				}
 			}
-			if !strings.Contains(r.HTML, "&lt;script&gt;") {
+			if !strings.Contains(r.HTML, "&lt;script&gt;") && name != "received" {
 				t.Errorf("%s.%s: the subject or text is not shown escaped:\n%s", name, lang, r.HTML)
 			}
-			if !strings.Contains(r.Subject, `<script>alert("subject")</script>`) {
+			if !strings.Contains(r.Subject, `<script>alert("subject")</script>`) && name != "received" {
 				t.Errorf("%s.%s: the subject is plain text and must not be escaped: %q", name, lang, r.Subject)
 			}
 		}

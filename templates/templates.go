@@ -31,8 +31,11 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
+
+	"postdesk/senderauth"
 )
 
 //go:embed mail
@@ -335,6 +338,9 @@ func funcMap(lang string) texttemplate.FuncMap {
 		// who is a person with their address: "Name <address>".
 		"who": func(p Person) string {
 			switch {
+			case senderauth.MisleadingName(p.Name, p.Email):
+				// The name poses as another address: the real one, marked.
+				return p.Email + " (display name " + strconv.Quote(p.Name) + " is not this address)"
 			case p.Name == "":
 				return p.Email
 			case p.Email == "":

@@ -16,6 +16,9 @@ type Index interface {
 	IsParticipant(conv int64, email string) (bool, error)
 	UserEmail(userID int64) (email string, ok bool, err error)
 	IsStaffOf(conv int64, email string) (bool, error) // member of a receiver role of conv
+	// OutboxConversation is the conversation of an outbox row; ok is false
+	// when the row is gone or belongs to no conversation.
+	OutboxConversation(outboxID int64) (conv int64, ok bool, err error)
 }
 
 // maxLookupIDs caps the Message-IDs of one header passed to the Index, so a
@@ -25,6 +28,7 @@ const maxLookupIDs = 64
 // Values of Decision.By.
 const (
 	ByToken      = "token"
+	ByReturnPath = "return-path"
 	ByMessageID  = "message-id"
 	BySubjectTag = "subject-tag"
 	ByNew        = "new"
@@ -36,8 +40,12 @@ type Decision struct {
 	By           string // "token", "message-id", "subject-tag", "new"
 	Kind         Kind
 	Token        *Token // the verified token, when one was used
-	Staff        bool   // sender has staff powers on this conversation
-	Note         string // why something was refused, e.g. "token from a different sender", shown to staff
+	// Bounce is the outbox row a delivery report names through a verified
+	// return path (VERP); 0 for every other mail, including a report that
+	// came any other way, which must change no delivery state.
+	Bounce int64
+	Staff  bool   // sender has staff powers on this conversation
+	Note   string // why something was refused, e.g. "token from a different sender", shown to staff
 }
 
 // Decide returns the conversation m belongs to. recipients are all envelope and
@@ -45,6 +53,12 @@ type Decision struct {
 //
 // In order, the first that applies wins:
 //
+//  0. for a bounce, a return path (payroll+b-TOKEN@, see SignBounce) among
+//     the recipients whose token verifies: the report is about that outbox
+//     row and no other (Bounce), and belongs to the row's conversation; when
+//     the row or its conversation is gone, to none (a new, held one). Only
+//     this makes a report count; a bounce found by the rules below is
+//     stored for staff and changes nothing.
 //  1. a reply token in the plus-address of any recipient that verifies. A
 //     token proves its bearer got our mail, so it attaches whoever the sender
 //     is; staff powers (Staff, KindStaff) need more: From is the email of the
@@ -55,7 +69,9 @@ type Decision struct {
 //  2. for a bounce, the conversation holding the Message-ID of the returned
 //     mail (m.Report.OriginalMessageID), with no sender check, but only when
 //     that ID has own.MessageIDDomain: it must be ours, and ours are known
-//     only to those we sent them to. A bounce goes no further.
+//     only to those we sent them to. This only keeps the report with its
+//     conversation for staff: it proves nothing (Bounce stays 0), since
+//     everyone who got the mail has the ID. A bounce goes no further.
 //  3. In-Reply-To, then References (RFC 5322 3.6.4; all of them, since Apple
 //     Mail rewrites References and Outlook often sends only In-Reply-To)
 //     naming a stored Message-ID, when From is a participant of that
@@ -84,6 +100,20 @@ func Decide(m *mailparse.Message, recipients []string, s *Signer, idx Index, own
 		return d, nil
 	}
 
+	// 0. Return path of a bounce.
+	if d.Kind == KindBounce {
+		found, note, err := returnPath(&d, recipients, s, idx)
+		if err != nil {
+			return Decision{}, err
+		}
+		if note != "" {
+			notes = append(notes, note)
+		}
+		if found {
+			return finish()
+		}
+	}
+
 	// 1. Reply token.
 	if s != nil {
 		tok, owner, badNote, err := pickToken(recipients, from, s, idx)
@@ -97,8 +127,9 @@ func Decide(m *mailparse.Message, recipients []string, s *Signer, idx Index, own
 			d.Conversation, d.By, d.Token = tok.Conversation, ByToken, tok
 			switch {
 			case d.Kind == KindBounce:
-				// Sent by a mail system to our bounce address: no one's
-				// powers are in question.
+				// A report at a reply address, not at a return path: it
+				// is kept with the conversation but proves nothing
+				// (Bounce stays 0), and no one's powers are in question.
 			case owner == "":
 				notes = append(notes, fmt.Sprintf("reply token names unknown user %d: no staff powers", tok.Recipient))
 			case owner != from:
@@ -197,6 +228,28 @@ func Decide(m *mailparse.Message, recipients []string, s *Signer, idx Index, own
 
 	// 5. New conversation.
 	return finish()
+}
+
+// returnPath applies rule 0 of Decide to a bounce: found reports a verified
+// return path (d is then decided), note what staff should know.
+func returnPath(d *Decision, recipients []string, s *Signer, idx Index) (found bool, note string, err error) {
+	row, ok, bad := BounceRow(recipients, s)
+	if !ok {
+		if bad {
+			note = "a return path token did not verify: the report is not trusted"
+		}
+		return false, note, nil
+	}
+	d.By, d.Bounce = ByReturnPath, row
+	conv, exists, err := idx.OutboxConversation(row)
+	if err != nil {
+		return false, "", fmt.Errorf("threading: return path lookup: %w", err)
+	}
+	if !exists {
+		return true, fmt.Sprintf("delivery report for outbox row %d, whose conversation no longer exists", row), nil
+	}
+	d.Conversation = conv
+	return true, "", nil
 }
 
 // pickToken verifies the plus-address tag of every recipient and returns the

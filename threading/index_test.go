@@ -7,7 +7,8 @@ type memIndex struct {
 	participants map[int64][]string
 	staff        map[int64][]string // members of a receiver role
 	users        map[int64]string
-	err          error // returned by every call when set
+	outbox       map[int64]int64 // outbox row -> conversation
+	err          error           // returned by every call when set
 
 	asked []string // emails passed to IsParticipant / IsStaffOf, to check normalisation
 }
@@ -66,6 +67,14 @@ func (x *memIndex) IsStaffOf(conv int64, email string) (bool, error) {
 	return contains(x.staff[conv], email), nil
 }
 
+func (x *memIndex) OutboxConversation(id int64) (int64, bool, error) {
+	if x.err != nil {
+		return 0, false, x.err
+	}
+	c, ok := x.outbox[id]
+	return c, ok, nil
+}
+
 // Users of the test world.
 const (
 	userAlice = 1 // customer in conversation 10 (#42) and 12 (#44)
@@ -87,6 +96,7 @@ func testIndex() *memIndex {
 			"old@customer.example":    12,
 		},
 		numbers: map[int64]int64{42: 10, 43: 11, 44: 12},
+		outbox:  map[int64]int64{700: 10, 701: 11}, // 702: purged with its conversation
 		participants: map[int64][]string{
 			10: {"alice@customer.example", "bob@example.com"},
 			11: {"carol@other.example", "bob@example.com"},

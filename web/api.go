@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"postdesk/conversation"
+	"postdesk/senderauth"
 	"postdesk/store"
 )
 
@@ -32,7 +33,9 @@ type apiAttachment struct {
 type apiMessage struct {
 	ID          int64           `json:"id"`
 	Kind        string          `json:"kind"`
-	From        string          `json:"from"`
+	From        string          `json:"from"` // the real address, always
+	FromName    string          `json:"from_name,omitempty"`
+	FromWarning string          `json:"from_warning,omitempty"` // set when from_name poses as another address
 	To          []string        `json:"to"`
 	Subject     string          `json:"subject"`
 	Text        string          `json:"text"`
@@ -208,8 +211,12 @@ func apiConv(l *lookup, c store.Conversation, msgs []store.Message) apiConversat
 func apiMsg(l *lookup, m store.Message) apiMessage {
 	out := apiMessage{ID: m.ID, Kind: m.Kind, From: m.FromAddr, To: m.To, Subject: m.Subject, Text: m.Text,
 		CreatedAt: m.CreatedAt.UTC(), Attachments: []apiAttachment{}}
+	out.FromName = m.FromName
 	if out.From == "" && m.AuthorID != nil {
-		out.From = l.email(m.AuthorID)
+		out.From, out.FromName = l.email(m.AuthorID), l.name(m.AuthorID)
+	}
+	if senderauth.MisleadingName(out.FromName, out.From) {
+		out.FromWarning = "the display name is not the sender's address"
 	}
 	if out.To == nil {
 		out.To = []string{}

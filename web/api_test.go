@@ -89,7 +89,7 @@ func TestAPIConversationRound(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := "attachments created_at from id kind subject text to"; strings.Join(keys, " ") != want {
+	if want := "attachments created_at from from_name id kind subject text to"; strings.Join(keys, " ") != want {
 		t.Fatalf("message keys %v, want %s", keys, want)
 	}
 

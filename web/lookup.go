@@ -3,9 +3,11 @@ package web
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 
 	"postdesk/conversation"
+	"postdesk/senderauth"
 	"postdesk/store"
 )
 
@@ -68,6 +70,17 @@ func (l *lookup) name(id *int64) string {
 		return u.Name
 	}
 	return u.Email
+}
+
+// sender is how to show a user who wrote in: their name, or, when the name
+// poses as another address ("aino@example.com" <evil@x.example>), their real
+// address with warn set.
+func (l *lookup) sender(id *int64) (label, warn string) {
+	name, email := l.name(id), l.email(id)
+	if senderauth.MisleadingName(name, email) {
+		return email, "The display name " + strconv.Quote(name) + " is not this sender's address"
+	}
+	return name, ""
 }
 
 // rolesOf returns roles by id, ordered by name.

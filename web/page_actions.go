@@ -8,6 +8,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -58,6 +59,18 @@ func (s *server) conversationAction(w http.ResponseWriter, r *http.Request, rq *
 	case "describe":
 		err = s.describe(r, rq, id, form)
 		flash = "Saved."
+	case "release":
+		// A held reply: only the staff member it claims to be from may
+		// send it, as their own reply (conversation.ReleaseHeld decides).
+		msgID, perr := strconv.ParseInt(r.PostFormValue("message"), 10, 64)
+		if perr != nil || msgID <= 0 {
+			s.errorPage(w, r, rq, http.StatusNotFound, "")
+			return
+		}
+		var m *store.Message
+		if m, err = s.svc.ReleaseHeld(ctx, a, msgID); err == nil {
+			id, flash = m.ConversationID, "Your reply was sent to the customer."
+		}
 	case "solve":
 		err, flash = s.svc.Solve(ctx, a, id), "Marked Solved."
 	case "reopen":
@@ -82,7 +95,7 @@ func (s *server) conversationAction(w http.ResponseWriter, r *http.Request, rq *
 	}
 	s.setFlash(w, flash)
 	to := convURL(id)
-	if action == "reply" || action == "note" {
+	if action == "reply" || action == "note" || action == "release" {
 		to += "#latest"
 	}
 	redirect(w, r, to)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"postdesk/config"
+	"postdesk/conversation"
+	"postdesk/senderauth"
 	"postdesk/store"
 )
 
@@ -23,8 +25,11 @@ type messageView struct {
 	Kind        string
 	Side        string // them (customer side), us (staff), note, event
 	Label       string // "Internal note", "Automatic reply", "Bounce"
-	From        string
-	Addr        string
+	From        string // the name to show; empty when the name would mislead
+	Addr        string // the real address, always shown
+	NameWarning string // the display name poses as another address
+	Unverified  string // sender_auth: the sender was not verified, and why
+	Held        *conversation.HeldView
 	When        time.Time
 	HTML        template.HTML
 	Text        string
@@ -59,6 +64,7 @@ type convData struct {
 	HandlerEmail  string
 	Customer      string
 	CustomerEmail string
+	CustomerWarn  string // the customer's display name poses as another address
 	Assignee      string
 	Company       string
 	Person        string
@@ -104,9 +110,10 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 	d := convData{page: s.base(w, r, rq, "#"+strconv.FormatInt(c.Number, 10)+" "+c.Subject, "inbox"),
 		Conv: c, Staff: v.Staff, Images: images, Failed: failed,
 		Handler: l.name(c.HandlerID), HandlerEmail: l.email(c.HandlerID),
-		Customer: l.name(c.CustomerID), CustomerEmail: l.email(c.CustomerID), Assignee: l.email(c.AssigneeID),
+		CustomerEmail: l.email(c.CustomerID), Assignee: l.email(c.AssigneeID),
 		Company: l.company(c.CompanyID), Person: l.person(c.PersonID)}
 	d.Error = msg
+	d.Customer, d.CustomerWarn = l.sender(c.CustomerID)
 	if cat := l.category(c.CategoryID); cat.Name != "" {
 		d.Category = cat.Name
 	} else {
@@ -134,13 +141,25 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		d.Form = convForm{Company: d.Company, Person: d.Person, Assignee: d.Assignee}
 	}
 
+	trust, err := s.svc.Trust(r.Context(), a, id)
+	if err != nil {
+		s.fail(w, r, rq, err)
+		return
+	}
 	for _, m := range v.Messages {
 		mv := messageView{ID: m.ID, Kind: m.Kind, From: m.FromName, Addr: m.FromAddr, When: m.CreatedAt, Event: m.Event, Text: m.Text}
-		if mv.From == "" {
-			mv.From = m.FromAddr
+		if mv.Addr == "" && m.AuthorID != nil {
+			mv.From, mv.Addr = l.name(m.AuthorID), l.email(m.AuthorID)
 		}
-		if mv.From == "" && m.AuthorID != nil {
-			mv.From = l.name(m.AuthorID)
+		if senderauth.MisleadingName(mv.From, mv.Addr) {
+			mv.NameWarning = "The display name " + strconv.Quote(mv.From) + " is not the sender's address"
+			mv.From = ""
+		}
+		if ch, ok := trust.Checks[m.ID]; ok && !ch.Verified {
+			mv.Unverified = ch.Reason
+		}
+		if h, ok := trust.Held[m.ID]; ok {
+			mv.Held = &h
 		}
 		switch m.Kind {
 		case store.KindEvent:

@@ -19,6 +19,7 @@ type inboxRow struct {
 	Status    string
 	Handler   string
 	Customer  string
+	Warn      string // the customer's display name poses as another address
 	Roles     []string
 	UpdatedAt time.Time
 	Mine      bool
@@ -56,8 +57,9 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 	l := newLookup(r.Context(), s.st)
 	for _, c := range p.Conversations {
 		row := inboxRow{ID: c.ID, Number: c.Number, Subject: c.Subject, Status: c.Status, UpdatedAt: c.UpdatedAt,
-			Handler: l.name(c.HandlerID), Customer: l.name(c.CustomerID),
-			Mine: c.HandlerID != nil && *c.HandlerID == rq.actor.User.ID}
+			Handler: l.name(c.HandlerID),
+			Mine:    c.HandlerID != nil && *c.HandlerID == rq.actor.User.ID}
+		row.Customer, row.Warn = l.sender(c.CustomerID)
 		if cat := l.category(c.CategoryID); cat.Name != "" {
 			row.Category = cat.Name
 		} else {

@@ -24,6 +24,7 @@ import (
 	"postdesk/metrics"
 	"postdesk/outbound"
 	"postdesk/retention"
+	"postdesk/senderauth"
 	"postdesk/store"
 	"postdesk/templates"
 	"postdesk/threading"
@@ -155,7 +156,8 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	if err != nil {
 		return fmt.Errorf("secret: %w", err)
 	}
-	svc := conversation.New(st, &conversation.Options{MessageIDDomain: messageIDDomain(c), Signer: signer, Logger: log})
+	svc := conversation.New(st, &conversation.Options{MessageIDDomain: messageIDDomain(c), Signer: signer, Logger: log,
+		SenderAuth: &senderauth.Policy{AuthservIDs: c.SenderAuth.AuthservIDs, RequirePass: c.SenderAuth.RequirePass()}})
 	mails, err := templates.Load(c.TemplatesDir)
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)

@@ -24,6 +24,7 @@ import (
 	"postdesk/sandbox"
 	"postdesk/store"
 	"postdesk/store/storetest"
+	"postdesk/threading"
 )
 
 // The whole loop on the wire, through the binary: Dovecot is the category
@@ -207,8 +208,12 @@ On 02/11/2026 9.05, Payroll wrote:
 	if !strings.Contains(text, "paid with the November salary") || strings.Contains(text, "> My October salary") || strings.Contains(text, "wrote:") {
 		t.Fatalf("the customer's answer:\n%s", text)
 	}
-	if from := addrOf(t, answer.msg.Header.Get("From")); from != "payroll@example.com" || answer.from != "payroll@example.com" {
-		t.Fatalf("answer From %q, envelope %q", answer.msg.Header.Get("From"), answer.from)
+	// The envelope sender is the answer's own signed return path (VERP).
+	sg, _ := threading.NewSigner([]byte("0123456789abcdef0123456789abcdef"))
+	base, tag := threading.SplitPlus(answer.from)
+	_, verr := sg.VerifyBounce(strings.TrimPrefix(tag, threading.BouncePrefix))
+	if from := addrOf(t, answer.msg.Header.Get("From")); from != "payroll@example.com" || base != "payroll@example.com" || verr != nil {
+		t.Fatalf("answer From %q, envelope %q (%v)", answer.msg.Header.Get("From"), answer.from, verr)
 	}
 	// Threaded under the customer's own mail (the thread's root) and the
 	// acknowledgement they got; the staff member's mail stays internal.
