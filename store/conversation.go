@@ -208,41 +208,65 @@ func (db *DB) Participants(ctx context.Context, conversationID int64) ([]string,
 	return es, nil
 }
 
-// visibleTo is the visibility rule in SQL, for the viewer in parameter $1:
-// members of a receiver role, the customer and the customer assignee, and a
-// manager of the company the conversation is about. It is a constant: the
-// one place the rule is written, used by every list and check.
-const visibleTo = `(
-	c.customer_id = $1 OR c.assignee_id = $1
-	OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN role_members rm ON rm.role_id = cr.role_id
-		WHERE cr.conversation_id = c.id AND rm.user_id = $1)
-	OR (c.company_id IS NOT NULL AND EXISTS (SELECT 1 FROM users u
-		JOIN role_members rm ON rm.user_id = u.id JOIN roles r ON r.id = rm.role_id
-		WHERE u.id = $1 AND u.company_id = c.company_id AND 'manager' = ANY(r.permissions))))`
+// The visibility rule is the view conversation_viewers (migration 004): one
+// row per conversation, user and reason. The store only reads it; the
+// conversation package names the reasons and decides what each allows.
+const seenBy = `EXISTS (SELECT 1 FROM conversation_viewers v WHERE v.conversation_id = c.id AND v.user_id = $1)`
 
-// CanSee reports whether a user may see a conversation.
-func (db *DB) CanSee(ctx context.Context, userID, conversationID int64) (bool, error) {
-	var ok bool
-	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2 AND `+visibleTo+`)`,
-		userID, conversationID).Scan(&ok)
+// ViewReasons lists why a user may see a conversation, each reason once and
+// sorted: none means they may not see it.
+func (db *DB) ViewReasons(ctx context.Context, userID, conversationID int64) ([]string, error) {
+	rows, err := db.q.Query(ctx, `SELECT DISTINCT reason FROM conversation_viewers
+		WHERE user_id = $1 AND conversation_id = $2 ORDER BY reason`, userID, conversationID)
 	if err != nil {
-		return false, fmt.Errorf("can see: %w", err)
+		return nil, fmt.Errorf("view reasons: %w", err)
 	}
-	return ok, nil
+	rs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("view reasons: %w", err)
+	}
+	return rs, nil
 }
 
-// IsStaffOf reports whether a user is a member of a staff role among a
-// conversation's receivers: the one who may handle it.
+// IsStaffOf reports whether a user sees a conversation as staff (a member of
+// a staff role among its receivers): the one who may handle it.
 func (db *DB) IsStaffOf(ctx context.Context, userID, conversationID int64) (bool, error) {
 	var ok bool
-	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_roles cr
-		JOIN roles r ON r.id = cr.role_id AND r.staff
-		JOIN role_members rm ON rm.role_id = cr.role_id
-		WHERE cr.conversation_id = $2 AND rm.user_id = $1)`, userID, conversationID).Scan(&ok)
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_viewers
+		WHERE user_id = $1 AND conversation_id = $2 AND reason = 'staff')`, userID, conversationID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("is staff of: %w", err)
 	}
 	return ok, nil
+}
+
+// RoleAudience lists the members of the given roles who may see the
+// conversation, each once: who is told of its news. A member of a non-staff
+// role who may not see it (another company's manager) is left out.
+func (db *DB) RoleAudience(ctx context.Context, conversationID int64, roleIDs []int64) ([]User, error) {
+	rows, err := db.q.Query(ctx, `SELECT `+userColumns+` FROM users
+		WHERE id IN (SELECT user_id FROM role_members WHERE role_id = ANY($2))
+		AND id IN (SELECT user_id FROM conversation_viewers WHERE conversation_id = $1)
+		ORDER BY email`, conversationID, roleIDs)
+	if err != nil {
+		return nil, fmt.Errorf("role audience: %w", err)
+	}
+	us, err := collectUsers(rows)
+	if err != nil {
+		return nil, fmt.Errorf("role audience: %w", err)
+	}
+	return us, nil
+}
+
+// AboutCompany is the company a conversation is about: its own, else its
+// customer's; nil when neither has one. The view conversation_about says the same.
+func (db *DB) AboutCompany(ctx context.Context, conversationID int64) (*int64, error) {
+	var id *int64
+	err := db.q.QueryRow(ctx, `SELECT company_id FROM conversation_about WHERE conversation_id = $1`, conversationID).Scan(&id)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("conversation %d", conversationID))
+	}
+	return id, nil
 }
 
 // ListFilter selects conversations for a viewer.
@@ -285,24 +309,39 @@ func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error
 			return nil, fmt.Errorf("bad cursor: %w", ErrInvalidInput)
 		}
 	}
-	var curAt *time.Time
-	var curID *int64
-	if cur != nil {
-		curAt, curID = &cur.UpdatedAt, &cur.ID
+	// The WHERE is built from the filters that are set, each a fixed
+	// fragment with its own parameter; $1 is always the viewer.
+	where := []string{seenBy}
+	args := []any{f.ViewerID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
 	}
-	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE `+visibleTo+`
-		AND ($2 = '' OR c.status = $2)
-		AND ($3 = '' OR cat.key = $3)
-		AND ($4 = '' OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id
-			WHERE cr.conversation_id = c.id AND r.key = $4))
-		AND ($5::bigint IS NULL OR c.handler_id = $5)
-		AND ($6 = '' OR c.subject ILIKE '%' || $10 || '%' OR EXISTS (SELECT 1 FROM messages m
-			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', $6)
-			AND (m.kind <> 'note' OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id AND r.staff
-				JOIN role_members rm ON rm.role_id = cr.role_id WHERE cr.conversation_id = c.id AND rm.user_id = $1))))
-		AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
-		ORDER BY c.updated_at DESC, c.id DESC LIMIT $9`,
-		f.ViewerID, f.Status, f.Category, f.Role, f.HandlerID, f.Query, curAt, curID, f.Limit+1, escapeLike(f.Query))
+	if f.Status != "" {
+		where = append(where, "c.status = "+arg(f.Status))
+	}
+	if f.Category != "" {
+		where = append(where, "cat.key = "+arg(f.Category))
+	}
+	if f.Role != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id
+			WHERE cr.conversation_id = c.id AND r.key = `+arg(f.Role)+`)`)
+	}
+	if f.HandlerID != nil {
+		where = append(where, "c.handler_id = "+arg(*f.HandlerID))
+	}
+	if f.Query != "" {
+		// Notes are searched only for those who see them: staff.
+		where = append(where, `(c.subject ILIKE '%' || `+arg(escapeLike(f.Query))+` || '%' OR EXISTS (SELECT 1 FROM messages m
+			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', `+arg(f.Query)+`)
+			AND (m.kind <> 'note' OR EXISTS (SELECT 1 FROM conversation_viewers v
+				WHERE v.conversation_id = c.id AND v.user_id = $1 AND v.reason = 'staff'))))`)
+	}
+	if cur != nil {
+		where = append(where, "(c.updated_at, c.id) < ("+arg(cur.UpdatedAt)+", "+arg(cur.ID)+")")
+	}
+	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY c.updated_at DESC, c.id DESC LIMIT `+arg(f.Limit+1), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
