@@ -136,7 +136,7 @@ func guardCompany(ctx context.Context, tx *store.Tx, c *store.Conversation, newC
 			}
 		}
 		if u.CompanyID == nil || about == nil || *u.CompanyID != *about {
-			return invalid("%s would see a conversation about another company: the company can change only while its customer and assignee belong to the new one", u.Email)
+			return invalid("the company can change only while the customer and the customer assignee belong to the new one: %s does not", u.Email)
 		}
 	}
 	return nil

@@ -50,10 +50,16 @@ func TestConversationActions(t *testing.T) {
 	}
 	step("note", url.Values{"note": {"Payroll run is on Friday."}}, "The internal note was added.")
 	step("receivers", url.Values{"roles": {"payroll-team", "hr-team"}}, "The receivers were changed.")
-	// The assignee must be of the company the conversation is about.
-	res, refused := lea.post(path+"/describe", url.Values{"company": {"Globex Oy"}, "assignee": {"olga.other@acme.example"}})
+	// The assignee must be of the company the conversation is about, and
+	// the company cannot move away from its customer's.
+	res, refused := lea.post(path+"/describe", url.Values{"company": {"Acme Oy"}, "assignee": {"otto.other@globex.example"}})
 	wantStatus(t, "describe with an outsider", res, refused, http.StatusBadRequest)
 	if !strings.Contains(refused, "not of the company") {
+		t.Fatalf("the refusal does not say why:\n%s", refused)
+	}
+	res, refused = lea.post(path+"/describe", url.Values{"company": {"Globex Oy"}})
+	wantStatus(t, "describe as another company", res, refused, http.StatusBadRequest)
+	if !strings.Contains(refused, "belong to the new one: cara.customer@acme.example does not") {
 		t.Fatalf("the refusal does not say why:\n%s", refused)
 	}
 	body = step("describe", url.Values{"company": {"Acme Oy"}, "person": {"Pekka Employee"}, "assignee": {"olga.other@acme.example"}}, "Saved.")
