@@ -288,7 +288,8 @@ func TestTemplatesDirOverrides(t *testing.T) {
 }
 
 // postdesk dev's sandbox mail page lists what the sandbox captured, escaped,
-// to signed-in users; without a sandbox there is no such page.
+// to signed-in staff; to anyone else, and without a sandbox, there is no
+// such page.
 func TestSandboxMailPage(t *testing.T) {
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	f := setup(t, func(o *web.Options) {
@@ -311,7 +312,17 @@ func TestSandboxMailPage(t *testing.T) {
 	if strings.Contains(body, "<script>alert") {
 		t.Fatal("a captured subject reached the page unescaped")
 	}
-
+	for _, who := range []string{"cara.customer@acme.example", "mika.manager@acme.example"} {
+		c := f.login(who)
+		res, body := c.get("/sandbox")
+		wantStatus(t, who+" sandbox", res, body, http.StatusNotFound)
+		if strings.Contains(body, "[#1000]") {
+			t.Fatalf("%s: the 404 shows captured mail", who)
+		}
+		if _, inbox := c.get("/"); strings.Contains(inbox, `href="/sandbox"`) {
+			t.Fatalf("%s is shown the sandbox link", who)
+		}
+	}
 }
 
 func TestNoSandboxPageOutsideDev(t *testing.T) {
