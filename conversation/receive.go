@@ -402,7 +402,7 @@ func (s *Service) handlerOrRoles(ctx context.Context, tx *store.Tx, c *store.Con
 		}
 		return []store.User{*h}, nil
 	}
-	return tx.RoleMembers(ctx, c.RoleIDs)
+	return audience(ctx, tx, c, c.RoleIDs)
 }
 
 // categoryFor picks the category named by the first recipient address that

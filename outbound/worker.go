@@ -360,7 +360,7 @@ func (w *Worker) fail(ctx context.Context, tx *store.Tx, it *store.OutboxItem, r
 		if h != nil {
 			to = []store.User{*h}
 		}
-	} else if to, err = tx.RoleMembers(ctx, conv.RoleIDs); err != nil {
+	} else if to, err = tx.RoleAudience(ctx, conv.ID, conv.RoleIDs); err != nil {
 		return err
 	}
 	_, domain, _ := strings.Cut(it.MailMessageID, "@")
