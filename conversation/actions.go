@@ -102,7 +102,7 @@ func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversat
 	if err := event(ctx, tx, conv.ID, nil, "routed", "Routed to "+strings.Join(names, ", ")); err != nil {
 		return err
 	}
-	members, err := audience(ctx, tx, conv, conv.RoleIDs)
+	members, err := Audience(ctx, tx, conv, conv.RoleIDs)
 	if err != nil {
 		return err
 	}
@@ -290,7 +290,7 @@ func (s *Service) customerMessage(ctx context.Context, tx *store.Tx, c *store.Co
 		}
 		to = []store.User{*h}
 	} else {
-		members, err := audience(ctx, tx, c, c.RoleIDs)
+		members, err := Audience(ctx, tx, c, c.RoleIDs)
 		if err != nil {
 			return nil, err
 		}
@@ -362,7 +362,7 @@ func (s *Service) Assign(ctx context.Context, a *Actor, convID int64, email stri
 		} else if err != nil {
 			return err
 		}
-		ok, err := tx.IsStaffOf(ctx, u.ID, c.ID)
+		ok, err := isStaffOf(ctx, tx, u.ID, c.ID)
 		if err != nil {
 			return err
 		}
@@ -433,7 +433,7 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 			}
 		}
 		if len(added) > 0 {
-			members, err := audience(ctx, tx, c, added)
+			members, err := Audience(ctx, tx, c, added)
 			if err != nil {
 				return err
 			}

@@ -69,7 +69,7 @@ func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, er
 	default:
 		return nil, invalid("unknown status %q", f.Status)
 	}
-	p, err := s.st.ListConversations(ctx, lf)
+	p, err := s.st.ListConversations(ctx, rule, lf)
 	if errors.Is(err, store.ErrInvalidInput) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

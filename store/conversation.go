@@ -208,32 +208,38 @@ func (db *DB) Participants(ctx context.Context, conversationID int64) ([]string,
 	return es, nil
 }
 
-// The visibility rule is the view conversation_viewers (migration 004): one
-// row per conversation, user and reason. The store only reads it; the
-// conversation package names the reasons and decides what each allows.
-const seenBy = `EXISTS (SELECT 1 FROM conversation_viewers v WHERE v.conversation_id = c.id AND v.user_id = $1)`
+// Rule is the visibility rule in SQL. The conversation package writes it
+// (the store keeps no domain rules, it only runs them); every text is a
+// constant of the program, never user data. Each is an expression over the
+// conversation row c: in Sees, Staff, Reasons and About the viewer is the
+// user $1, in SeesRow the row v of users.
+type Rule struct {
+	Sees    string // boolean: the viewer may see c
+	Staff   string // boolean: the viewer has staff powers on c
+	Reasons string // text[]: why the viewer may see c; empty: they may not
+	SeesRow string // boolean: the user v may see c
+	About   string // bigint: the company c is about, or NULL
+}
 
-// ViewReasons lists why a user may see a conversation, each reason once and
-// sorted: none means they may not see it.
-func (db *DB) ViewReasons(ctx context.Context, userID, conversationID int64) ([]string, error) {
-	rows, err := db.q.Query(ctx, `SELECT DISTINCT reason FROM conversation_viewers
-		WHERE user_id = $1 AND conversation_id = $2 ORDER BY reason`, userID, conversationID)
-	if err != nil {
-		return nil, fmt.Errorf("view reasons: %w", err)
-	}
-	rs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+// ViewReasons lists why a user may see a conversation: none means they may
+// not, or that it does not exist.
+func (db *DB) ViewReasons(ctx context.Context, rule Rule, userID, conversationID int64) ([]string, error) {
+	var rs []string
+	err := db.q.QueryRow(ctx, `SELECT `+rule.Reasons+` FROM conversations c WHERE c.id = $2`, userID, conversationID).Scan(&rs)
+	if isNoRows(err) {
+		return []string{}, nil
+	} else if err != nil {
 		return nil, fmt.Errorf("view reasons: %w", err)
 	}
 	return rs, nil
 }
 
-// IsStaffOf reports whether a user sees a conversation as staff (a member of
-// a staff role among its receivers): the one who may handle it.
-func (db *DB) IsStaffOf(ctx context.Context, userID, conversationID int64) (bool, error) {
+// IsStaffOf reports whether a user has staff powers on a conversation: the
+// one who may handle it.
+func (db *DB) IsStaffOf(ctx context.Context, rule Rule, userID, conversationID int64) (bool, error) {
 	var ok bool
-	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_viewers
-		WHERE user_id = $1 AND conversation_id = $2 AND reason = 'staff')`, userID, conversationID).Scan(&ok)
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2 AND `+rule.Staff+`)`,
+		userID, conversationID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("is staff of: %w", err)
 	}
@@ -241,13 +247,12 @@ func (db *DB) IsStaffOf(ctx context.Context, userID, conversationID int64) (bool
 }
 
 // RoleAudience lists the members of the given roles who may see the
-// conversation, each once: who is told of its news. A member of a non-staff
-// role who may not see it (another company's manager) is left out.
-func (db *DB) RoleAudience(ctx context.Context, conversationID int64, roleIDs []int64) ([]User, error) {
-	rows, err := db.q.Query(ctx, `SELECT `+userColumns+` FROM users
-		WHERE id IN (SELECT user_id FROM role_members WHERE role_id = ANY($2))
-		AND id IN (SELECT user_id FROM conversation_viewers WHERE conversation_id = $1)
-		ORDER BY email`, conversationID, roleIDs)
+// conversation, each once, by email: who is told of its news.
+func (db *DB) RoleAudience(ctx context.Context, rule Rule, conversationID int64, roleIDs []int64) ([]User, error) {
+	rows, err := db.q.Query(ctx, `SELECT `+userColumns+` FROM users v
+		WHERE v.id IN (SELECT user_id FROM role_members WHERE role_id = ANY($2))
+		AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1 AND `+rule.SeesRow+`)
+		ORDER BY v.email`, conversationID, roleIDs)
 	if err != nil {
 		return nil, fmt.Errorf("role audience: %w", err)
 	}
@@ -258,11 +263,11 @@ func (db *DB) RoleAudience(ctx context.Context, conversationID int64, roleIDs []
 	return us, nil
 }
 
-// AboutCompany is the company a conversation is about: its own, else its
-// customer's; nil when neither has one. The view conversation_about says the same.
-func (db *DB) AboutCompany(ctx context.Context, conversationID int64) (*int64, error) {
+// AboutCompany is the company a conversation is about, by the rule; nil
+// when it is about none.
+func (db *DB) AboutCompany(ctx context.Context, rule Rule, conversationID int64) (*int64, error) {
 	var id *int64
-	err := db.q.QueryRow(ctx, `SELECT company_id FROM conversation_about WHERE conversation_id = $1`, conversationID).Scan(&id)
+	err := db.q.QueryRow(ctx, `SELECT `+rule.About+` FROM conversations c WHERE c.id = $1`, conversationID).Scan(&id)
 	if err != nil {
 		return nil, notFound(err, fmt.Sprintf("conversation %d", conversationID))
 	}
@@ -292,9 +297,10 @@ type pageCursor struct {
 	ID        int64     `json:"i"`
 }
 
-// ListConversations lists what the viewer may see, newest activity first,
-// paged by a keyset cursor so that deep pages cost what the first does.
-func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error) {
+// ListConversations lists what the viewer may see by the rule, newest
+// activity first, paged by a keyset cursor so that deep pages cost what the
+// first does.
+func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
@@ -311,7 +317,7 @@ func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error
 	}
 	// The WHERE is built from the filters that are set, each a fixed
 	// fragment with its own parameter; $1 is always the viewer.
-	where := []string{seenBy}
+	where := []string{rule.Sees}
 	args := []any{f.ViewerID}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -334,8 +340,7 @@ func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error
 		// Notes are searched only for those who see them: staff.
 		where = append(where, `(c.subject ILIKE '%' || `+arg(escapeLike(f.Query))+` || '%' OR EXISTS (SELECT 1 FROM messages m
 			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', `+arg(f.Query)+`)
-			AND (m.kind <> 'note' OR EXISTS (SELECT 1 FROM conversation_viewers v
-				WHERE v.conversation_id = c.id AND v.user_id = $1 AND v.reason = 'staff'))))`)
+			AND (m.kind <> 'note' OR `+rule.Staff+`)))`)
 	}
 	if cur != nil {
 		where = append(where, "(c.updated_at, c.id) < ("+arg(cur.UpdatedAt)+", "+arg(cur.ID)+")")

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"postdesk/conversation"
 	"postdesk/store"
 	"postdesk/web"
 )
@@ -187,7 +188,7 @@ func TestNewMessageForm(t *testing.T) {
 	cara := f.login("cara.customer@acme.example")
 	res, body = cara.postMultipart("/new", url.Values{"category": {"sick-leave"}, "subject": {"Sick since Monday"}, "body": {"Fever."}})
 	wantStatus(t, "customer sends", res, body, http.StatusSeeOther)
-	p, _ := f.st.ListConversations(f.ctx, store.ListFilter{ViewerID: f.actor("cara.customer@acme.example").User.ID})
+	p, _ := f.svc.List(f.ctx, f.actor("cara.customer@acme.example"), conversation.Filter{})
 	if len(p.Conversations) != 1 || p.Conversations[0].CategoryKey != "sick-leave" {
 		t.Fatalf("customer's conversations: %+v", p.Conversations)
 	}
