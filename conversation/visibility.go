@@ -14,7 +14,7 @@ import (
 // Who sees what. The rule is written once, here, as the SQL conditions of
 // visibilityClauses; the store runs them (store.Rule) for every list,
 // search, single read, attachment check and action, and for the recipients
-// of every notification to the receiver roles (audience). So nobody is
+// of every notification to the receiver roles (Audience). So nobody is
 // mailed a conversation they could not open, and nobody opens one they
 // would not be mailed.
 //
