@@ -25,19 +25,22 @@ import (
 
 // Config is the whole file.
 type Config struct {
-	Listen       string     `yaml:"listen"`
-	PublicURL    string     `yaml:"public_url"`
-	DatabaseURL  string     `yaml:"database_url"`
-	Secret       string     `yaml:"secret"`
-	TemplatesDir string     `yaml:"templates_dir"` // optional folder overriding the embedded templates
-	Trace        []string   `yaml:"trace"`         // protocols to trace in the log: imap, smtp (secrets and content masked)
-	PurgeAt      string     `yaml:"purge_at"`      // daily time of the retention purge, HH:MM local time
-	Mailboxes    []Mailbox  `yaml:"mailboxes"`
-	SMTP         SMTP       `yaml:"smtp"`
-	SenderAuth   SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
-	Categories   []Category `yaml:"categories"`
-	Roles        []Role     `yaml:"roles"`
-	Users        []User     `yaml:"users"`
+	Listen string `yaml:"listen"`
+	// MetricsListen, when set, is the only address /metrics is served on
+	// (for a scraper on a private network); listen then has no /metrics.
+	MetricsListen string     `yaml:"metrics_listen"`
+	PublicURL     string     `yaml:"public_url"`
+	DatabaseURL   string     `yaml:"database_url"`
+	Secret        string     `yaml:"secret"`
+	TemplatesDir  string     `yaml:"templates_dir"` // optional folder overriding the embedded templates
+	Trace         []string   `yaml:"trace"`         // protocols to trace in the log: imap, smtp (secrets and content masked)
+	PurgeAt       string     `yaml:"purge_at"`      // daily time of the retention purge, HH:MM local time
+	Mailboxes     []Mailbox  `yaml:"mailboxes"`
+	SMTP          SMTP       `yaml:"smtp"`
+	SenderAuth    SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
+	Categories    []Category `yaml:"categories"`
+	Roles         []Role     `yaml:"roles"`
+	Users         []User     `yaml:"users"`
 }
 
 // Mailbox is one IMAP account feeding a category.
@@ -399,6 +402,13 @@ func (c *Config) check(p *parser) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		p.add("listen", "want host:port, got %q", c.Listen)
 	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			p.add("metrics_listen", "want host:port, got %q", c.MetricsListen)
+		} else if c.MetricsListen == c.Listen {
+			p.add("metrics_listen", "is the same address as listen: leave it out to serve /metrics there")
+		}
+	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p.add("public_url", "want an absolute http(s) URL, got %q", c.PublicURL)
 	}
@@ -591,7 +601,7 @@ var knownKeys = map[string]bool{}
 
 func init() {
 	for _, k := range []string{
-		"listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]", "purge_at",
+		"listen", "metrics_listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]", "purge_at",
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
 		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing",

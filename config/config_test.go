@@ -110,7 +110,7 @@ users: [{email: Bob@Example.COM, name: Bob}]
 	if m.AlertAfter.D != DefaultAlertAfter || m.SilenceAlert.D != 0 {
 		t.Fatalf("alert defaults %+v %+v", m.AlertAfter, m.SilenceAlert)
 	}
-	if c.Listen != DefaultListen || m.Port != 993 || m.TLS != "implicit" || m.Folder != "INBOX" || m.After != "seen" || m.Existing != "quiet" || m.PollInterval.D != DefaultPollInterval {
+	if c.Listen != DefaultListen || c.MetricsListen != "" || m.Port != 993 || m.TLS != "implicit" || m.Folder != "INBOX" || m.After != "seen" || m.Existing != "quiet" || m.PollInterval.D != DefaultPollInterval {
 		t.Fatalf("defaults: listen %s mailbox %+v", c.Listen, m)
 	}
 	if c.SMTP.Port != 587 || c.SMTP.TLS != "starttls" {
@@ -156,6 +156,8 @@ func TestMistakes(t *testing.T) {
 		{"misspelt key", "poll_interval: 30s", "pol_interval: 30s", "mailboxes[0].pol_interval", "unknown key"},
 		{"missing smtp host", "  host: 127.0.0.1\n  port: 587", "  port: 587", "smtp.host", "missing"},
 		{"bad listen", "listen: 127.0.0.1:8080", "listen: localhost", "listen", "host:port"},
+		{"bad metrics listen", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nmetrics_listen: 9090", "metrics_listen", "host:port"},
+		{"metrics on listen", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nmetrics_listen: 127.0.0.1:8080", "metrics_listen", "same address as listen"},
 		{"bad purge time", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\npurge_at: 3am", "purge_at", "HH:MM"},
 		{"bad trace", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ntrace: [pop3]", "trace[0]", "want imap or smtp"},
 		{"bad public url", "public_url: http://127.0.0.1:8080", "public_url: 127.0.0.1", "public_url", "absolute http(s) URL"},

@@ -61,12 +61,9 @@ func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Co
 			}
 			roleIDs = ids
 		}
-		companyID, personID, err := s.describe(ctx, tx, a, req.Company, req.Person)
+		companyID, personID, err := openDescription(ctx, tx, a, req.Company, req.Person)
 		if err != nil {
 			return err
-		}
-		if companyID == nil {
-			companyID = a.User.CompanyID
 		}
 		conv, err = tx.CreateConversation(ctx, store.NewConversation{Subject: req.Subject, CategoryID: cat.ID,
 			CustomerID: a.id(), CompanyID: companyID, PersonID: personID, RoleIDs: roleIDs})
@@ -90,7 +87,7 @@ func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Co
 }
 
 // route records the routing of a new conversation and notifies the members of
-// its receiver roles (except the author).
+// its receiver roles who may see it (except the author).
 func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversation, msg *store.Message, authorID int64, actor string) error {
 	roles, err := tx.RolesByIDs(ctx, conv.RoleIDs)
 	if err != nil {
@@ -105,7 +102,7 @@ func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversat
 	if err := event(ctx, tx, conv.ID, nil, "routed", "Routed to "+strings.Join(names, ", ")); err != nil {
 		return err
 	}
-	members, err := tx.RoleMembers(ctx, conv.RoleIDs)
+	members, err := Audience(ctx, tx, conv, conv.RoleIDs)
 	if err != nil {
 		return err
 	}
@@ -149,26 +146,28 @@ func sameIDs(a, b []int64) bool {
 	return slices.Equal(a, b)
 }
 
-// describe resolves a company and person by name. A manager without
-// set_company may only name their own company.
-func (s *Service) describe(ctx context.Context, tx *store.Tx, a *Actor, company, person string) (companyID, personID *int64, err error) {
+// openDescription resolves the company and person a new conversation is
+// about. Staff whose staff role grants set_company may name any; a manager
+// only their own company (the default for everyone: the actor's own).
+func openDescription(ctx context.Context, tx *store.Tx, a *Actor, company, person string) (companyID, personID *int64, err error) {
 	company, person = trim(company), trim(person)
+	free := a.hasStaffPermission(config.MaySetCompany)
+	companyID = a.User.CompanyID
 	if company != "" {
 		co, err := tx.EnsureCompany(ctx, company)
 		if err != nil {
 			return nil, nil, err
 		}
-		if !a.Has(config.MaySetCompany) && (a.User.CompanyID == nil || *a.User.CompanyID != co.ID) {
-			return nil, nil, fmt.Errorf("set another company: %w", ErrForbidden)
+		if !free && !a.managerOf(&co.ID) {
+			return nil, nil, fmt.Errorf("open a conversation about another company: %w", ErrForbidden)
 		}
 		companyID = &co.ID
 	}
 	if person != "" {
-		cid := companyID
-		if cid == nil {
-			cid = a.User.CompanyID
+		if !free && !a.managerOf(companyID) {
+			return nil, nil, fmt.Errorf("name a person of another company: %w", ErrForbidden)
 		}
-		p, err := tx.EnsurePerson(ctx, cid, person)
+		p, err := tx.EnsurePerson(ctx, companyID, person)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -291,7 +290,7 @@ func (s *Service) customerMessage(ctx context.Context, tx *store.Tx, c *store.Co
 		}
 		to = []store.User{*h}
 	} else {
-		members, err := tx.RoleMembers(ctx, c.RoleIDs)
+		members, err := Audience(ctx, tx, c, c.RoleIDs)
 		if err != nil {
 			return nil, err
 		}
@@ -363,7 +362,7 @@ func (s *Service) Assign(ctx context.Context, a *Actor, convID int64, email stri
 		} else if err != nil {
 			return err
 		}
-		ok, err := tx.IsStaffOf(ctx, u.ID, c.ID)
+		ok, err := isStaffOf(ctx, tx, u.ID, c.ID)
 		if err != nil {
 			return err
 		}
@@ -434,7 +433,7 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 			}
 		}
 		if len(added) > 0 {
-			members, err := tx.RoleMembers(ctx, added)
+			members, err := Audience(ctx, tx, c, added)
 			if err != nil {
 				return err
 			}
@@ -458,41 +457,120 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 }
 
 // Describe sets what the conversation is about: company and person (names;
-// "" clears). Managers and staff with set_company only.
+// "" clears). Staff of the conversation whose staff role grants set_company
+// may change both; a manager of the company it is about may change the
+// person only. The company changes only while its customer and customer
+// assignee belong to the new one (guardCompany). A change is written to the
+// timeline and the audit trail.
 func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company, person string) error {
 	return s.st.InTx(ctx, func(tx *store.Tx) error {
-		c, _, err := s.lock(ctx, tx, a, convID)
+		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
 		}
-		if !a.MayDescribe() {
+		about, err := aboutCompany(ctx, tx, c.ID)
+		if err != nil {
+			return err
+		}
+		rights := rightsOn(a, acc.staff, about)
+		if !rights.other {
 			return fmt.Errorf("set company or person: %w", ErrForbidden)
 		}
-		companyID, personID, err := s.describe(ctx, tx, a, company, person)
-		if err != nil {
-			return err
+		company, person = trim(company), trim(person)
+		var companyID *int64
+		if company != "" {
+			co, err := tx.EnsureCompany(ctx, company)
+			if err != nil {
+				return err
+			}
+			companyID = &co.ID
+		}
+		changes := map[string]any{}
+		var lines []string
+		if !sameID(companyID, c.CompanyID) {
+			if !rights.company {
+				return fmt.Errorf("change the company: %w", ErrForbidden)
+			}
+			if err := guardCompany(ctx, tx, c, companyID); err != nil {
+				return err
+			}
+			changes["company"], changes["previous_company"] = companyID, c.CompanyID
+			lines = append(lines, describedLine("Company", company))
+		}
+		var personID *int64
+		if person != "" {
+			// The person belongs to the company the conversation will be about.
+			pc := companyID
+			if pc == nil {
+				if pc, err = customerCompany(ctx, tx, c); err != nil {
+					return err
+				}
+			}
+			p, err := tx.EnsurePerson(ctx, pc, person)
+			if err != nil {
+				return err
+			}
+			personID = &p.ID
+		}
+		if !sameID(personID, c.PersonID) {
+			changes["person"], changes["previous_person"] = personID, c.PersonID
+			lines = append(lines, describedLine("Person", person))
+		}
+		if len(lines) == 0 {
+			return nil
 		}
 		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{CompanyID: &companyID, PersonID: &personID}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, a, "described", c.ID, map[string]any{"company": companyID, "person": personID})
+		if err := event(ctx, tx, c.ID, a.id(), "described", strings.Join(lines, "; ")+" by "+a.User.Name); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "described", c.ID, changes)
 	})
 }
 
+func describedLine(what, value string) string {
+	if value == "" {
+		return what + " cleared"
+	}
+	return what + " set to " + value
+}
+
+func sameID(a, b *int64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
+// customerCompany is the company of a conversation's customer, if any.
+func customerCompany(ctx context.Context, tx *store.Tx, c *store.Conversation) (*int64, error) {
+	if c.CustomerID == nil {
+		return nil, nil
+	}
+	u, err := tx.UserByID(ctx, *c.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	return u.CompanyID, nil
+}
+
 // SetAssignee names the customer-side person the conversation is assigned to
-// ("" clears); they see it and receive the answers. Managers and staff with
-// set_company only, and only a person of the company the conversation is
-// about.
+// ("" clears); they see it and receive the answers. Staff of the
+// conversation whose staff role grants set_company, and managers of the
+// company it is about, may; the assignee must belong to the company the
+// conversation is about, never to another. A change is written to the
+// timeline and the audit trail.
 func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email string) error {
 	return s.st.InTx(ctx, func(tx *store.Tx) error {
-		c, _, err := s.lock(ctx, tx, a, convID)
+		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
 		}
-		if !a.MayDescribe() {
+		about, err := aboutCompany(ctx, tx, c.ID)
+		if err != nil {
+			return err
+		}
+		if !rightsOn(a, acc.staff, about).other {
 			return fmt.Errorf("set customer assignee: %w", ErrForbidden)
 		}
 		var id *int64
+		text := "Customer assignee removed"
 		if trim(email) != "" {
 			u, err := tx.UserByEmail(ctx, trim(email))
 			if errors.Is(err, store.ErrNotFound) {
@@ -502,25 +580,28 @@ func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email
 			}
 			// The assignee will see the conversation: only a person of the
 			// company it is about, never an outsider.
-			company := c.CompanyID
-			if company == nil {
-				company = a.User.CompanyID
-			}
-			if company == nil {
+			if about == nil {
 				return invalid("set the company the conversation is about before assigning a customer")
 			}
-			if u.CompanyID == nil || *u.CompanyID != *company {
+			if u.CompanyID == nil || *u.CompanyID != *about {
 				return invalid("%s is not of the company this conversation is about", u.Email)
 			}
 			id = &u.ID
+			text = "Customer assignee set to " + u.Email
 			if err := tx.AddParticipant(ctx, c.ID, u.Email, id); err != nil {
 				return err
 			}
 		}
+		if sameID(id, c.AssigneeID) {
+			return nil
+		}
 		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{AssigneeID: &id}); err != nil {
 			return err
 		}
-		return audit(ctx, tx, a, "assignee", c.ID, map[string]any{"assignee": id})
+		if err := event(ctx, tx, c.ID, a.id(), "assignee", text+" by "+a.User.Name); err != nil {
+			return err
+		}
+		return audit(ctx, tx, a, "assignee", c.ID, map[string]any{"assignee": id, "previous": c.AssigneeID})
 	})
 }
 

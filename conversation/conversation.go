@@ -4,12 +4,15 @@
 // timeline and the audit trail. Mail ingest, the web pages and the JSON API all
 // call it, so every door obeys the same rules.
 //
-// Visibility: members of a receiver role see a conversation; so do its
-// customer and customer assignee, and managers of the company it is about.
-// Whoever cannot see a conversation gets ErrNotFound, never ErrForbidden, so
-// that its existence is not revealed. Staff powers (reply, note, take, solve)
-// belong to members of a staff role among the receivers. A conversation is
-// routed to roles, never to a person: changing a user's roles never moves one.
+// Visibility is one rule (visibility.go): members of a staff receiver role
+// see a conversation and have staff powers (reply, note, take, solve); its
+// customer and customer assignee see it; members of a non-staff receiver
+// role and holders of the manager permission see it only when it is about
+// their own company. Lists, search, attachments and the recipients of
+// notifications all follow it. Whoever cannot see a conversation gets
+// ErrNotFound, never ErrForbidden, so that its existence is not revealed. A
+// conversation is routed to roles, never to a person: changing a user's
+// roles never moves one.
 package conversation
 
 import (
@@ -151,31 +154,29 @@ func (a *Actor) IsStaff() bool {
 	return slices.ContainsFunc(a.Roles, func(r store.Role) bool { return r.Staff })
 }
 
-// MayDescribe reports whether the actor may set company, person and customer
-// assignee: managers, and staff whose role grants set_company.
+// MayDescribe reports whether the actor may describe conversations at all
+// (set company, person or customer assignee): staff whose staff role grants
+// set_company, and managers. Which conversation and which field is decided
+// per conversation (see describeRights).
 func (a *Actor) MayDescribe() bool {
-	return a.Has(config.MayManage) || (a.IsStaff() && a.Has(config.MaySetCompany))
+	return a.Has(config.MayManage) || a.hasStaffPermission(config.MaySetCompany)
 }
 
 func (a *Actor) id() *int64 { id := a.User.ID; return &id }
 
-// access is what an actor may do on one conversation, read inside the
-// transaction that acts on it.
+// access is what an actor may do on one conversation, read from the
+// visibility rule inside the transaction that acts on it.
 type access struct {
 	see   bool
 	staff bool
 }
 
 func (s *Service) access(ctx context.Context, tx *store.Tx, a *Actor, convID int64) (access, error) {
-	see, err := tx.CanSee(ctx, a.User.ID, convID)
+	v, err := visibility(ctx, &tx.DB, a.User.ID, convID)
 	if err != nil {
 		return access{}, err
 	}
-	staff, err := tx.IsStaffOf(ctx, a.User.ID, convID)
-	if err != nil {
-		return access{}, err
-	}
-	return access{see: see || staff, staff: staff}, nil
+	return access{see: v.Sees(), staff: v.Staff()}, nil
 }
 
 // lock reads and locks a conversation for an action, returning ErrNotFound when

@@ -573,3 +573,67 @@ func containsAll(have, want []string) bool {
 	}
 	return true
 }
+
+// The company of a conversation changes only while no customer outside the
+// new company would see it, and only by staff whose staff role grants
+// set_company; each change is an event and an audit record.
+func TestCompanyChangeGuards(t *testing.T) {
+	f := setup(t)
+	aino, mika := f.actor("aino.handler@example.com"), f.actor("mika.manager@acme.example")
+	c := f.open("cara.customer@acme.example", "payroll", "Salary")
+
+	// Away from the customer's company: refused, whoever asks.
+	wantErr(t, f.svc.Describe(f.ctx, aino, c.ID, "Globex Oy", ""), conversation.ErrInvalid)
+	wantErr(t, f.svc.Describe(f.ctx, mika, c.ID, "Globex Oy", ""), conversation.ErrForbidden)
+	// Cleared, it is about the customer's company still: allowed for staff,
+	// and the manager of that company still sees it but may not set it.
+	if err := f.svc.Describe(f.ctx, aino, c.ID, "", ""); err != nil {
+		t.Fatalf("clear the company: %v", err)
+	}
+	if v, err := f.svc.Visibility(f.ctx, mika, c.ID); err != nil || !slices.Equal(v.Reasons, []conversation.Reason{conversation.ReasonManager}) {
+		t.Fatalf("the manager after the company was cleared: %+v %v", v, err)
+	}
+	wantErr(t, f.svc.Describe(f.ctx, mika, c.ID, "Acme Oy", ""), conversation.ErrForbidden)
+	if err := f.svc.Describe(f.ctx, mika, c.ID, "", "Pekka Employee"); err != nil {
+		t.Fatalf("the manager names the person: %v", err)
+	}
+	// An assignee of another company would block a move there too.
+	if err := f.svc.SetAssignee(f.ctx, mika, c.ID, "olga.other@acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Describe(f.ctx, aino, c.ID, "Acme Oy", "Pekka Employee"); err != nil {
+		t.Fatalf("set the company the customer and assignee belong to: %v", err)
+	}
+
+	// A customer of no company: no company may be set, since that customer
+	// would then read a company's conversation.
+	walkIn, err := f.st.EnsureUser(f.ctx, "walk.in@example.org", "Walk In")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := f.open(walkIn.Email, "payroll", "A question")
+	wantErr(t, f.svc.Describe(f.ctx, aino, w.ID, "Acme Oy", ""), conversation.ErrInvalid)
+	wantErr(t, f.svc.SetAssignee(f.ctx, aino, w.ID, "olga.other@acme.example"), conversation.ErrInvalid)
+	if got := f.get(w.ID); got.CompanyID != nil || got.AssigneeID != nil {
+		t.Fatalf("refused changes stuck: %+v", got)
+	}
+
+	v, err := f.svc.Get(f.ctx, aino, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, m := range v.Messages {
+		if m.Kind == store.KindEvent && m.Event != "routed" {
+			events = append(events, m.Text)
+		}
+	}
+	want := []string{"Company cleared by Aino Handler", "Person set to Pekka Employee by Mika Manager",
+		"Customer assignee set to olga.other@acme.example by Mika Manager", "Company set to Acme Oy by Aino Handler"}
+	if !slices.Equal(events, want) {
+		t.Fatalf("timeline %q, want %q", events, want)
+	}
+	if a := f.audits(c.ID); !containsAll(a, []string{"aino.handler@example.com:described", "mika.manager@acme.example:described", "mika.manager@acme.example:assignee"}) {
+		t.Fatalf("audit %v", a)
+	}
+}

@@ -449,7 +449,7 @@ func (s *Service) handlerOrRoles(ctx context.Context, tx *store.Tx, c *store.Con
 		}
 		return []store.User{*h}, nil
 	}
-	return tx.RoleMembers(ctx, c.RoleIDs)
+	return Audience(ctx, tx, c, c.RoleIDs)
 }
 
 // categoryFor picks the category named by the first recipient address that
@@ -589,5 +589,5 @@ func (x *index) IsStaffOf(conv int64, email string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return x.tx.IsStaffOf(x.ctx, u.ID, conv)
+	return isStaffOf(x.ctx, x.tx, u.ID, conv)
 }

@@ -13,6 +13,9 @@ type View struct {
 	Conversation store.Conversation
 	Messages     []store.Message // internal notes only for staff of the conversation
 	Staff        bool            // the actor has staff powers here
+	// MayDescribe: the actor may set person and customer assignee;
+	// MayChangeCompany: and the company too.
+	MayDescribe, MayChangeCompany bool
 }
 
 // Get returns a conversation the actor may see, or ErrNotFound.
@@ -36,7 +39,12 @@ func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error
 		if err != nil {
 			return err
 		}
-		v = &View{Conversation: *c, Messages: msgs, Staff: acc.staff}
+		about, err := aboutCompany(ctx, tx, convID)
+		if err != nil {
+			return err
+		}
+		rights := rightsOn(a, acc.staff, about)
+		v = &View{Conversation: *c, Messages: msgs, Staff: acc.staff, MayDescribe: rights.other, MayChangeCompany: rights.company}
 		return nil
 	})
 	return v, err
@@ -61,7 +69,7 @@ func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, er
 	default:
 		return nil, invalid("unknown status %q", f.Status)
 	}
-	p, err := s.st.ListConversations(ctx, lf)
+	p, err := s.st.ListConversations(ctx, rule, lf)
 	if errors.Is(err, store.ErrInvalidInput) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}

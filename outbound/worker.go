@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"postdesk/conversation"
 	"postdesk/metrics"
 	"postdesk/store"
 	"postdesk/templates"
@@ -360,7 +361,7 @@ func (w *Worker) fail(ctx context.Context, tx *store.Tx, it *store.OutboxItem, r
 		if h != nil {
 			to = []store.User{*h}
 		}
-	} else if to, err = tx.RoleMembers(ctx, conv.RoleIDs); err != nil {
+	} else if to, err = conversation.Audience(ctx, tx, conv, conv.RoleIDs); err != nil {
 		return err
 	}
 	_, domain, _ := strings.Cut(it.MailMessageID, "@")

@@ -208,41 +208,70 @@ func (db *DB) Participants(ctx context.Context, conversationID int64) ([]string,
 	return es, nil
 }
 
-// visibleTo is the visibility rule in SQL, for the viewer in parameter $1:
-// members of a receiver role, the customer and the customer assignee, and a
-// manager of the company the conversation is about. It is a constant: the
-// one place the rule is written, used by every list and check.
-const visibleTo = `(
-	c.customer_id = $1 OR c.assignee_id = $1
-	OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN role_members rm ON rm.role_id = cr.role_id
-		WHERE cr.conversation_id = c.id AND rm.user_id = $1)
-	OR (c.company_id IS NOT NULL AND EXISTS (SELECT 1 FROM users u
-		JOIN role_members rm ON rm.user_id = u.id JOIN roles r ON r.id = rm.role_id
-		WHERE u.id = $1 AND u.company_id = c.company_id AND 'manager' = ANY(r.permissions))))`
-
-// CanSee reports whether a user may see a conversation.
-func (db *DB) CanSee(ctx context.Context, userID, conversationID int64) (bool, error) {
-	var ok bool
-	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2 AND `+visibleTo+`)`,
-		userID, conversationID).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("can see: %w", err)
-	}
-	return ok, nil
+// Rule is the visibility rule in SQL. The conversation package writes it
+// (the store keeps no domain rules, it only runs them); every text is a
+// constant of the program, never user data. Each is an expression over the
+// conversation row c: in Sees, Staff, Reasons and About the viewer is the
+// user $1, in SeesRow the row v of users.
+type Rule struct {
+	Sees    string // boolean: the viewer may see c
+	Staff   string // boolean: the viewer has staff powers on c
+	Reasons string // text[]: why the viewer may see c; empty: they may not
+	SeesRow string // boolean: the user v may see c
+	About   string // bigint: the company c is about, or NULL
 }
 
-// IsStaffOf reports whether a user is a member of a staff role among a
-// conversation's receivers: the one who may handle it.
-func (db *DB) IsStaffOf(ctx context.Context, userID, conversationID int64) (bool, error) {
+// ViewReasons lists why a user may see a conversation: none means they may
+// not, or that it does not exist.
+func (db *DB) ViewReasons(ctx context.Context, rule Rule, userID, conversationID int64) ([]string, error) {
+	var rs []string
+	err := db.q.QueryRow(ctx, `SELECT `+rule.Reasons+` FROM conversations c WHERE c.id = $2`, userID, conversationID).Scan(&rs)
+	if isNoRows(err) {
+		return []string{}, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("view reasons: %w", err)
+	}
+	return rs, nil
+}
+
+// IsStaffOf reports whether a user has staff powers on a conversation: the
+// one who may handle it.
+func (db *DB) IsStaffOf(ctx context.Context, rule Rule, userID, conversationID int64) (bool, error) {
 	var ok bool
-	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversation_roles cr
-		JOIN roles r ON r.id = cr.role_id AND r.staff
-		JOIN role_members rm ON rm.role_id = cr.role_id
-		WHERE cr.conversation_id = $2 AND rm.user_id = $1)`, userID, conversationID).Scan(&ok)
+	err := db.q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM conversations c WHERE c.id = $2 AND `+rule.Staff+`)`,
+		userID, conversationID).Scan(&ok)
 	if err != nil {
 		return false, fmt.Errorf("is staff of: %w", err)
 	}
 	return ok, nil
+}
+
+// RoleAudience lists the members of the given roles who may see the
+// conversation, each once, by email: who is told of its news.
+func (db *DB) RoleAudience(ctx context.Context, rule Rule, conversationID int64, roleIDs []int64) ([]User, error) {
+	rows, err := db.q.Query(ctx, `SELECT `+userColumns+` FROM users v
+		WHERE v.id IN (SELECT user_id FROM role_members WHERE role_id = ANY($2))
+		AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1 AND `+rule.SeesRow+`)
+		ORDER BY v.email`, conversationID, roleIDs)
+	if err != nil {
+		return nil, fmt.Errorf("role audience: %w", err)
+	}
+	us, err := collectUsers(rows)
+	if err != nil {
+		return nil, fmt.Errorf("role audience: %w", err)
+	}
+	return us, nil
+}
+
+// AboutCompany is the company a conversation is about, by the rule; nil
+// when it is about none.
+func (db *DB) AboutCompany(ctx context.Context, rule Rule, conversationID int64) (*int64, error) {
+	var id *int64
+	err := db.q.QueryRow(ctx, `SELECT `+rule.About+` FROM conversations c WHERE c.id = $1`, conversationID).Scan(&id)
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("conversation %d", conversationID))
+	}
+	return id, nil
 }
 
 // ListFilter selects conversations for a viewer.
@@ -268,9 +297,10 @@ type pageCursor struct {
 	ID        int64     `json:"i"`
 }
 
-// ListConversations lists what the viewer may see, newest activity first,
-// paged by a keyset cursor so that deep pages cost what the first does.
-func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error) {
+// ListConversations lists what the viewer may see by the rule, newest
+// activity first, paged by a keyset cursor so that deep pages cost what the
+// first does.
+func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
@@ -285,24 +315,38 @@ func (db *DB) ListConversations(ctx context.Context, f ListFilter) (*Page, error
 			return nil, fmt.Errorf("bad cursor: %w", ErrInvalidInput)
 		}
 	}
-	var curAt *time.Time
-	var curID *int64
-	if cur != nil {
-		curAt, curID = &cur.UpdatedAt, &cur.ID
+	// The WHERE is built from the filters that are set, each a fixed
+	// fragment with its own parameter; $1 is always the viewer.
+	where := []string{rule.Sees}
+	args := []any{f.ViewerID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
 	}
-	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE `+visibleTo+`
-		AND ($2 = '' OR c.status = $2)
-		AND ($3 = '' OR cat.key = $3)
-		AND ($4 = '' OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id
-			WHERE cr.conversation_id = c.id AND r.key = $4))
-		AND ($5::bigint IS NULL OR c.handler_id = $5)
-		AND ($6 = '' OR c.subject ILIKE '%' || $10 || '%' OR EXISTS (SELECT 1 FROM messages m
-			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', $6)
-			AND (m.kind NOT IN ('note', 'bounce') OR EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id AND r.staff
-				JOIN role_members rm ON rm.role_id = cr.role_id WHERE cr.conversation_id = c.id AND rm.user_id = $1))))
-		AND ($7::timestamptz IS NULL OR (c.updated_at, c.id) < ($7, $8))
-		ORDER BY c.updated_at DESC, c.id DESC LIMIT $9`,
-		f.ViewerID, f.Status, f.Category, f.Role, f.HandlerID, f.Query, curAt, curID, f.Limit+1, escapeLike(f.Query))
+	if f.Status != "" {
+		where = append(where, "c.status = "+arg(f.Status))
+	}
+	if f.Category != "" {
+		where = append(where, "cat.key = "+arg(f.Category))
+	}
+	if f.Role != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id
+			WHERE cr.conversation_id = c.id AND r.key = `+arg(f.Role)+`)`)
+	}
+	if f.HandlerID != nil {
+		where = append(where, "c.handler_id = "+arg(*f.HandlerID))
+	}
+	if f.Query != "" {
+		// Notes are searched only for those who see them: staff.
+		where = append(where, `(c.subject ILIKE '%' || `+arg(escapeLike(f.Query))+` || '%' OR EXISTS (SELECT 1 FROM messages m
+			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', `+arg(f.Query)+`)
+			AND (m.kind NOT IN ('note', 'bounce') OR `+rule.Staff+`)))`)
+	}
+	if cur != nil {
+		where = append(where, "(c.updated_at, c.id) < ("+arg(cur.UpdatedAt)+", "+arg(cur.ID)+")")
+	}
+	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE `+strings.Join(where, " AND ")+`
+		ORDER BY c.updated_at DESC, c.id DESC LIMIT `+arg(f.Limit+1), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}

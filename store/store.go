@@ -105,4 +105,6 @@ func uniqueViolation(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // User is a person: staff or customer, decided by roles.
@@ -148,12 +150,20 @@ func (db *DB) RoleMembers(ctx context.Context, roleIDs []int64) ([]User, error) 
 	if err != nil {
 		return nil, fmt.Errorf("role members: %w", err)
 	}
+	us, err := collectUsers(rows)
+	if err != nil {
+		return nil, fmt.Errorf("role members: %w", err)
+	}
+	return us, nil
+}
+
+func collectUsers(rows pgx.Rows) ([]User, error) {
 	defer rows.Close()
 	var us []User
 	for rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
-			return nil, fmt.Errorf("role members: %w", err)
+			return nil, err
 		}
 		us = append(us, *u)
 	}

@@ -48,8 +48,14 @@ type fixture struct {
 // the web options.
 func setup(t *testing.T, mods ...func(*web.Options)) *fixture {
 	t.Helper()
+	return setupOrg(t, testConfig, mods...)
+}
+
+// setupOrg is setup over another organisation.
+func setupOrg(t *testing.T, org string, mods ...func(*web.Options)) *fixture {
+	t.Helper()
 	t.Parallel()
-	st, _ := storetest.Org(t, testConfig)
+	st, _ := storetest.Org(t, org)
 	f := &fixture{t: t, ctx: context.Background(), st: st, pwSet: map[string]bool{}}
 	sg, err := threading.NewSigner(testSecret)
 	if err != nil {

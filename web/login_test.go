@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"postdesk/store"
+	"postdesk/store/storetest"
 	"postdesk/web"
 )
 
@@ -248,5 +250,61 @@ func TestSetPasswordAndHash(t *testing.T) {
 		if ok, err := web.CheckPassword(bad, "same password"); ok || err == nil {
 			t.Errorf("hash %q: %v %v, want an error", bad, ok, err)
 		}
+	}
+}
+
+// Credentials follow the config: when serve applies a file that no longer
+// names a user, or takes a role from one, their web sessions and API tokens
+// end at once; everyone else's go on, and applying the same file again ends
+// nothing.
+func TestConfigChangeEndsCredentials(t *testing.T) {
+	f := setup(t)
+	type creds struct {
+		page *client
+		api  *apiClient
+	}
+	who := map[string]creds{}
+	for _, email := range []string{"ben.payroll@example.com", "lea.lead@example.com", "mika.manager@acme.example"} {
+		who[email] = creds{page: f.login(email), api: f.api(email)}
+	}
+	// ben is gone from the file; lea keeps payroll-team but loses leads.
+	next := strings.Replace(testConfig, "  - {email: ben.payroll@example.com, name: Ben Payroll, roles: [payroll-team]}\n", "", 1)
+	next = strings.Replace(next, "roles: [payroll-team, leads]", "roles: [payroll-team]", 1)
+	if next == testConfig || strings.Contains(next, "ben.payroll") || strings.Contains(next, "[payroll-team, leads]") {
+		t.Fatal("the changed file is not changed")
+	}
+	for range 2 { // the second application changes nothing more
+		if err := f.st.ApplyConfig(f.ctx, storetest.Config(t, next)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for email, ended := range map[string]bool{"ben.payroll@example.com": true, "lea.lead@example.com": true, "mika.manager@acme.example": false} {
+		c := who[email]
+		res, body := c.page.get("/")
+		if ended {
+			wantStatus(t, email+" old session", res, body, http.StatusSeeOther)
+			if loc := res.Header.Get("Location"); loc != "/login" {
+				t.Fatalf("%s: old session sent to %q", email, loc)
+			}
+		} else {
+			wantStatus(t, email+" session", res, body, http.StatusOK)
+		}
+		res, body = c.api.call("GET", "/conversations", nil, nil)
+		want := http.StatusOK
+		if ended {
+			want = http.StatusUnauthorized
+		}
+		wantStatus(t, email+" token", res, body, want)
+	}
+	// Signing in again gives what the file grants now: lea, no longer a lead,
+	// is not offered legal hold.
+	conv := f.open("cara.customer@acme.example", "payroll", "Salary")
+	f.mu.Lock()
+	f.pwSet = map[string]bool{} // passwords stay; sign in with the same one
+	f.mu.Unlock()
+	lea := f.login("lea.lead@example.com")
+	_, body := lea.get(fmt.Sprintf("/conversations/%d", conv.ID))
+	if strings.Contains(body, "/hold") {
+		t.Fatal("lea is still offered legal hold")
 	}
 }

@@ -53,6 +53,7 @@ type convForm struct {
 // is posted.
 type allowed struct {
 	Take, Assign, Reply, Note, Receivers, Describe, Solve, Reopen, Hold bool
+	Company                                                             bool // the company field may change (Describe)
 }
 
 type convData struct {
@@ -130,7 +131,8 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		Reply:     true,
 		Note:      v.Staff,
 		Receivers: a.Has(config.MayChangeReceivers),
-		Describe:  a.MayDescribe(),
+		Describe:  v.MayDescribe,
+		Company:   v.MayChangeCompany,
 		Solve:     v.Staff && c.Status != store.StatusSolved,
 		Reopen:    v.Staff && (c.Status == store.StatusSolved || c.Status == store.StatusWaiting),
 		Hold:      v.Staff && a.Has(config.MayLegalHold),

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"postdesk/conversation"
 	"postdesk/store"
 	"postdesk/web"
 )
@@ -50,10 +51,16 @@ func TestConversationActions(t *testing.T) {
 	}
 	step("note", url.Values{"note": {"Payroll run is on Friday."}}, "The internal note was added.")
 	step("receivers", url.Values{"roles": {"payroll-team", "hr-team"}}, "The receivers were changed.")
-	// The assignee must be of the company the conversation is about.
-	res, refused := lea.post(path+"/describe", url.Values{"company": {"Globex Oy"}, "assignee": {"olga.other@acme.example"}})
+	// The assignee must be of the company the conversation is about, and
+	// the company cannot move away from its customer's.
+	res, refused := lea.post(path+"/describe", url.Values{"company": {"Acme Oy"}, "assignee": {"otto.other@globex.example"}})
 	wantStatus(t, "describe with an outsider", res, refused, http.StatusBadRequest)
 	if !strings.Contains(refused, "not of the company") {
+		t.Fatalf("the refusal does not say why:\n%s", refused)
+	}
+	res, refused = lea.post(path+"/describe", url.Values{"company": {"Globex Oy"}})
+	wantStatus(t, "describe as another company", res, refused, http.StatusBadRequest)
+	if !strings.Contains(refused, "belong to the new one: cara.customer@acme.example does not") {
 		t.Fatalf("the refusal does not say why:\n%s", refused)
 	}
 	body = step("describe", url.Values{"company": {"Acme Oy"}, "person": {"Pekka Employee"}, "assignee": {"olga.other@acme.example"}}, "Saved.")
@@ -181,7 +188,7 @@ func TestNewMessageForm(t *testing.T) {
 	cara := f.login("cara.customer@acme.example")
 	res, body = cara.postMultipart("/new", url.Values{"category": {"sick-leave"}, "subject": {"Sick since Monday"}, "body": {"Fever."}})
 	wantStatus(t, "customer sends", res, body, http.StatusSeeOther)
-	p, _ := f.st.ListConversations(f.ctx, store.ListFilter{ViewerID: f.actor("cara.customer@acme.example").User.ID})
+	p, _ := f.svc.List(f.ctx, f.actor("cara.customer@acme.example"), conversation.Filter{})
 	if len(p.Conversations) != 1 || p.Conversations[0].CategoryKey != "sick-leave" {
 		t.Fatalf("customer's conversations: %+v", p.Conversations)
 	}
@@ -282,7 +289,8 @@ func TestTemplatesDirOverrides(t *testing.T) {
 }
 
 // postdesk dev's sandbox mail page lists what the sandbox captured, escaped,
-// to signed-in users; without a sandbox there is no such page.
+// to signed-in staff; to anyone else, and without a sandbox, there is no
+// such page.
 func TestSandboxMailPage(t *testing.T) {
 	at := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	f := setup(t, func(o *web.Options) {
@@ -305,7 +313,17 @@ func TestSandboxMailPage(t *testing.T) {
 	if strings.Contains(body, "<script>alert") {
 		t.Fatal("a captured subject reached the page unescaped")
 	}
-
+	for _, who := range []string{"cara.customer@acme.example", "mika.manager@acme.example"} {
+		c := f.login(who)
+		res, body := c.get("/sandbox")
+		wantStatus(t, who+" sandbox", res, body, http.StatusNotFound)
+		if strings.Contains(body, "[#1000]") {
+			t.Fatalf("%s: the 404 shows captured mail", who)
+		}
+		if _, inbox := c.get("/"); strings.Contains(inbox, `href="/sandbox"`) {
+			t.Fatalf("%s is shown the sandbox link", who)
+		}
+	}
 }
 
 func TestNoSandboxPageOutsideDev(t *testing.T) {

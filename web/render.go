@@ -101,14 +101,15 @@ type page struct {
 	CSRF  string
 	Flash string
 	Error string
-	// Sandbox shows the link to the sandbox's captured mail (postdesk dev).
+	// Sandbox shows the link to the sandbox's captured mail (postdesk dev, staff).
 	Sandbox bool
 }
 
 func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title, nav string) page {
-	p := page{Title: title, Nav: nav, Sandbox: s.sandboxMail != nil}
+	p := page{Title: title, Nav: nav}
 	if rq != nil {
 		p.User, p.Staff, p.CSRF = &rq.actor.User, rq.actor.IsStaff(), rq.csrf
+		p.Sandbox = s.sandboxMail != nil && p.Staff
 		p.Flash = s.takeFlash(w, r)
 	}
 	return p

@@ -70,7 +70,7 @@ type Options struct {
 	// Now is the clock for sessions and rate limits; default time.Now.
 	Now func() time.Time
 	// SandboxMail, when set (by `postdesk dev`), lists the mail the local
-	// sandbox captured, shown at /sandbox to signed-in users.
+	// sandbox captured, shown at /sandbox to members of a staff role.
 	SandboxMail func() []CapturedMail
 }
 

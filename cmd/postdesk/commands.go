@@ -197,7 +197,16 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 			MaxAge: 2*max(m.PollInterval.D, ingest.DefaultSafetyPoll) + time.Minute})
 	}
 	checker.Register(mux)
-	mux.Handle("GET /metrics", metrics.Handler(st))
+	// /metrics is on listen, or, with metrics_listen, only there: it need
+	// not face the internet.
+	var metricsMux *http.ServeMux
+	if c.MetricsListen == "" {
+		mux.Handle("GET /metrics", metrics.Handler(st))
+	} else {
+		mux.Handle("/metrics", http.NotFoundHandler()) // rather than the sign-in page
+		metricsMux = http.NewServeMux()
+		metricsMux.Handle("GET /metrics", metrics.Handler(st))
+	}
 	webOpts := &web.Options{Store: st, Service: svc, PublicURL: c.PublicURL, Secret: []byte(c.Secret),
 		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web")}
 	if dev != nil {
@@ -208,25 +217,56 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 		return fmt.Errorf("web: %w", err)
 	}
 	mux.Handle("/", pages)
-	ln, err := net.Listen("tcp", c.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
+	eps := []endpoint{{key: "listen", addr: c.Listen, h: mux}}
+	if metricsMux != nil {
+		eps = append(eps, endpoint{key: "metrics_listen", addr: c.MetricsListen, h: metricsMux})
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("serving", "listen", ln.Addr().String(), "public_url", c.PublicURL, "database", redactURL(c.DatabaseURL))
+	return serveHTTP(ctx, log, eps, "public_url", c.PublicURL, "database", redactURL(c.DatabaseURL))
+}
+
+// endpoint is one address served, named by its config key.
+type endpoint struct {
+	key, addr string
+	h         http.Handler
+}
+
+// serveHTTP listens on every endpoint (all of them, or it fails before
+// serving any), logs "serving" with their addresses and logAttrs, and serves
+// until ctx ends; then it shuts them all down within a grace period.
+func serveHTTP(ctx context.Context, log *slog.Logger, eps []endpoint, logAttrs ...any) error {
+	var srvs []*http.Server
+	errc := make(chan error, len(eps))
+	attrs := []any{}
+	for _, ep := range eps {
+		ln, err := net.Listen("tcp", ep.addr)
+		if err != nil {
+			for _, srv := range srvs {
+				srv.Close()
+			}
+			return fmt.Errorf("%s: %w", ep.key, err)
+		}
+		srv := &http.Server{Handler: ep.h, ReadHeaderTimeout: 10 * time.Second}
+		srvs = append(srvs, srv)
+		go func() { errc <- srv.Serve(ln) }()
+		attrs = append(attrs, ep.key, ln.Addr().String())
+	}
+	log.Info("serving", append(attrs, logAttrs...)...)
 
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
+		for _, srv := range srvs {
+			srv.Close()
+		}
 		return fmt.Errorf("http: %w", err)
 	}
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	for _, srv := range srvs {
+		if err := srv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil

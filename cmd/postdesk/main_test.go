@@ -442,3 +442,27 @@ func TestPurgeCommand(t *testing.T) {
 		t.Fatalf("%d purge audit records, want 2 (the dry run and the purge)", runs)
 	}
 }
+
+// With metrics_listen, /metrics is served there and only there; the main
+// address answers 404 for it and the metrics address serves nothing else.
+func TestServeMetricsListen(t *testing.T) {
+	t.Parallel()
+	dbURL := storetest.EmptyURL(t)
+	listen, metricsAt := freePort(t), freePort(t)
+	f := writeConfig(t, dbURL, listen)
+	y, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f, append(y, []byte("metrics_listen: "+metricsAt+"\n")...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startServe(t, dbURL, f)
+	if body := httpGet(t, "http://"+metricsAt+"/metrics", 200); !strings.Contains(body, "postdesk_database_up 1") {
+		t.Errorf("metrics_listen /metrics:\n%s", body)
+	}
+	httpGet(t, "http://"+listen+"/metrics", 404)
+	httpGet(t, "http://"+listen+"/healthz", 200)
+	httpGet(t, "http://"+metricsAt+"/healthz", 404)
+	httpGet(t, "http://"+metricsAt+"/", 404)
+}
