@@ -202,8 +202,9 @@ func (s *Service) acknowledge(ctx context.Context, tx *store.Tx, convID, msgID i
 		return err
 	}
 	if n >= s.domainLimit {
+		s.log.Warn("acknowledgement limit reached", "domain", domain, "count", n, "conversation", convID)
 		return event(ctx, tx, convID, nil, "receipt_limited",
-			fmt.Sprintf("No acknowledgement was sent: %s had %d within the hour.", domain, n))
+			"No acknowledgement was sent: too many went to "+domain+" within the hour.")
 	}
 	return s.notify(ctx, tx, convID, &msgID, store.TemplateReceived, 0, author)
 }

@@ -130,3 +130,30 @@ func TestDecideBounceByReturnPath(t *testing.T) {
 		})
 	}
 }
+
+// FuzzVerifyBounce: no string verifies unless signed, every signed row
+// verifies in either case, and a changed token does not.
+func FuzzVerifyBounce(f *testing.F) {
+	for _, seed := range []string{"", "b-", "aaaa", strings.Repeat("a", 23), strings.Repeat("7", 30), "\u212a"} {
+		f.Add(seed, int64(700))
+	}
+	f.Add("AE", int64(-1))
+	s := testSigner(f)
+	f.Fuzz(func(t *testing.T, in string, row int64) {
+		if got, err := s.VerifyBounce(in); err == nil {
+			t.Fatalf("VerifyBounce(%q) = %d: a string no one signed verified", in, got)
+		} else if !errors.Is(err, ErrBadToken) {
+			t.Fatalf("VerifyBounce(%q) error %v does not wrap ErrBadToken", in, err)
+		}
+		tok := s.SignBounce(row)
+		got, err := s.VerifyBounce(strings.ToUpper(tok))
+		if row > 0 && (err != nil || got != row) || row <= 0 && err == nil {
+			t.Fatalf("VerifyBounce(SignBounce(%d)) = %d, %v", row, got, err)
+		}
+		if in != "" {
+			if _, err := s.VerifyBounce(tok + in); err == nil {
+				t.Fatalf("token with a suffix %q verified", in)
+			}
+		}
+	})
+}
