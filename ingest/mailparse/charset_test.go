@@ -164,3 +164,14 @@ func TestDecodeWordsUnclosed(t *testing.T) {
 		t.Errorf("Subject %d bytes, From %q", len(m.Subject), m.From.Email)
 	}
 }
+
+func TestEightBitEncodedWordInFilename(t *testing.T) {
+	raw := []byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n--b\r\n" +
+		"Content-Type: application/pdf; name=\"=?iso-8859-1?Q?Lomap\xe4iv\xe4t.pdf?=\"\r\nContent-Disposition: attachment\r\n\r\n%PDF\r\n" +
+		"--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"Palkka \xe4.pdf\"\r\n\r\n%PDF\r\n--b--\r\n")
+	m := Parse(raw, nil)
+	checkInvariants(t, raw, m)
+	if len(m.Attachments) != 2 || m.Attachments[0].Filename != "Lomapäivät.pdf" || m.Attachments[1].Filename != "Palkka ä.pdf" {
+		t.Errorf("attachments %+v", m.Attachments)
+	}
+}

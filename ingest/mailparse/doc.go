@@ -78,6 +78,7 @@
 // and followed by the files package tnef reads out of it; its plain body
 // fills Text when the MIME parts give none, and its HTML body fills HTML
 // likewise. When its only body is RTF (PR_RTF_COMPRESSED) and the mail has
-// no other text, the RTF is kept as the attachment message.rtf. A stream
-// that cannot be read is noted.
+// no other body, the text read out of the RTF (or the HTML Outlook
+// encapsulated in it) is the body and the RTF is kept as the attachment
+// message.rtf. A stream that cannot be read is noted.
 package mailparse

@@ -15,7 +15,7 @@ var errBadParams = errors.New("malformed parameters")
 // parameters. A missing type is def; an unreadable one is def too, as
 // RFC 2045 section 5.2 says, keeping the parameters so a charset still counts.
 func (p *parser) contentType(h message.Header, def string) (string, map[string]string) {
-	v := fixUTF8(h.Get("Content-Type"))
+	v := h.Get("Content-Type")
 	if strings.TrimSpace(v) == "" {
 		return def, map[string]string{}
 	}
@@ -40,7 +40,7 @@ func (p *parser) contentType(h message.Header, def string) (string, map[string]s
 // as a disposition at all counts as inline, as Thunderbird and enmime read
 // it, so that a body is never hidden behind a broken header.
 func (p *parser) disposition(h message.Header) (string, map[string]string) {
-	v := fixUTF8(h.Get("Content-Disposition"))
+	v := h.Get("Content-Disposition")
 	if strings.TrimSpace(v) == "" {
 		return "", map[string]string{}
 	}
@@ -82,9 +82,9 @@ func isToken(s string) bool {
 	return true
 }
 
-// parseMediaType splits a Content-Type or Content-Disposition value into its
-// lower-case first word and parameters, with RFC 2231 values assembled and
-// decoded.
+// parseMediaType splits a raw Content-Type or Content-Disposition value into
+// its lower-case first word and parameters, with RFC 2231 values assembled
+// and decoded; everything it returns but the boundary is valid UTF-8.
 //
 // It stands in for mime.ParseMediaType, which go-message's ContentType uses:
 // on a duplicate or malformed parameter that function returns no parameters
@@ -93,14 +93,21 @@ func isToken(s string) bool {
 // parameter costs only itself and is reported as errBadParams.
 func parseMediaType(v string) (string, map[string]string, error) {
 	typ, rest, _ := strings.Cut(v, ";")
-	typ = strings.ToLower(strings.TrimSpace(typ))
+	typ = strings.ToLower(strings.TrimSpace(fixUTF8(typ)))
 	raw, err := parseParams(rest)
 	params := assembleParams(raw)
-	for _, k := range []string{"name", "filename"} {
-		// Encoded words in a quoted file name break RFC 2047 section 5 but
-		// are what Outlook and many webmails send.
-		if s, ok := params[k]; ok && strings.Contains(s, "=?") {
+	for k, s := range params {
+		switch {
+		case (k == "name" || k == "filename") && strings.Contains(s, "=?"):
+			// Encoded words in a quoted file name break RFC 2047 section
+			// 5 but are what Outlook and many webmails send; they are
+			// decoded from the raw value, whose 8-bit octets inside a
+			// word are in the word's charset.
 			params[k], _ = decodeWords(s)
+		case k == "boundary":
+			// Matched against the raw body, and never shown.
+		default:
+			params[k] = fixUTF8(s)
 		}
 	}
 	return typ, params, err

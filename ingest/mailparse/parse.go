@@ -67,10 +67,10 @@ func (p *parser) finish() {
 	if m.Text == "" && p.tnefText != "" {
 		m.Text = p.tnefText
 	}
+	p.rtfBody()
 	if m.Text == "" && m.HTML != "" {
 		m.Text = htmlToText(m.HTML)
 	}
-	p.rtfBody()
 }
 
 // joinParts joins body parts with sep between them, not added to the line

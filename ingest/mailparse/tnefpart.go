@@ -48,19 +48,6 @@ func (p *parser) tnef(data []byte) {
 	}
 }
 
-// rtfBody keeps a winmail.dat's RTF body as message.rtf when it is all the
-// mail says: no reader of RTF is built in, but every word processor opens it.
-func (p *parser) rtfBody() {
-	if p.tnefRTF == nil || p.m.Text != "" || p.m.HTML != "" {
-		return
-	}
-	p.m.Attachments = append(p.m.Attachments, Attachment{
-		Filename:    "message.rtf",
-		ContentType: "application/rtf",
-		Data:        p.tnefRTF,
-	})
-}
-
 func (p *parser) decodeTNEFText(s string) string {
 	s = sanitize(s)
 	s = strings.ReplaceAll(s, "\r\n", "\n")
@@ -90,3 +77,25 @@ var byExtension = func() map[string]string {
 	}
 	return m
 }()
+
+// rtfBody gives a mail whose only body is a winmail.dat's RTF the text (or
+// the HTML Outlook encapsulated in it) read out of the RTF, and keeps the
+// RTF itself as message.rtf: the reader keeps words, not tables or pictures,
+// and every word processor opens the file.
+func (p *parser) rtfBody() {
+	m := p.m
+	if p.tnefRTF == nil || m.Text != "" || m.HTML != "" {
+		return
+	}
+	body, html := tnef.RTFBody(p.tnefRTF)
+	if html {
+		m.HTML = sanitize(body)
+	} else {
+		m.Text = strings.TrimSpace(p.decodeTNEFText(body))
+	}
+	m.Attachments = append(m.Attachments, Attachment{
+		Filename:    "message.rtf",
+		ContentType: "application/rtf",
+		Data:        p.tnefRTF,
+	})
+}

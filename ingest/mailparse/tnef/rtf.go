@@ -15,6 +15,9 @@ const (
 	rtfUncompressed = 0x414C454D // "MELA"
 	rtfHeader       = 16
 	rtfWindow       = 4096
+	// maxRTFBytes bounds a decompressed body: a few megabytes of
+	// references must not become a few hundred.
+	maxRTFBytes = 16 << 20
 )
 
 // decompressRTF undoes PR_RTF_COMPRESSED (MS-OXRTFCP): a 16-byte header,
@@ -23,13 +26,13 @@ const (
 // literal byte or a 2-byte big-endian reference (12 bits of window offset,
 // 4 bits of length minus 2) follows; a reference to the write position ends
 // the stream. The output never exceeds the size the header declares, nor 17
-// bytes per input byte, whatever the header says. The CRC is not checked:
+// bytes per input byte, nor maxRTFBytes, whatever the header says. The CRC is not checked:
 // damage shows in the RTF, and the winmail.dat is kept anyway.
 func decompressRTF(b []byte) ([]byte, error) {
 	if len(b) < rtfHeader {
 		return nil, fmt.Errorf("%w: compressed RTF header", ErrTruncated)
 	}
-	raw := int(min(uint64(binary.LittleEndian.Uint32(b[4:])), uint64(len(b))*17))
+	raw := int(min(uint64(binary.LittleEndian.Uint32(b[4:])), uint64(len(b))*17, maxRTFBytes))
 	kind := binary.LittleEndian.Uint32(b[8:])
 	in := b[rtfHeader:]
 	switch kind {

@@ -10,8 +10,9 @@
 // MAPI properties PR_ATTACH_LONG_FILENAME, PR_ATTACH_FILENAME,
 // PR_DISPLAY_NAME, PR_ATTACH_MIME_TAG, PR_ATTACH_CONTENT_ID and
 // PR_ATTACH_DATA_BIN; for the message attBody, PR_BODY, PR_BODY_HTML and
-// PR_RTF_COMPRESSED, which is decompressed (MS-OXRTFCP) but not turned into
-// text. Embedded messages are not opened.
+// PR_RTF_COMPRESSED, which is decompressed (MS-OXRTFCP) and read by
+// RTFBody, a reader of the little RTF that mail bodies use. Embedded
+// messages are not opened.
 //
 // Decode never panics and reads no more than the stream holds: counts are
 // checked against the bytes left and capped by Limits, and a damaged stream
