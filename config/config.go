@@ -447,6 +447,9 @@ func (c *Config) check(p *parser) {
 			if !slices.Contains(Permissions, m) {
 				p.add(fmt.Sprintf("%s.may[%d]", k, j), "unknown permission %q (known: %s)", m, strings.Join(Permissions, ", "))
 			}
+			if m == MaySetCompany && !r.Staff {
+				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "set_company grants nothing on a role without staff: true (managers set person and assignee through manager)")
+			}
 		}
 	}
 

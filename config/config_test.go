@@ -221,6 +221,18 @@ func TestShortRetentionWarns(t *testing.T) {
 	}
 }
 
+// set_company on a role without staff grants nothing (issue 10): the file
+// still loads, with a warning at that permission.
+func TestSetCompanyOnNonStaffRoleWarns(t *testing.T) {
+	_, warnings, err := Parse("postdesk.yaml", []byte(strings.Replace(valid, "    staff: true\n", "", 1)), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 1 || warnings[0].Key != "roles[0].may[1]" || !warnings[0].Warning || !strings.Contains(warnings[0].Message, "grants nothing") {
+		t.Fatalf("warnings %v", warnings)
+	}
+}
+
 func TestParseRetention(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -301,6 +302,9 @@ type pageCursor struct {
 // activity first, paged by a keyset cursor so that deep pages cost what the
 // first does.
 func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
+	if rule.Sees == "" || rule.Staff == "" {
+		return nil, errors.New("list conversations: no visibility rule")
+	}
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
