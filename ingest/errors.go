@@ -106,8 +106,8 @@ func classifySQLState(pe *pgconn.PgError) class {
 
 // settle decides what becomes of a mail whose delivery failed with err: nil
 // when it was quarantined (recorded, cursor moved), else the error to retry
-// on. ctx is the session's, dctx the delivery's.
-func (w *Worker) settle(ctx, dctx context.Context, f Fetched, err error) error {
+// on. ctx is the session's.
+func (w *Worker) settle(ctx context.Context, f Fetched, err error) error {
 	if ctx.Err() != nil {
 		return err // stopping: the error may well be the stop itself
 	}
@@ -125,7 +125,10 @@ func (w *Worker) settle(ctx, dctx context.Context, f Fetched, err error) error {
 			return err
 		}
 	}
-	if qerr := w.st.Quarantine(dctx, w.opts.Name, f, err); qerr != nil {
+	// A context of its own: the failed delivery may have used up dctx.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
+	defer cancel()
+	if qerr := w.st.Quarantine(qctx, w.opts.Name, f, err); qerr != nil {
 		return fmt.Errorf("%w; quarantine failed too: %w", err, qerr)
 	}
 	w.log.Error("ingest: mail could not be stored; quarantined for staff to review, the mailbox goes on",

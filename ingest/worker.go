@@ -669,7 +669,7 @@ func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.U
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
 		err := w.st.Deliver(dctx, w.opts.Name, f)
 		if err != nil {
-			err = w.settle(ctx, dctx, f, err)
+			err = w.settle(ctx, f, err)
 		}
 		cancel()
 		if err != nil {
