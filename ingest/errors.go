@@ -86,6 +86,10 @@ func classifySQLState(pe *pgconn.PgError) class {
 			return transient
 		}
 		return permanent
+	case "23503":
+		// A foreign key: the conversation a mail answers was purged while
+		// it was being stored; tried again, the mail opens a new one.
+		return unknown
 	}
 	if len(pe.Code) < 2 {
 		return unknown
@@ -97,7 +101,7 @@ func classifySQLState(pe *pgconn.PgError) class {
 		"58": // system error (I/O)
 		return transient
 	case "22", // data exception: a value the column cannot hold (NUL, bad encoding, out of range)
-		"23", // integrity constraint violation, other than the expected unique keys
+		"23", // integrity constraint violation, other than the expected unique keys and a foreign key
 		"54": // program limit exceeded: an index row or a tsvector too large
 		return permanent
 	}
