@@ -274,6 +274,15 @@ func TestQuarantine(t *testing.T) {
 	if err != nil || !again.Duplicate || again.ConversationID != c.ID {
 		t.Fatalf("quarantine again: %+v %v", again, err)
 	}
+	// The same mail failing in a second mailbox: a copy of the first record.
+	twin, err := f.svc.Quarantine(f.ctx, conversation.Inbound{Mailbox: "payroll-2", UIDValidity: 2, UID: 9,
+		Raw: append([]byte("Received: from mx2.example.com\r\n"), raw...), DefaultCategory: "payroll"}, errors.New("again"))
+	if err != nil || !twin.Duplicate || twin.DuplicateBy != conversation.DuplicateContent || twin.MessageID != note.ID {
+		t.Fatalf("the twin: %+v %v, want a content duplicate of message %d", twin, err, note.ID)
+	}
+	if cs, _ := f.st.CopiesOf(f.ctx, note.ID); len(cs) != 1 || cs[0].Mailbox != "payroll-2" {
+		t.Fatalf("copies %+v", cs)
+	}
 	// Another one within the hour: recorded, nobody told again.
 	next, err := f.svc.Quarantine(f.ctx, conversation.Inbound{Mailbox: "payroll", UIDValidity: 7, UID: 5,
 		Raw: []byte("Subject: x\r\n\r\nbody\r\n"), DefaultCategory: "payroll"}, errors.New("boom"))

@@ -65,8 +65,9 @@ func (s *Service) parseMail(raw []byte) (m *mailparse.Message, err error) {
 
 // Quarantine records an inbound mail that could not be stored because of
 // cause, and moves the mailbox cursor past it, in one transaction. A mail
-// already stored under its IMAP key (a quarantine whose commit was not
-// seen) only moves the cursor.
+// stored already (see Duplicates in import.go; a quarantine whose commit
+// was not seen, or the same mail quarantined from another mailbox) only
+// records its copy and moves the cursor.
 func (s *Service) Quarantine(ctx context.Context, in Inbound, cause error) (*Received, error) {
 	reason := quarantineReason(cause)
 	var res *Received
@@ -91,14 +92,13 @@ func (s *Service) Quarantine(ctx context.Context, in Inbound, cause error) (*Rec
 }
 
 func (s *Service) quarantine(ctx context.Context, tx *store.Tx, in Inbound, reason string) (*Received, error) {
-	if in.Mailbox != "" {
-		dup, err := tx.InboundStored(ctx, in.Mailbox, in.UIDValidity, in.UID, nil)
-		if err == nil {
-			return &Received{ConversationID: dup.ConversationID, MessageID: dup.MessageID, Duplicate: true, DuplicateBy: DuplicateIMAP}, nil
-		}
-		if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
+	// Stored already: under this IMAP key (a quarantine whose commit was not
+	// seen), or the same mail from another mailbox (quarantined or stored
+	// there): recorded as its copy.
+	if dup, err := tx.InboundStored(ctx, in.Mailbox, in.UIDValidity, in.UID, contentKeyOf(in)); err == nil {
+		return s.duplicate(ctx, tx, in, dup)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
 	}
 	cat, err := tx.CategoryByKey(ctx, in.DefaultCategory)
 	if err != nil {

@@ -58,6 +58,9 @@ func (w *Worker) importing(uids []imap.UID, until uint32) {
 		}
 	}
 	if pending == 0 {
+		if w.imp != nil {
+			w.importDone() // the rest vanished from the folder before it was fetched
+		}
 		return
 	}
 	now := time.Now()
@@ -79,22 +82,29 @@ func (w *Worker) imported() {
 	}
 	r.done++
 	w.importMetrics()
-	now := time.Now()
-	elapsed := now.Sub(r.start)
-	rate := float64(r.done) / max(elapsed.Seconds(), 1e-3)
 	if r.done >= r.total {
-		w.log.Info("ingest: import of the existing mail done", "mails", r.done, "took", elapsed.Round(time.Millisecond),
-			"per_second", fmt.Sprintf("%.1f", rate))
-		w.imp = nil
+		w.importDone()
 		return
 	}
+	now := time.Now()
 	if now.Sub(r.last) < w.progressEvery {
 		return
 	}
 	r.last = now
+	rate := float64(r.done) / max(now.Sub(r.start).Seconds(), 1e-3)
 	eta := time.Duration(float64(r.total-r.done) / rate * float64(time.Second))
 	w.log.Info("ingest: importing the existing mail", "done", r.done, "of", r.total,
 		"per_second", fmt.Sprintf("%.1f", rate), "eta", eta.Round(time.Second))
+}
+
+func (w *Worker) importDone() {
+	r := w.imp
+	elapsed := time.Since(r.start)
+	w.log.Info("ingest: import of the existing mail done", "mails", r.done, "took", elapsed.Round(time.Millisecond),
+		"per_second", fmt.Sprintf("%.1f", float64(r.done)/max(elapsed.Seconds(), 1e-3)))
+	r.total = r.done
+	w.importMetrics()
+	w.imp = nil
 }
 
 func (w *Worker) importMetrics() {

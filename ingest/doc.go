@@ -44,10 +44,13 @@
 //     against it.
 //   - permanent for this mail: the database refuses its data (SQLSTATE
 //     class 22, data exception; class 23, an integrity violation other than
-//     the expected unique keys; class 54, a program limit such as an index
-//     row too large), or the mail makes the code panic (an error with a
-//     method Permanent() bool returning true, as conversation.PanicError).
-//   - any other error (a bug, a timeout of this delivery) is retried, and
+//     the expected unique keys and a foreign key; class 54, a program limit
+//     such as an index row too large), or the mail makes the code panic (an
+//     error with a method Permanent() bool returning true, as
+//     conversation.PanicError).
+//   - any other error (a bug, a timeout of this delivery, a foreign key
+//     violation: the conversation a mail answers purged meanwhile, which a
+//     retry handles) is retried, and
 //     counted: the same mail failing MaxAttempts (3) times in a row is
 //     treated as permanent. The count lives in the worker; a restart starts
 //     it over, so a mail is tried at most MaxAttempts more times.

@@ -86,6 +86,10 @@ func classifySQLState(pe *pgconn.PgError) class {
 			return transient
 		}
 		return permanent
+	case "23503":
+		// A foreign key: the conversation a mail answers was purged while
+		// it was being stored; tried again, the mail opens a new one.
+		return unknown
 	}
 	if len(pe.Code) < 2 {
 		return unknown
@@ -97,7 +101,7 @@ func classifySQLState(pe *pgconn.PgError) class {
 		"58": // system error (I/O)
 		return transient
 	case "22", // data exception: a value the column cannot hold (NUL, bad encoding, out of range)
-		"23", // integrity constraint violation, other than the expected unique keys
+		"23", // integrity constraint violation, other than the expected unique keys and a foreign key
 		"54": // program limit exceeded: an index row or a tsvector too large
 		return permanent
 	}
@@ -106,8 +110,8 @@ func classifySQLState(pe *pgconn.PgError) class {
 
 // settle decides what becomes of a mail whose delivery failed with err: nil
 // when it was quarantined (recorded, cursor moved), else the error to retry
-// on. ctx is the session's, dctx the delivery's.
-func (w *Worker) settle(ctx, dctx context.Context, f Fetched, err error) error {
+// on. ctx is the session's.
+func (w *Worker) settle(ctx context.Context, f Fetched, err error) error {
 	if ctx.Err() != nil {
 		return err // stopping: the error may well be the stop itself
 	}
@@ -125,7 +129,10 @@ func (w *Worker) settle(ctx, dctx context.Context, f Fetched, err error) error {
 			return err
 		}
 	}
-	if qerr := w.st.Quarantine(dctx, w.opts.Name, f, err); qerr != nil {
+	// A context of its own: the failed delivery may have used up dctx.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
+	defer cancel()
+	if qerr := w.st.Quarantine(qctx, w.opts.Name, f, err); qerr != nil {
 		return fmt.Errorf("%w; quarantine failed too: %w", err, qerr)
 	}
 	w.log.Error("ingest: mail could not be stored; quarantined for staff to review, the mailbox goes on",

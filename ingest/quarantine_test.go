@@ -46,6 +46,7 @@ func TestClassify(t *testing.T) {
 		{"NUL in text", &pgconn.PgError{Code: "22021"}, permanent},
 		{"value too long", &pgconn.PgError{Code: "22001"}, permanent},
 		{"check violation", &pgconn.PgError{Code: "23514"}, permanent},
+		{"foreign key (a purge raced)", &pgconn.PgError{Code: "23503"}, unknown},
 		{"unique: an unexpected key", &pgconn.PgError{Code: "23505", ConstraintName: "users_email_key"}, permanent},
 		{"unique: the IMAP key (a lost race)", &pgconn.PgError{Code: "23505", ConstraintName: "messages_mailbox_uid_validity_uid_key"}, transient},
 		{"unique: the content key (a lost race)", &pgconn.PgError{Code: "23505", ConstraintName: "messages_raw_key"}, transient},

@@ -19,6 +19,8 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"postdesk/conversation"
 )
 
 // ---- in-memory Store -------------------------------------------------------
@@ -32,7 +34,7 @@ type storedMail struct {
 
 // memStore is an in-memory Store that behaves like the real one: Deliver
 // stores the mail and moves the cursor atomically, and dedupes by (mailbox,
-// UIDVALIDITY, UID) and by Message-ID.
+// UIDVALIDITY, UID) and by content (conversation.ContentKey).
 type memStore struct {
 	// hook, when set (before the worker starts), runs at the start of
 	// every Deliver; an error aborts that Deliver (nothing stored, cursor
@@ -43,9 +45,9 @@ type memStore struct {
 	cursors     map[string]Cursor
 	mails       []storedMail
 	keys        map[string]bool
-	msgIDs      map[string]bool
-	calls       []uint32 // UIDs of every Deliver call, failed ones included
-	dupes       int      // Deliver calls recognised as already stored
+	msgIDs      map[string]bool // by content key
+	calls       []uint32        // UIDs of every Deliver call, failed ones included
+	dupes       int             // Deliver calls recognised as already stored
 	resets      []uint32
 	health      []Health
 	quarantined []quarantinedMail
@@ -123,14 +125,13 @@ func (s *memStore) deliver(ctx context.Context, mailbox string, m Fetched, by st
 		s.cursors[mailbox] = Cursor{UIDValidity: m.UIDValidity, LastUID: m.UID, ImportUntil: cur.ImportUntil}
 	}
 	key := fmt.Sprintf("%s/%d/%d", mailbox, m.UIDValidity, m.UID)
-	if s.keys[key] || (msgID != "" && s.msgIDs[msgID]) {
+	content := string(conversation.ContentKey(m.Raw))
+	if s.keys[key] || s.msgIDs[content] {
 		s.dupes++
 		return nil
 	}
 	s.keys[key] = true
-	if msgID != "" {
-		s.msgIDs[msgID] = true
-	}
+	s.msgIDs[content] = true
 	s.mails = append(s.mails, storedMail{Mailbox: mailbox, MessageID: msgID, By: by, Fetched: m})
 	return nil
 }

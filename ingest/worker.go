@@ -486,24 +486,9 @@ func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSe
 	if sel.UIDValidity == 0 {
 		return 0, nil, fmt.Errorf("select %s: the server sent no UIDVALIDITY", o.Folder)
 	}
-	cur, err := w.st.Cursor(ctx, o.Name)
+	cur, err := w.position(ctx, c, sel)
 	if err != nil {
-		return 0, nil, fmt.Errorf("read cursor: %w", err)
-	}
-	if cur.UIDValidity != sel.UIDValidity {
-		var until uint32
-		if cur.UIDValidity != 0 {
-			w.log.Warn("ingest: UIDVALIDITY changed; rescanning the folder", "old", cur.UIDValidity, "new", sel.UIDValidity)
-		} else if o.Existing == ExistingQuiet {
-			// The first connection: what is there now is the archive.
-			if until, err = existingUntil(c, sel); err != nil {
-				return 0, nil, err
-			}
-		}
-		if err := w.st.ResetCursor(ctx, o.Name, sel.UIDValidity, until); err != nil {
-			return 0, nil, fmt.Errorf("reset cursor: %w", err)
-		}
-		cur = Cursor{UIDValidity: sel.UIDValidity, ImportUntil: until}
+		return 0, nil, err
 	}
 	if sel.NumMessages == 0 || cur.LastUID == math.MaxUint32 {
 		return 0, nil, nil
@@ -555,6 +540,33 @@ func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSe
 		lag = max(time.Since(oldest), 0)
 	}
 	return lag, afterErr, nil
+}
+
+// position reads the stored cursor and, when the folder's UIDVALIDITY is
+// not the stored one, starts over: on the first connection (no cursor yet)
+// with the go-live import's boundary, after a change with a rescan.
+func (w *Worker) position(ctx context.Context, c *imapclient.Client, sel *imap.SelectData) (Cursor, error) {
+	o := &w.opts
+	cur, err := w.st.Cursor(ctx, o.Name)
+	if err != nil {
+		return Cursor{}, fmt.Errorf("read cursor: %w", err)
+	}
+	if cur.UIDValidity == sel.UIDValidity {
+		return cur, nil
+	}
+	var until uint32
+	if cur.UIDValidity != 0 {
+		w.log.Warn("ingest: UIDVALIDITY changed; rescanning the folder", "old", cur.UIDValidity, "new", sel.UIDValidity)
+	} else if o.Existing == ExistingQuiet {
+		// The first connection: what is there now is the archive.
+		if until, err = existingUntil(c, sel); err != nil {
+			return Cursor{}, err
+		}
+	}
+	if err := w.st.ResetCursor(ctx, o.Name, sel.UIDValidity, until); err != nil {
+		return Cursor{}, fmt.Errorf("reset cursor: %w", err)
+	}
+	return Cursor{UIDValidity: sel.UIDValidity, ImportUntil: until}, nil
 }
 
 // batchRun delivers one batch of UIDs.
@@ -669,7 +681,7 @@ func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.U
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
 		err := w.st.Deliver(dctx, w.opts.Name, f)
 		if err != nil {
-			err = w.settle(ctx, dctx, f, err)
+			err = w.settle(ctx, f, err)
 		}
 		cancel()
 		if err != nil {

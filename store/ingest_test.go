@@ -5,11 +5,22 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"postdesk/store"
 	"postdesk/store/storetest"
 )
+
+// manyWords is n distinct words: several MB of lexemes for the search.
+func manyWords(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "w%x%d ", i*7919, i)
+	}
+	return b.String()
+}
 
 // Values a mail brings are stored and found again whatever their length:
 // no index entry holds them as they are (a btree entry is limited to about
@@ -35,7 +46,7 @@ func TestLongMailValuesAreIndexedByHash(t *testing.T) {
 			return err
 		}
 		m := &store.Message{ConversationID: c.ID, Direction: store.DirIn, Kind: store.KindCustomer, FromAddr: longFrom,
-			MessageID: longID, InReplyTo: longID, References: []string{longID, longID},
+			MessageID: longID, InReplyTo: longID, References: []string{longID, longID}, Text: manyWords(150000),
 			Mailbox: "payroll", UIDValidity: 3, UID: 9, RawKey: make([]byte, 32)}
 		if err := tx.InsertMessage(ctx, m, nil); err != nil {
 			return err

@@ -46,3 +46,15 @@ ALTER TABLE mailboxes ADD COLUMN import_until bigint NOT NULL DEFAULT 0;
 
 -- The quarantine notice goes to a category's staff at most once an hour.
 CREATE INDEX outbox_category_template ON outbox (category_id, template, created_at) WHERE category_id IS NOT NULL;
+
+-- to_tsvector refuses a text whose lexemes take more than 1 MB, which a few
+-- MB of plain text (a pasted log) reach: the search covers the first 100,000
+-- characters of a body (and of a subject and a sender), so that any mail can
+-- be stored.
+DROP INDEX messages_search;
+ALTER TABLE messages DROP COLUMN search;
+ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
+    to_tsvector('simple', left(coalesce(subject, ''), 1000) || ' ' || left(coalesce(from_addr, ''), 1000) || ' '
+        || left(coalesce(text_body, ''), 100000))
+) STORED;
+CREATE INDEX messages_search ON messages USING gin (search);
