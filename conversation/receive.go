@@ -433,7 +433,7 @@ func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversatio
 // worth a delivery_failed notice: not when it was a notice itself.
 func noticeWorthy(template string) bool {
 	switch template {
-	case store.TemplateDeliveryFailed, store.TemplateTooLarge, store.TemplateMailboxAlert:
+	case store.TemplateDeliveryFailed, store.TemplateTooLarge, store.TemplateMailboxAlert, store.TemplateQuarantined:
 		return false
 	}
 	return true

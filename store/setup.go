@@ -118,8 +118,10 @@ func (tx *Tx) applyUsers(ctx context.Context, c *config.Config, roleIDs map[stri
 		}
 	}
 	// Users gone from the file keep their row (conversations name them) but
-	// no longer count as configured.
-	rows, err := tx.q.Query(ctx, `UPDATE users SET from_config = false WHERE from_config AND NOT email = ANY($1) RETURNING id`, emails)
+	// no longer count as configured, and lose the password the file's
+	// organisation gave them: a person who left signs in no more.
+	rows, err := tx.q.Query(ctx, `UPDATE users SET from_config = false, password_hash = NULL
+		WHERE from_config AND NOT email = ANY($1) RETURNING id`, emails)
 	if err != nil {
 		return nil, fmt.Errorf("apply users: %w", err)
 	}

@@ -59,6 +59,13 @@ func TestApplyConfigEndsCredentialsOfChangedUsers(t *testing.T) {
 	if strings.Count(next, "\n") != strings.Count(storetest.TestOrg, "\n")-2 || strings.Contains(next, "managers") {
 		t.Fatalf("the file edit went wrong:\n%s", next)
 	}
+	ben, err := st.UserByEmail(ctx, "ben.payroll@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetPassword(ctx, ben.ID, "argon2id-hash-placeholder"); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
 		if err := st.ApplyConfig(ctx, storetest.Config(t, next)); err != nil {
 			t.Fatal(err)
@@ -74,6 +81,9 @@ func TestApplyConfigEndsCredentialsOfChangedUsers(t *testing.T) {
 		if gone := errors.Is(terr, store.ErrNotFound); gone != ended {
 			t.Errorf("%s: token ended %v, want %v (%v)", email, gone, ended, terr)
 		}
+	}
+	if u, err := st.UserByEmail(ctx, "ben.payroll@example.com"); err != nil || u.PasswordHash != "" || u.FromConfig {
+		t.Errorf("a user gone from the file keeps a password or stays configured: %+v %v", u, err)
 	}
 	var detail string
 	if err := st.Pool().QueryRow(ctx, `SELECT detail->>'credentials_ended' FROM audit WHERE action = 'config_applied' ORDER BY id DESC LIMIT 1`).Scan(&detail); err != nil || detail != "[]" {
