@@ -1,9 +1,6 @@
 package threading
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"strings"
 )
@@ -29,31 +26,13 @@ import (
 const BouncePrefix = "b-"
 
 const (
-	bounceVersion  = 2
-	bounceLabel    = "postdesk bounce-token\x00"
-	bounceMinBytes = 1 + 1 + tokenMACLen
-	bounceMaxBytes = 1 + binary.MaxVarintLen64 + tokenMACLen
-)
-
-var (
-	bounceMinChars = tokenEncoding.EncodedLen(bounceMinBytes)
-	bounceMaxChars = tokenEncoding.EncodedLen(bounceMaxBytes)
+	bounceVersion = 2
+	bounceLabel   = "postdesk bounce-token\x00"
 )
 
 // SignBounce returns the VERP token for the outbox row id.
 func (s *Signer) SignBounce(outboxID int64) string {
-	b := make([]byte, 0, bounceMaxBytes)
-	b = append(b, bounceVersion)
-	b = binary.AppendVarint(b, outboxID)
-	b = append(b, s.bounceMAC(b)...)
-	return tokenEncoding.EncodeToString(b)
-}
-
-func (s *Signer) bounceMAC(payload []byte) []byte {
-	h := hmac.New(sha256.New, s.key)
-	h.Write([]byte(bounceLabel))
-	h.Write(payload)
-	return h.Sum(nil)[:tokenMACLen]
+	return s.signIDs(bounceLabel, bounceVersion, outboxID)
 }
 
 // VerifyBounce checks a token made by SignBounce (without the "b-" prefix)
@@ -61,31 +40,14 @@ func (s *Signer) bounceMAC(payload []byte) []byte {
 // any case, the spelling must be canonical, and the MAC is compared in
 // constant time; every failure wraps ErrBadToken.
 func (s *Signer) VerifyBounce(str string) (int64, error) {
-	if len(str) < bounceMinChars || len(str) > bounceMaxChars {
-		return 0, fmt.Errorf("%w: return path token length %d", ErrBadToken, len(str))
-	}
-	raw, err := decodeCanonical(str)
+	ids, err := s.verifyIDs(str, bounceLabel, bounceVersion, 1)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("return path: %w", err)
 	}
-	if len(raw) < bounceMinBytes || raw[0] != bounceVersion {
-		return 0, fmt.Errorf("%w: not a return path token", ErrBadToken)
+	if ids[0] <= 0 {
+		return 0, fmt.Errorf("%w: no outbox row %d", ErrBadToken, ids[0])
 	}
-	id, k := binary.Varint(raw[1:])
-	if k <= 0 || len(raw[1+k:]) != tokenMACLen {
-		return 0, fmt.Errorf("%w: bad outbox id", ErrBadToken)
-	}
-	payload := binary.AppendVarint([]byte{bounceVersion}, id)
-	if string(payload) != string(raw[:1+k]) {
-		return 0, fmt.Errorf("%w: non-minimal varint", ErrBadToken)
-	}
-	if !hmac.Equal(s.bounceMAC(payload), raw[1+k:]) {
-		return 0, fmt.Errorf("%w: signature mismatch", ErrBadToken)
-	}
-	if id <= 0 {
-		return 0, fmt.Errorf("%w: no outbox row %d", ErrBadToken, id)
-	}
-	return id, nil
+	return ids[0], nil
 }
 
 // ReturnPath returns the envelope sender of the mail of outbox row id sent
@@ -115,27 +77,4 @@ func BounceRow(recipients []string, s *Signer) (outboxID int64, ok bool, bad boo
 		return id, true, bad
 	}
 	return 0, false, bad
-}
-
-// decodeCanonical lower-cases (ASCII only) and decodes a token, refusing
-// anything but the one spelling the encoder makes.
-func decodeCanonical(str string) ([]byte, error) {
-	lower := make([]byte, len(str))
-	for i := 0; i < len(str); i++ {
-		c := str[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		lower[i] = c
-	}
-	raw := make([]byte, tokenEncoding.DecodedLen(len(lower)))
-	n, err := tokenEncoding.Decode(raw, lower)
-	if err != nil {
-		return nil, fmt.Errorf("%w: not base32", ErrBadToken)
-	}
-	raw = raw[:n]
-	if tokenEncoding.EncodeToString(raw) != string(lower) {
-		return nil, fmt.Errorf("%w: not canonical base32", ErrBadToken)
-	}
-	return raw, nil
 }

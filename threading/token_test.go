@@ -111,12 +111,13 @@ func TestVerifyRejects(t *testing.T) {
 		return hmacSHA256(testSecret, b)[:tokenMACLen]
 	})
 	// Validly signed, but a version we do not know.
-	v2 := rawToken(2, ids(10, 2), s.mac)
+	replyMAC := func(b []byte) []byte { return s.mac(tokenLabel, b) }
+	v2 := rawToken(2, ids(10, 2), replyMAC)
 	// Validly signed, but conversation 10 as a non-minimal varint (20 = 0x14
 	// zig-zagged, written in two bytes).
-	nonMinimal := rawToken(tokenVersion1, append([]byte{0x94, 0x00}, binary.AppendVarint(nil, 2)...), s.mac)
+	nonMinimal := rawToken(tokenVersion1, append([]byte{0x94, 0x00}, binary.AppendVarint(nil, 2)...), replyMAC)
 	// Validly signed with a trailing byte after the MAC.
-	long := append(append([]byte{tokenVersion1}, ids(10, 2)...), s.mac(append([]byte{tokenVersion1}, ids(10, 2)...))...)
+	long := append(append([]byte{tokenVersion1}, ids(10, 2)...), replyMAC(append([]byte{tokenVersion1}, ids(10, 2)...))...)
 	long = append(long, 0)
 
 	for _, tc := range []struct{ name, in string }{
