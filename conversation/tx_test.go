@@ -3,6 +3,7 @@ package conversation_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"sync"
 	"testing"
@@ -24,7 +25,14 @@ func TestStaffMailOnPoolOfOne(t *testing.T) {
 	c := f.get(first.ConversationID)
 	aino := f.actor("aino.handler@example.com")
 
-	one, err := store.Open(f.ctx, f.st.Pool().Config().ConnString()+"&pool_max_conns=1")
+	u, err := url.Parse(f.st.Pool().Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("pool_max_conns", "1")
+	u.RawQuery = q.Encode()
+	one, err := store.Open(f.ctx, u.String())
 	if err != nil {
 		t.Fatal(err)
 	}
