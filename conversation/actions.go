@@ -43,7 +43,7 @@ func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Co
 		return nil, fmt.Errorf("set company or person: %w", ErrForbidden)
 	}
 	var conv *store.Conversation
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		cat, err := tx.CategoryByKey(ctx, req.Category)
 		if errors.Is(err, store.ErrNotFound) {
 			return invalid("unknown category %q", req.Category)
@@ -186,7 +186,7 @@ func (s *Service) Reply(ctx context.Context, a *Actor, convID int64, body string
 		return nil, invalid("message is empty")
 	}
 	var msg *store.Message
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -309,7 +309,7 @@ func (s *Service) Note(ctx context.Context, a *Actor, convID int64, body string,
 		return nil, invalid("note is empty")
 	}
 	var msg *store.Message
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -332,7 +332,7 @@ func (s *Service) Note(ctx context.Context, a *Actor, convID int64, body string,
 
 // Take makes the actor the Handler.
 func (s *Service) Take(ctx context.Context, a *Actor, convID int64) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -347,7 +347,7 @@ func (s *Service) Take(ctx context.Context, a *Actor, convID int64) error {
 // Assign makes another staff member of the conversation's roles the Handler.
 // It takes the assign permission, or being the Handler now (handing over).
 func (s *Service) Assign(ctx context.Context, a *Actor, convID int64, email string) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -405,7 +405,7 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 	if len(keys) == 0 {
 		return invalid("at least one receiver role is needed")
 	}
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, _, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -463,7 +463,7 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 // assignee belong to the new one (guardCompany). A change is written to the
 // timeline and the audit trail.
 func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company, person string) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -557,7 +557,7 @@ func customerCompany(ctx context.Context, tx *store.Tx, c *store.Conversation) (
 // conversation is about, never to another. A change is written to the
 // timeline and the audit trail.
 func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email string) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -607,7 +607,7 @@ func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email
 
 // Solve marks the conversation Solved; the customer side is told.
 func (s *Service) Solve(ctx context.Context, a *Actor, convID int64) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -646,7 +646,7 @@ func (s *Service) solve(ctx context.Context, tx *store.Tx, a *Actor, c *store.Co
 // Reopen sets a solved or waiting conversation back to open (new when it has
 // no Handler). Staff only; customers reopen by replying.
 func (s *Service) Reopen(ctx context.Context, a *Actor, convID int64) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -673,7 +673,7 @@ func (s *Service) Reopen(ctx context.Context, a *Actor, convID int64) error {
 
 // SetLegalHold keeps a conversation from the retention purge (or releases it).
 func (s *Service) SetLegalHold(ctx context.Context, a *Actor, convID int64, hold bool) error {
-	return s.st.InTx(ctx, func(tx *store.Tx) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, acc, err := s.lock(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -696,7 +696,7 @@ func ptr[T any](v T) *T { return &v }
 // several instances checking, exactly one alert goes out.
 func (s *Service) AlertMailbox(ctx context.Context, mailbox, category, reason string) (bool, error) {
 	sent := false
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		cat, err := tx.CategoryByKey(ctx, category)
 		if err != nil {
 			return err

@@ -13,6 +13,14 @@
 // ErrNotFound, never ErrForbidden, so that its existence is not revealed. A
 // conversation is routed to roles, never to a person: changing a user's
 // roles never moves one.
+//
+// Transactions: the Service holds a store.Transactor, not a *store.Store, so
+// a rule reads and writes only through the *store.Tx of the transaction it
+// runs in; there is no pool to reach. Each exported method opens one
+// transaction (store.Read for one that only reads) and passes its Tx and
+// its context down; the helpers it calls take that Tx and never call an
+// exported method, which would open a second transaction on a second
+// connection (store.ErrNestedTx refuses it, see the store package doc).
 package conversation
 
 import (
@@ -45,7 +53,7 @@ func invalid(format string, args ...any) error {
 
 // Service applies the rules to the store.
 type Service struct {
-	st          *store.Store
+	st          store.Transactor
 	idDomain    string
 	signer      *threading.Signer
 	senderLimit int
@@ -80,8 +88,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// New returns a Service.
-func New(st *store.Store, opts *Options) *Service {
+// New returns a Service; st is normally the *store.Store.
+func New(st store.Transactor, opts *Options) *Service {
 	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, domainLimit: 100, log: slog.Default()}
 	if opts != nil {
 		s.signer, s.senderAuth = opts.Signer, opts.SenderAuth
@@ -117,31 +125,43 @@ type Actor struct {
 }
 
 // Actor loads a user and their current roles.
-func (s *Service) Actor(ctx context.Context, userID int64) (*Actor, error) {
-	u, err := s.st.UserByID(ctx, userID)
+func (s *Service) Actor(ctx context.Context, userID int64) (a *Actor, err error) {
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+		a, err = actor(ctx, tx, userID)
+		return err
+	})
+	return a, err
+}
+
+// ActorByEmail loads a user by address and their current roles.
+func (s *Service) ActorByEmail(ctx context.Context, email string) (a *Actor, err error) {
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+		u, err := tx.UserByEmail(ctx, email)
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("user %s: %w", email, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		a, err = actor(ctx, tx, u.ID)
+		return err
+	})
+	return a, err
+}
+
+// actor loads a user and their roles inside the caller's transaction.
+func actor(ctx context.Context, tx *store.Tx, userID int64) (*Actor, error) {
+	u, err := tx.UserByID(ctx, userID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fmt.Errorf("user %d: %w", userID, ErrNotFound)
 		}
 		return nil, err
 	}
-	roles, err := s.st.UserRoles(ctx, userID)
+	roles, err := tx.UserRoles(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	return &Actor{User: *u, Roles: roles}, nil
-}
-
-// ActorByEmail loads a user by address and their current roles.
-func (s *Service) ActorByEmail(ctx context.Context, email string) (*Actor, error) {
-	u, err := s.st.UserByEmail(ctx, email)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, fmt.Errorf("user %s: %w", email, ErrNotFound)
-		}
-		return nil, err
-	}
-	return s.Actor(ctx, u.ID)
 }
 
 // Has reports whether any of the actor's roles grants a permission.
@@ -172,7 +192,7 @@ type access struct {
 }
 
 func (s *Service) access(ctx context.Context, tx *store.Tx, a *Actor, convID int64) (access, error) {
-	v, err := visibility(ctx, &tx.DB, a.User.ID, convID)
+	v, err := visibility(ctx, tx, a.User.ID, convID)
 	if err != nil {
 		return access{}, err
 	}

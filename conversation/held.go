@@ -100,7 +100,7 @@ type Trust struct {
 // staff of it; for anyone else, nothing (they see neither marks nor notes).
 func (s *Service) Trust(ctx context.Context, a *Actor, convID int64) (*Trust, error) {
 	t := &Trust{Checks: map[int64]store.SenderCheck{}, Held: map[int64]HeldView{}}
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		acc, err := s.access(ctx, tx, a, convID)
 		if err != nil || !acc.staff {
 			return err
@@ -131,7 +131,7 @@ func (s *Service) Trust(ctx context.Context, a *Actor, convID int64) (*Trust, er
 // to anyone who cannot see the note it does not exist.
 func (s *Service) ReleaseHeld(ctx context.Context, a *Actor, messageID int64) (*store.Message, error) {
 	var msg *store.Message
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		h, convID, err := tx.LockHeldReply(ctx, messageID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("held reply %d: %w", messageID, ErrNotFound)

@@ -70,7 +70,7 @@ func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 	bound(m)
 	key := contentKeyOf(in)
 	var res *Received
-	err = s.st.InTx(ctx, func(tx *store.Tx) (err error) {
+	err = s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				err = &PanicError{Value: r, Stack: debug.Stack()}
@@ -286,7 +286,7 @@ func (s *Service) addMail(ctx context.Context, tx *store.Tx, d threading.Decisio
 	case d.Staff && author != nil && s.staffPowersHeld(check) != "":
 		return s.holdReply(ctx, tx, author, c, msg, files, s.staffPowersHeld(check))
 	case d.Staff && author != nil:
-		a, err := s.Actor(ctx, author.ID)
+		a, err := actor(ctx, tx, author.ID)
 		if err != nil {
 			return nil, err
 		}

@@ -21,7 +21,7 @@ type View struct {
 // Get returns a conversation the actor may see, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error) {
 	var v *View
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, err := tx.ConversationByID(ctx, convID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
@@ -69,7 +69,11 @@ func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, er
 	default:
 		return nil, invalid("unknown status %q", f.Status)
 	}
-	p, err := s.st.ListConversations(ctx, rule, lf)
+	var p *store.Page
+	err := s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		p, err = tx.ListConversations(ctx, rule, lf)
+		return err
+	})
 	if errors.Is(err, store.ErrInvalidInput) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
@@ -81,7 +85,7 @@ func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, er
 func (s *Service) Attachment(ctx context.Context, a *Actor, id string) (*store.Attachment, []byte, error) {
 	var att *store.Attachment
 	var data []byte
-	err := s.st.InTx(ctx, func(tx *store.Tx) error {
+	err := s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
 		at, convID, kind, err := tx.AttachmentByID(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("attachment: %w", ErrNotFound)

@@ -109,12 +109,16 @@ func (v Visibility) Staff() bool { return slices.Contains(v.Reasons, ReasonStaff
 
 // Visibility says whether and why the actor may see a conversation; a
 // conversation that does not exist is seen by nobody.
-func (s *Service) Visibility(ctx context.Context, a *Actor, convID int64) (Visibility, error) {
-	return visibility(ctx, &s.st.DB, a.User.ID, convID)
+func (s *Service) Visibility(ctx context.Context, a *Actor, convID int64) (v Visibility, err error) {
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+		v, err = visibility(ctx, tx, a.User.ID, convID)
+		return err
+	})
+	return v, err
 }
 
-func visibility(ctx context.Context, db *store.DB, userID, convID int64) (Visibility, error) {
-	rs, err := db.ViewReasons(ctx, rule, userID, convID)
+func visibility(ctx context.Context, tx *store.Tx, userID, convID int64) (Visibility, error) {
+	rs, err := tx.ViewReasons(ctx, rule, userID, convID)
 	if err != nil {
 		return Visibility{}, err
 	}

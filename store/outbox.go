@@ -38,7 +38,9 @@ type OutboxItem struct {
 	SentAt         *time.Time
 }
 
-// Enqueue adds a mail to the outbox, to be sent after the transaction commits.
+// Enqueue adds a mail to the outbox, to be sent after the transaction
+// commits, and notifies ChannelOutbox (delivered at the commit; several in
+// one transaction arrive as one) so that a listening worker starts at once.
 func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
 	detail := it.Detail
 	if detail == nil {
@@ -50,6 +52,9 @@ func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
 		Scan(&it.ID, &it.Status, &it.NextAttemptAt, &it.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", it.Template, err)
+	}
+	if _, err := db.q.Exec(ctx, `SELECT pg_notify($1, '')`, ChannelOutbox); err != nil {
+		return fmt.Errorf("enqueue %s: notify: %w", it.Template, err)
 	}
 	return nil
 }

@@ -15,6 +15,15 @@
 // scripts/install-deps. A missing binary fails the test, it does not skip it:
 // the IMAP integration tests are part of the suite, not optional extras.
 //
+// Mail appended to a folder reaches an idling client about 500 ms later:
+// Dovecot delays each file-system notification by a fixed NOTIFY_DELAY_MSECS
+// (lib-storage/mailbox-watch.c) to gather a burst of changes into one, and
+// no setting changes that (mailbox_idle_check_interval takes whole seconds,
+// "Milliseconds not supported", and only adds a slower fallback check that
+// each notification restarts; imap_idle_notify_interval is the keep-alive).
+// Timings through IDLE include it; ingest's BenchmarkMailToNotification
+// reports it apart.
+//
 // The config is written for Dovecot 2.3 (Debian 12, tested) or 2.4 (Debian 13,
 // written from the 2.4 documentation, not tested here), chosen by the output of
 // `dovecot --version`.

@@ -1,0 +1,71 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"postdesk/store"
+	"postdesk/store/storetest"
+)
+
+// Inside a transaction, the Store's pool and a second transaction of the same
+// Store are refused at once, so no code can hold one connection and wait for
+// another; a transaction of another Store, and the pool after the
+// transaction, still work.
+func TestNestedPoolUseRefused(t *testing.T) {
+	t.Parallel()
+	st, other := storetest.New(t), storetest.New(t)
+	ctx := context.Background()
+	err := st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if _, err := st.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, store.ErrNestedTx) {
+			t.Errorf("pool query inside a transaction: %v, want ErrNestedTx", err)
+		}
+		if _, err := st.Categories(ctx); !errors.Is(err, store.ErrNestedTx) {
+			t.Errorf("pool list inside a transaction: %v, want ErrNestedTx", err)
+		}
+		for name, run := range map[string]func(context.Context, func(context.Context, *store.Tx) error) error{
+			"Write": st.Write, "Read": st.Read,
+			"InTx": func(ctx context.Context, fn func(context.Context, *store.Tx) error) error {
+				return st.InTx(ctx, func(tx *store.Tx) error { return fn(ctx, tx) })
+			},
+		} {
+			ran := false
+			err := run(ctx, func(context.Context, *store.Tx) error { ran = true; return nil })
+			if !errors.Is(err, store.ErrNestedTx) || ran {
+				t.Errorf("%s inside a transaction: ran %v, %v; want ErrNestedTx", name, ran, err)
+			}
+		}
+		if err := other.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+			_, err := tx.Categories(ctx)
+			return err
+		}); err != nil {
+			t.Errorf("a transaction of another store: %v", err)
+		}
+		_, err := tx.EnsureUser(ctx, "cara.customer@acme.example", "Cara Customer")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UserByEmail(ctx, "cara.customer@acme.example"); err != nil {
+		t.Fatalf("after the transaction: %v", err)
+	}
+}
+
+// Read is read-only: a write in it fails and leaves nothing.
+func TestReadRefusesWrites(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	ctx := context.Background()
+	err := st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+		_, err := tx.EnsureUser(ctx, "cara.customer@acme.example", "Cara Customer")
+		return err
+	})
+	if err == nil {
+		t.Fatal("a write inside Read succeeded")
+	}
+	if _, err := st.UserByEmail(ctx, "cara.customer@acme.example"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after the refused write: %v, want ErrNotFound", err)
+	}
+}
