@@ -38,7 +38,10 @@ type OutboxItem struct {
 	SentAt         *time.Time
 }
 
-// Enqueue adds a mail to the outbox, to be sent after the transaction commits.
+// Enqueue adds a mail to the outbox, to be sent after the transaction
+// commits, and notifies ChannelOutbox so that a worker of any instance wakes
+// at the commit (PostgreSQL sends one notification per transaction however
+// many rows it queues).
 func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
 	detail := it.Detail
 	if detail == nil {
@@ -50,6 +53,9 @@ func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
 		Scan(&it.ID, &it.Status, &it.NextAttemptAt, &it.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", it.Template, err)
+	}
+	if _, err := db.q.Exec(ctx, `SELECT pg_notify($1, '')`, ChannelOutbox); err != nil {
+		return fmt.Errorf("enqueue %s: notify: %w", it.Template, err)
 	}
 	return nil
 }
@@ -73,10 +79,4 @@ func (db *DB) OutboxFor(ctx context.Context, conversationID int64) ([]OutboxItem
 		its = append(its, it)
 	}
 	return its, rows.Err()
-}
-
-// Bounced is the outbox row a delivery report names.
-type Bounced struct {
-	Recipient string
-	Template  string
 }
