@@ -85,7 +85,6 @@ type Options struct {
 	Logger *slog.Logger // default slog.Default()
 }
 
-
 // Worker sends the outbox.
 type Worker struct {
 	st     *store.Store
