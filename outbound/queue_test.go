@@ -142,7 +142,13 @@ func TestRelayRefusingMailFromFailsNoMail(t *testing.T) {
 	}
 
 	f.sink.set(func(s *sink) { s.mailErr = nil })
-	waitFor(t, "every queued mail after the recovery", func() bool { return len(f.sink.delivered()) >= total })
+	waitFor(t, "every queued mail sent and recorded after the recovery", func() bool {
+		var pending int
+		if err := f.st.Pool().QueryRow(f.ctx, `SELECT count(*) FROM outbox WHERE status <> 'sent'`).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		return len(f.sink.delivered()) >= total && pending == 0
+	})
 	waitFor(t, "the recovery to be told", func() bool { return f.auditCount("smtp_relay_recovered") == 1 })
 	for id, n := range f.messageIDs() {
 		if n != 1 {
@@ -278,7 +284,13 @@ func TestTwoInstancesWakeOnNotify(t *testing.T) {
 	for i := range 5 {
 		cs = append(cs, f.open("payroll", fmt.Sprintf("Question %d", i), "Hello."))
 	}
-	waitFor(t, "the woken workers to send every mail", func() bool { return len(f.sink.delivered()) == 12 })
+	waitFor(t, "the woken workers to send and record every mail", func() bool {
+		var pending int
+		if err := f.st.Pool().QueryRow(f.ctx, `SELECT count(*) FROM outbox WHERE status <> 'sent'`).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		return len(f.sink.delivered()) == 12 && pending == 0
+	})
 
 	for id, n := range f.messageIDs() {
 		if n != 1 {

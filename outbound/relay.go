@@ -12,7 +12,8 @@ import (
 // relayState is what this worker knows of the relay: how many sessions in
 // a row it refused, and since when it counts as down. It is the instance's
 // own view (another instance may reach the relay), which is what /readyz of
-// this instance should say.
+// this instance should say; the process has one worker, so the gauge
+// metrics.SMTPRelayUp is its view too.
 type relayState struct {
 	mu       sync.Mutex
 	failures int
@@ -46,12 +47,14 @@ func (w *Worker) relayFault(ctx context.Context, err error) time.Duration {
 	r.reason = err.Error()
 	n, since, alert := r.failures, r.since, !r.down && r.failures >= w.o.RelayDownAfter
 	if alert {
+		// Under the lock, so that whoever sees the relay down sees the
+		// gauge say so.
 		r.down = true
+		metrics.SMTPRelayUp.Set(0)
 	}
 	w.relay.mu.Unlock()
 
 	if alert {
-		metrics.SMTPRelayUp.Set(0)
 		w.log.Error("SMTP relay is refusing sessions; mail waits until it recovers",
 			"faults", n, "since", since, "err", err)
 		w.auditRelay(ctx, "smtp_relay_down", map[string]any{"faults": n, "since": since, "error": err.Error()})
@@ -70,11 +73,13 @@ func (w *Worker) relayUp(ctx context.Context) {
 	r := &w.relay
 	wasDown, since := r.down, r.since
 	r.failures, r.down, r.reason = 0, false, ""
+	if wasDown {
+		metrics.SMTPRelayUp.Set(1)
+	}
 	w.relay.mu.Unlock()
 	if !wasDown {
 		return
 	}
-	metrics.SMTPRelayUp.Set(1)
 	w.log.Info("SMTP relay recovered; sending the queued mail", "down_for", time.Since(since).Round(time.Second))
 	w.auditRelay(ctx, "smtp_relay_recovered", map[string]any{"since": since})
 }
