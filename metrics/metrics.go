@@ -39,7 +39,7 @@ var (
 	// SMTPRelayUp is 0 while the outbox worker counts the relay as down
 	// (several session faults in a row), 1 otherwise.
 	SMTPRelayUp = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "postdesk_smtp_relay_up", Help: "0 while the SMTP relay refuses this instance's sessions (connect, TLS, EHLO, AUTH, MAIL FROM), else 1.",
+		Name: "postdesk_smtp_relay_up", Help: "Whether the SMTP relay takes this instance's sessions: 1, or 0 after repeated refusals (connect, TLS, EHLO, AUTH, MAIL FROM).",
 	})
 	// SMTPSessionFaults counts sessions the relay refused.
 	SMTPSessionFaults = prometheus.NewCounter(prometheus.CounterOpts{
