@@ -257,10 +257,8 @@ func TestHangingSendHoldsNoTransactionOrLock(t *testing.T) {
 // notification (the poll is an hour), and never by both.
 func TestTwoInstancesWakeOnNotify(t *testing.T) {
 	f := setup(t)
-	var ws []*outbound.Worker
 	for range 2 {
 		w := f.worker(func(o *outbound.Options) { o.Poll = time.Hour })
-		ws = append(ws, w)
 		listening := make(chan struct{}, 1)
 		ctx, cancel := context.WithCancel(f.ctx)
 		ended := make(chan struct{})

@@ -289,8 +289,11 @@ func (w *Worker) one(ctx context.Context, s *sender) (outcome, error, error) {
 		return nil
 	})
 	if err != nil {
-		// The row stays claimed until its lease ends, then is tried again.
-		return none, nil, fmt.Errorf("outbox row %d: build: %w", it.ID, err)
+		// Nothing was sent: give the row back untried, due at once (if the
+		// database fails this too, the lease frees it later).
+		return none, nil, errors.Join(fmt.Errorf("outbox row %d: build: %w", it.ID, err), w.recordTx(dbctx, func(tx *store.Tx) error {
+			return tx.OutboxRelease(dbctx, it.ID, it.Attempts, now, "build: "+err.Error())
+		}))
 	}
 	if sendErr == nil {
 		start := time.Now()
