@@ -166,7 +166,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	metrics.SMTPRelayUp.Set(1)
 	w.runner.Run(ctx)
 	return nil
 }
@@ -299,9 +298,12 @@ func (w *Worker) one(ctx context.Context, s *sender) (outcome, error, error) {
 		start := time.Now()
 		sendErr = s.send(ctx, m.from, m.to, m.raw)
 		if sendErr != nil && ctx.Err() != nil {
-			// Stopped mid-send: the relay may or may not have the mail.
-			// Due again at once, for this or another instance.
+			// Stopped mid-send: due again at once, for this or another
+			// instance; a try if the mail was begun (the relay may have it).
 			return none, nil, errors.Join(ctx.Err(), w.recordTx(dbctx, func(tx *store.Tx) error {
+				if isSessionFault(sendErr) {
+					return tx.OutboxRelease(dbctx, it.ID, it.Attempts, now, "interrupted: "+sendErr.Error())
+				}
 				return tx.OutboxRetry(dbctx, it.ID, it.Attempts, now, "interrupted: "+sendErr.Error())
 			}))
 		}
