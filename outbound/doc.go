@@ -47,10 +47,11 @@
 //     allowed on MAIL FROM: every queued mail has the same sender and would
 //     meet the same refusal). The row is released: attempts back to what
 //     they were, due again after the worker's session backoff, last_error
-//     set. A session fault is not a try of the mail, so it never fails one,
-//     and the 48 hours below count only tries the relay judged: mail waits
-//     for a broken relay as long as it takes, and is all delivered once it
-//     recovers. The run ends there, and the Runner backs off (ErrorBackoff,
+//     set. A session fault is not a try of the mail, so it never fails one:
+//     mail waits for a broken relay as long as it takes, and is all
+//     delivered once it recovers. (The 48 hours below still run from the
+//     row's creation, but only a try the relay judged can end them, so a
+//     mail that waited out a long outage gets one such try.) The run ends there, and the Runner backs off (ErrorBackoff,
 //     1s doubling to ErrorBackoffMax, 1m). After RelayDownAfter (3) faults in
 //     a row the worker counts the relay as down and says so once: an error
 //     in the log, an audit entry smtp_relay_down, the "smtp" check of
