@@ -7,7 +7,6 @@ import (
 	"html"
 	"regexp"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -391,52 +390,29 @@ func (s *Service) bounce(ctx context.Context, tx *store.Tx, c *store.Conversatio
 		msg.Problems = append(msg.Problems, fmt.Sprintf("Delivery report: %s %s; the mail was not marked failed.", report.Action, report.Status))
 		return tx.InsertMessage(ctx, msg, files)
 	}
-	why := ""
+	why, status := "", ""
 	if report != nil {
-		why = strings.TrimSpace(report.Status + " " + report.Diagnostic)
+		why, status = strings.TrimSpace(report.Status+" "+report.Diagnostic), report.Status
 	}
-	failed, err := tx.MarkOutboxBounced(ctx, row, c.ID, why)
-	if err != nil {
+	failed, err := tx.OutboxByID(ctx, row)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if failed == nil {
+	if err != nil || failed.ConversationID == nil || *failed.ConversationID != c.ID || failed.Status == "failed" {
 		msg.Problems = append(msg.Problems, "Delivery report about a mail already marked failed: nothing changed.")
 		return tx.InsertMessage(ctx, msg, files)
 	}
 	if err := tx.InsertMessage(ctx, msg, files); err != nil {
 		return err
 	}
-	ev := &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindEvent, Event: "delivery_failed",
-		Text: "Delivery failed to " + failed.Recipient, To: []string{failed.Recipient}}
-	if report != nil && report.Status != "" {
-		// The status code only: the diagnostic text is the remote side's
-		// words and stays in the (staff-only) report.
-		ev.Text += ": " + report.Status
+	// The status code only in the timeline: the diagnostic text is the
+	// remote side's words and stays in the (staff-only) report.
+	timeline := "bounced"
+	if status != "" {
+		timeline += ": " + status
 	}
-	if err := tx.InsertMessage(ctx, ev, nil); err != nil {
-		return err
-	}
-	// A notice about a notice that failed could fail again, and again: the
-	// failure stays in the timeline, and nobody is mailed about it.
-	if quiet || !noticeWorthy(failed.Template) {
-		return nil
-	}
-	to, err := s.handlerOrRoles(ctx, tx, c)
-	if err != nil {
-		return err
-	}
-	to = slices.DeleteFunc(to, func(u store.User) bool { return u.Email == failed.Recipient })
-	return s.notify(ctx, tx, c.ID, &ev.ID, store.TemplateDeliveryFailed, 0, to...)
-}
-
-// noticeWorthy reports whether the failure of a mail of this template is
-// worth a delivery_failed notice: not when it was a notice itself.
-func noticeWorthy(template string) bool {
-	switch template {
-	case store.TemplateDeliveryFailed, store.TemplateTooLarge, store.TemplateMailboxAlert, store.TemplateQuarantined:
-		return false
-	}
-	return true
+	_, err = s.DeliveryFailed(ctx, tx, failed, DeliveryFailure{Reason: "bounced: " + why, Timeline: timeline, Quiet: quiet})
+	return err
 }
 
 // handlerOrRoles is who hears of a conversation's news: its Handler, or with

@@ -1,7 +1,8 @@
 // Package health answers the probes of a process supervisor or load
 // balancer: /healthz says the process is up; /readyz says it can do its work
-// (the database answers, its schema is current, and every mailbox has been
-// polled successfully within its interval).
+// (the database answers, its schema is current, every mailbox has been
+// polled successfully within its interval, and the SMTP relay takes this
+// instance's sessions).
 package health
 
 import (
@@ -20,10 +21,17 @@ type Mailbox struct {
 	MaxAge time.Duration
 }
 
+// Relay is the SMTP relay as the outbox worker last met it
+// (outbound.Worker.RelayDown).
+type Relay interface {
+	RelayDown() (down bool, reason string, since time.Time)
+}
+
 // Checker runs the readiness checks.
 type Checker struct {
 	St        *store.Store
 	Mailboxes []Mailbox
+	Relay     Relay // nil: not checked
 	Now       func() time.Time
 }
 
@@ -69,6 +77,13 @@ func (c *Checker) Check(ctx context.Context) Report {
 			fail(name, fmt.Sprintf("last polled %s ago, more than %s", now().Sub(*st.LastSuccess).Round(time.Second), m.MaxAge)+lastError(st))
 		default:
 			r.Checks[name] = "ok"
+		}
+	}
+	if c.Relay != nil {
+		if down, reason, since := c.Relay.RelayDown(); down {
+			fail("smtp", fmt.Sprintf("the relay has refused every session since %s: %s", since.UTC().Format(time.RFC3339), reason))
+		} else {
+			r.Checks["smtp"] = "ok"
 		}
 	}
 	r.Ready = len(r.Problems) == 0

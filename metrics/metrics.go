@@ -26,14 +26,24 @@ var (
 	IngestLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "postdesk_ingest_lag_seconds", Help: "Age of the oldest mail fetched in the mailbox's last poll.",
 	}, []string{"mailbox"})
-	// Sent counts delivery attempts by result: sent, temporary, permanent.
+	// Sent counts delivery attempts by result: sent, temporary, permanent,
+	// session.
 	Sent = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "postdesk_outbox_attempts_total", Help: "SMTP delivery attempts by result (sent, temporary, permanent).",
+		Name: "postdesk_outbox_attempts_total", Help: "SMTP delivery attempts by result (sent, temporary, permanent, session: the relay refused the session).",
 	}, []string{"result"})
 	// SendSeconds is the time one SMTP delivery takes.
 	SendSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "postdesk_smtp_send_seconds", Help: "Time to deliver one mail over SMTP.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+	})
+	// SMTPRelayUp is 0 while the outbox worker counts the relay as down
+	// (several session faults in a row), 1 otherwise.
+	SMTPRelayUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "postdesk_smtp_relay_up", Help: "Whether the SMTP relay takes this instance's sessions: 1, or 0 after repeated refusals (connect, TLS, EHLO, AUTH, MAIL FROM).",
+	})
+	// SMTPSessionFaults counts sessions the relay refused.
+	SMTPSessionFaults = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "postdesk_smtp_session_faults_total", Help: "SMTP sessions the relay refused or lost before a mail was begun.",
 	})
 	// Quarantined counts mails that could not be stored and were kept raw
 	// for staff instead, by mailbox.
@@ -60,11 +70,14 @@ var (
 	}, []string{"what"})
 )
 
+// The relay counts as up until the outbox worker finds otherwise.
+func init() { SMTPRelayUp.Set(1) }
+
 // Handler serves /metrics: the package's figures, the Go runtime's and the
 // database's state.
 func Handler(st *store.Store) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, Purged,
+	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, SMTPRelayUp, SMTPSessionFaults, Purged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{st: st})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

@@ -238,14 +238,22 @@ func person(ctx context.Context, tx *store.Tx, id *int64) (templates.Person, err
 	return templates.Person{Name: u.Name, Email: u.Email}, nil
 }
 
-// failure finds what a delivery_failed notice is about: the newest failed mail
-// before it, to the address its event names when it carries one.
+// failure finds what a delivery_failed notice is about: the row its detail
+// names (conversation.DetailFailedOutbox); for a notice queued before rows
+// were named, the newest failed mail before it, to the address its event
+// names when it carries one.
 func (w *Worker) failure(ctx context.Context, tx *store.Tx, it *store.OutboxItem, msg *store.Message) (templates.Failure, error) {
 	addr := ""
 	if msg != nil && msg.Kind == store.KindEvent && len(msg.To) > 0 {
 		addr = msg.To[0]
 	}
-	f, err := tx.LastOutboxFailure(ctx, *it.ConversationID, it.ID, addr)
+	var f *store.OutboxItem
+	var err error
+	if id, perr := strconv.ParseInt(it.Detail[conversation.DetailFailedOutbox], 10, 64); perr == nil {
+		f, err = tx.OutboxByID(ctx, id)
+	} else {
+		f, err = tx.LastOutboxFailure(ctx, *it.ConversationID, it.ID, addr, conversation.NoticeTemplates())
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return templates.Failure{Address: addr}, nil
 	}

@@ -1,51 +1,86 @@
 // Package outbound is the outbox worker: it claims due outbox rows, renders
 // their mail from package templates, builds the MIME message and sends it to
-// the SMTP relay, and records what became of each try.
+// the SMTP relay, and records what became of each try. It is a queue of the
+// one shape (package queue), run by a queue.Runner.
 //
-// # Claiming
+// # Claiming, sending, recording
 //
-// Each row is sent inside a transaction of its own that locks it:
+// Each row goes through three steps, and no network I/O runs inside a
+// transaction:
 //
-//	SELECT ... FROM outbox WHERE status = 'pending' AND next_attempt_at <= $now
-//	ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+//  1. claim, one statement: the oldest due pending row, FOR UPDATE SKIP
+//     LOCKED, gets attempts+1 and next_attempt_at = now + Lease (default
+//     SendTimeout + 2m), and the claim commits. Rows are claimed one at a
+//     time, so a lease covers one send and never the sends queued behind it;
+//     the SMTP session is still reused for the rows of a run.
+//  2. build and send: the mail is built from reads in a short transaction of
+//     its own, which ends before the SMTP session is used; then it is sent
+//     with no transaction open and no row locked (a purge may delete the
+//     conversation meanwhile).
+//  3. record, a second short transaction: sent, due again after a backoff,
+//     failed, or released (below). It counts only while the row is still
+//     this claim (its attempts unchanged, still pending); a late outcome is
+//     logged and dropped. Once the relay has accepted a mail, the outcome is
+//     recorded even if the run's context ends.
 //
-// The lock is held while the mail is sent, and the outcome (sent, retry or
-// failed) is committed in the same transaction. So several instances never
-// send one row at the same time (each skips the rows the others hold), and a
-// crash or shutdown mid-send rolls back to a pending row that the next run
-// sends again. Delivery is at least once: a worker that dies after the relay
-// accepted the mail but before its commit sends that mail a second time (it
-// carries the same Message-ID, so clients show one). Once the relay has
-// accepted a mail, the outcome is recorded even if the run's context ends.
+// Delivery is at-least-once for the row in flight and exactly-once
+// otherwise: a process that dies (or is stopped) after the relay took the
+// mail but before step 3 leaves the row claimed; when its lease ends any
+// instance claims it and sends it again, with the Message-ID stored in the
+// row before the first try, so a receiver can recognise the repeat. A
+// worker stopped mid-send records the row due again at once, as a try. Two
+// workers, of one instance or several, never send one row at once.
 //
-// # Retry policy
+// Wake-ups: store.Enqueue notifies store.ChannelOutbox in the transaction
+// that queues the mail, and every instance's listener (store.Listen) calls
+// Worker.Wake, so the mail goes within moments of the commit, from
+// whichever instance claims it; Poll (default 30s) is the safety net.
 //
-// Every delivery error is either temporary or permanent, and that one bit
-// decides what happens to the row (the rule maddy follows):
+// # Errors and retries
 //
-//   - Temporary: an SMTP 4xx reply; any network error, timeout, refused or
-//     dropped connection; a TLS handshake or certificate problem; and every
-//     failure while setting up the session (greeting, EHLO, STARTTLS, AUTH),
-//     whatever its code, since those concern the relay and its configuration
-//     and not the mail: a wrong password must not fail every queued mail.
-//     Errors of unknown kind count as temporary.
-//   - Permanent: an SMTP 5xx reply to MAIL, RCPT or DATA; a recipient or
-//     category address that is not a plain addr-spec, or no reply address can
-//     be made from it; a header value built from user input (subject, names,
-//     file names, addresses) holding CR, LF or another control character; a
-//     template that fails to render; a row whose conversation, category or
-//     attachment content no longer exists.
+// Every failed try is one of three kinds, and the kind decides what happens
+// to the row (the rule maddy follows):
 //
-// A temporary error leaves the row pending with attempts+1, last_error and
-// next_attempt_at moved on by exponential backoff: 1m, 2m, 4m, 8m ... doubling
-// up to at most 1h between tries. Tries go on until 48 hours after the row was
-// created; the last one is made at that mark. A permanent error, and a
-// temporary error after those 48 hours, mark the row failed with last_error,
-// add an event message "delivery_failed" to the conversation's timeline
-// (staff see it), and queue a delivery_failed notice to the conversation's
-// Handler or, with none, every member of its receiver roles; never to the
-// address that failed, and never for a failed delivery_failed or too_large
-// mail, so failures cannot loop.
+//   - Session fault, the relay's and not the mail's: the connection,
+//     TLS or STARTTLS, the greeting, EHLO, AUTH, RSET and MAIL FROM, whatever
+//     the reply code (530 authentication required, 535, 550 sender not
+//     allowed on MAIL FROM: every queued mail has the same sender and would
+//     meet the same refusal). The row is released: attempts back to what
+//     they were, due again after the worker's session backoff, last_error
+//     set. A session fault is not a try of the mail, so it never fails one:
+//     mail waits for a broken relay as long as it takes, and is all
+//     delivered once it recovers. (The 48 hours below still run from the
+//     row's creation, but only a try the relay judged can end them, so a
+//     mail that waited out a long outage gets one such try.) The run ends there, and the Runner backs off (ErrorBackoff,
+//     1s doubling to ErrorBackoffMax, 1m). After RelayDownAfter (3) faults in
+//     a row the worker counts the relay as down and says so once: an error
+//     in the log, an audit entry smtp_relay_down, the "smtp" check of
+//     /readyz (health.Relay) and the postdesk_smtp_relay_up gauge at 0; a
+//     mail cannot be the alert, since it would go through that relay. The
+//     first mail the relay judges again ends the outage: logged, audited as
+//     smtp_relay_recovered, the gauge back at 1.
+//   - Temporary, for this mail: an SMTP 4xx reply to RCPT or DATA; a network
+//     error, timeout or dropped connection once the mail was begun. Errors
+//     of unknown kind count as temporary.
+//   - Permanent, for this mail: an SMTP 5xx reply to RCPT or DATA; a
+//     recipient or category address that is not a plain addr-spec, or no
+//     reply address can be made from it; a header value built from user input
+//     (subject, names, file names, addresses) holding CR, LF or another
+//     control character; a template that fails to render; a row whose
+//     conversation, category or attachment content no longer exists.
+//
+// A temporary error leaves the row pending, last_error set and
+// next_attempt_at moved on by exponential backoff: 1m, 2m, 4m, 8m ...
+// doubling up to at most 1h between tries. Tries go on until 48 hours after
+// the row was created; the last one is made at that mark. A permanent error,
+// and a temporary error after those 48 hours, go to
+// conversation.Service.DeliveryFailed, the one handling of a mail given up
+// on (a verified bounce gets the same): the row is marked failed with
+// last_error, an event message "delivery_failed" goes in the conversation's
+// timeline (staff see it), and a delivery_failed notice is queued to the
+// conversation's Handler or, with none, the receiver roles' audience; never
+// to the address that failed, and never for a failed notice
+// (conversation.NoticeTemplates), so failures cannot loop.
 //
 // # The mail
 //

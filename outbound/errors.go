@@ -26,11 +26,32 @@ func permanentf(format string, args ...any) error { return permanent(fmt.Errorf(
 // temporary marks err as one a later try may not meet.
 func temporary(err error) error { return &deliveryError{temporary: true, err: err} }
 
+// sessionError is a failure of the session with the relay rather than of
+// one mail: connecting, TLS, the greeting, EHLO, AUTH, RSET and MAIL FROM,
+// whatever the reply code. It is temporary for every row, and the row it
+// met does not count it as a try (see the package documentation).
+type sessionError struct{ err error }
+
+func (e *sessionError) Error() string { return e.err.Error() }
+func (e *sessionError) Unwrap() error { return e.err }
+
+// sessionFault marks err as the relay's.
+func sessionFault(err error) error { return &sessionError{err: err} }
+
+// isSessionFault reports whether err is the relay's, not the mail's.
+func isSessionFault(err error) bool {
+	var se *sessionError
+	return errors.As(err, &se)
+}
+
 // isTemporary reports whether a failed try should be retried: an explicit
 // mark wins; otherwise an SMTP reply decides by its code (4xx temporary,
 // 5xx permanent), and everything else (network, TLS, timeouts, unknown) is
 // temporary.
 func isTemporary(err error) bool {
+	if isSessionFault(err) {
+		return true
+	}
 	var de *deliveryError
 	if errors.As(err, &de) {
 		return de.temporary
@@ -48,7 +69,7 @@ func isTemporary(err error) bool {
 func isDeliveryError(err error) bool {
 	var de *deliveryError
 	var se *smtp.SMTPError
-	return errors.As(err, &de) || errors.As(err, &se)
+	return errors.As(err, &de) || errors.As(err, &se) || isSessionFault(err)
 }
 
 // brokenSession reports whether an error leaves the SMTP connection unusable:

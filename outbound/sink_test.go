@@ -30,6 +30,8 @@ type sink struct {
 	mu          sync.Mutex
 	user, pass  string                     // when set, MAIL needs AUTH PLAIN with these
 	rcptErr     map[string]*smtp.SMTPError // refuse RCPT TO for an address
+	mailErr     *smtp.SMTPError            // answer every MAIL FROM with this
+	mailTries   int                        // MAIL FROM commands seen
 	dataErrs    []*smtp.SMTPError          // answers for the next DATAs, in turn; then 250
 	dataAlways  *smtp.SMTPError            // answer every DATA with this
 	onData      func() error               // called at DATA before the content is read; may block
@@ -167,8 +169,12 @@ func (ss *session) Auth(mech string) (sasl.Server, error) {
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
+	ss.s.mailTries++
 	if ss.s.user != "" && !ss.authed {
 		return smtp.ErrAuthRequired
+	}
+	if ss.s.mailErr != nil {
+		return ss.s.mailErr
 	}
 	ss.from = from
 	return nil
@@ -224,5 +230,6 @@ func (ss *session) Logout() error {
 var (
 	errTempFail = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
 	errNoUser   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+	errAuthReq  = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "Authentication required"}
 	errAborted  = errors.New("aborted by the test")
 )

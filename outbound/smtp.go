@@ -31,7 +31,9 @@ type sender struct {
 	dirty  bool // a mail transaction was begun and not completed
 }
 
-// send delivers one mail. Every error it returns is a *deliveryError.
+// send delivers one mail. Every error it returns is a *sessionError (the
+// relay refused or lost the session before the mail was begun) or a
+// *deliveryError (the relay judged this mail, at RCPT or DATA).
 func (s *sender) send(ctx context.Context, from, to string, msg []byte) error {
 	deadline := time.Now().Add(s.o.SendTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -68,6 +70,8 @@ func (s *sender) transaction(ctx context.Context, deadline time.Time, from, to s
 		case err == nil:
 		case cancelled:
 			err = temporary(fmt.Errorf("smtp: %w (%v)", ctx.Err(), err))
+		case !began && !isSessionFault(err):
+			err = sessionFault(err) // nothing of this mail reached the relay
 		default:
 			err = classify(err)
 		}
@@ -76,13 +80,16 @@ func (s *sender) transaction(ctx context.Context, deadline time.Time, from, to s
 		// The last transaction ended half-way (a refused RCPT, say): RSET
 		// before the next MAIL (RFC 5321 4.1.1.5).
 		if err := s.client.Reset(); err != nil {
-			return false, fmt.Errorf("RSET: %w", err)
+			return false, sessionFault(fmt.Errorf("RSET: %w", err))
 		}
 		s.dirty = false
 	}
 	s.dirty = true
 	if err := s.client.Mail(from, &smtp.MailOptions{Size: int64(len(msg))}); err != nil {
-		return false, fmt.Errorf("MAIL FROM:<%s>: %w", from, err)
+		// A refusal of the sender (530 authentication required, 550 sender
+		// not allowed) is about the relay's configuration, not this mail:
+		// every queued mail has this sender's domain and would meet it.
+		return false, sessionFault(fmt.Errorf("MAIL FROM:<%s>: %w", from, err))
 	}
 	if err := s.client.Rcpt(to, nil); err != nil {
 		return true, fmt.Errorf("RCPT TO:<%s>: %w", to, err)
@@ -102,11 +109,11 @@ func (s *sender) transaction(ctx context.Context, deadline time.Time, from, to s
 	return true, nil
 }
 
-// classify keeps an SMTP reply's code deciding (4xx temporary, 5xx
-// permanent) and makes every other error temporary.
+// classify keeps session faults as they are, an SMTP reply's code deciding
+// (4xx temporary, 5xx permanent) and makes every other error temporary.
 func classify(err error) error {
 	var de *deliveryError
-	if errors.As(err, &de) {
+	if errors.As(err, &de) || isSessionFault(err) {
 		return err
 	}
 	var se *smtp.SMTPError
@@ -117,7 +124,8 @@ func classify(err error) error {
 }
 
 // ready dials, secures, greets and authenticates when there is no session.
-// Its failures are all temporary: they are about the relay, not the mail.
+// Its failures are all session faults: they are about the relay, not the
+// mail.
 func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 	if s.client != nil {
 		return nil
@@ -126,7 +134,7 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 	d := net.Dialer{Deadline: deadline}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return temporary(fmt.Errorf("connect %s: %w", addr, err))
+		return sessionFault(fmt.Errorf("connect %s: %w", addr, err))
 	}
 	conn := &deadlineConn{Conn: raw}
 	conn.setLimit(deadline)
@@ -146,7 +154,7 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return temporary(fmt.Errorf("TLS with %s: %w", addr, err))
+			return sessionFault(fmt.Errorf("TLS with %s: %w", addr, err))
 		}
 		c = smtp.NewClient(tc)
 	case "none":
@@ -155,7 +163,7 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 		c, err = smtp.NewClientStartTLS(conn, cfg)
 		if err != nil {
 			conn.Close()
-			return temporary(fmt.Errorf("STARTTLS with %s: %w", addr, err))
+			return sessionFault(fmt.Errorf("STARTTLS with %s: %w", addr, err))
 		}
 	}
 	c.CommandTimeout = s.o.CommandTimeout
@@ -165,21 +173,21 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 	}
 	if err := c.Hello(s.o.HeloName); err != nil {
 		c.Close()
-		return temporary(fmt.Errorf("EHLO at %s: %w", addr, err))
+		return sessionFault(fmt.Errorf("EHLO at %s: %w", addr, err))
 	}
 	if s.o.Username != "" {
 		if ok, _ := c.Extension("AUTH"); !ok {
 			c.Close()
-			return temporary(fmt.Errorf("%s offers no AUTH, but a username is configured", addr))
+			return sessionFault(fmt.Errorf("%s offers no AUTH, but a username is configured", addr))
 		}
 		if err := c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)); err != nil {
 			c.Close()
-			return temporary(fmt.Errorf("AUTH PLAIN at %s as %s: %w", addr, s.o.Username, err))
+			return sessionFault(fmt.Errorf("AUTH PLAIN at %s as %s: %w", addr, s.o.Username, err))
 		}
 	}
 	if ctx.Err() != nil {
 		c.Close()
-		return temporary(fmt.Errorf("smtp: %w", ctx.Err()))
+		return sessionFault(fmt.Errorf("smtp: %w", ctx.Err()))
 	}
 	s.client, s.conn, s.dirty = c, conn, false
 	return nil

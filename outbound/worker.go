@@ -2,19 +2,17 @@ package outbound
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"postdesk/conversation"
 	"postdesk/metrics"
+	"postdesk/queue"
 	"postdesk/store"
 	"postdesk/templates"
 	"postdesk/threading"
@@ -51,11 +49,28 @@ type Options struct {
 	// row's Message-ID (the instance's MessageIDDomain).
 	LoopID string
 
+	// Conversations records delivery failures (Service.DeliveryFailed).
+	// Required.
+	Conversations *conversation.Service
+
 	// Batch is the most rows one RunOnce handles (default 100); Run goes on
 	// at once when a run was full.
 	Batch int
-	// Poll is how long Run waits between runs unless woken (default 2s).
+	// Poll is how long Run waits between runs unless woken (default 30s):
+	// a safety net, since every transaction that queues mail notifies
+	// store.ChannelOutbox and the listener calls Wake.
 	Poll time.Duration
+	// Lease is how long a claimed row is left to this worker before any
+	// worker may claim it again (default SendTimeout + 2m); it must be
+	// longer than SendTimeout, so that a live worker is never overtaken.
+	Lease time.Duration
+	// ErrorBackoff is the first wait after the relay refused the session,
+	// doubling up to ErrorBackoffMax (defaults 1s and 1m); the row the
+	// fault met is due again after it.
+	ErrorBackoff, ErrorBackoffMax time.Duration
+	// RelayDownAfter is how many session faults in a row mark the relay
+	// down (/readyz, /metrics, one error log and audit entry); default 3.
+	RelayDownAfter int
 	// CommandTimeout bounds each SMTP command (default 1m); SendTimeout one
 	// whole mail, connecting included (default 5m). Both are also bounded by
 	// the context.
@@ -72,15 +87,16 @@ type Options struct {
 
 // Worker sends the outbox.
 type Worker struct {
-	st   *store.Store
-	o    Options
-	log  *slog.Logger
-	wake chan struct{}
+	st     *store.Store
+	o      Options
+	log    *slog.Logger
+	runner *queue.Runner
+	relay  relayState
 }
 
 // New returns a Worker for the store.
 func New(st *store.Store, opts *Options) *Worker {
-	w := &Worker{st: st, wake: make(chan struct{}, 1)}
+	w := &Worker{st: st}
 	if opts != nil {
 		w.o = *opts
 	}
@@ -108,7 +124,7 @@ func New(st *store.Store, opts *Options) *Worker {
 		o.Batch = 100
 	}
 	if o.Poll <= 0 {
-		o.Poll = 2 * time.Second
+		o.Poll = 30 * time.Second
 	}
 	if o.CommandTimeout <= 0 {
 		o.CommandTimeout = time.Minute
@@ -116,53 +132,60 @@ func New(st *store.Store, opts *Options) *Worker {
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = 5 * time.Minute
 	}
+	if o.Lease <= o.SendTimeout {
+		o.Lease = o.SendTimeout + 2*time.Minute
+	}
+	if o.ErrorBackoff <= 0 {
+		o.ErrorBackoff = time.Second
+	}
+	if o.ErrorBackoffMax < o.ErrorBackoff {
+		o.ErrorBackoffMax = max(time.Minute, o.ErrorBackoff)
+	}
+	if o.RelayDownAfter <= 0 {
+		o.RelayDownAfter = 3
+	}
 	w.log = o.Logger
 	if w.log == nil {
 		w.log = slog.Default()
 	}
 	w.log = w.log.With("worker", "outbound")
+	w.runner = queue.NewRunner("outbox", w.drain, &queue.Options{Poll: o.Poll, Logger: w.log,
+		ErrorBackoff: o.ErrorBackoff, ErrorBackoffMax: o.ErrorBackoffMax})
 	return w
 }
 
-// Wake makes a waiting Run start its next run now: call it after queueing
-// mail. It never blocks.
-func (w *Worker) Wake() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
+// Wake makes a waiting Run start its next run now: the listener of
+// store.ChannelOutbox calls it. It never blocks.
+func (w *Worker) Wake() { w.runner.Wake() }
 
-// Run sends the outbox until ctx ends: a run, then a wait of Poll or until
-// Wake. Errors of a run are logged and the next run tries again. It returns
-// nil when ctx ends, and an error only when the worker cannot work at all.
+// Run sends the outbox until ctx ends (queue.Runner: at once, when woken,
+// every Poll, and after a backoff when the relay refuses the session). It
+// returns nil when ctx ends, and an error only when the worker cannot work
+// at all.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	for {
-		sent, failed, full, err := w.runOnce(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil {
-			w.log.Error("outbox run", "err", err, "sent", sent, "failed", failed)
-		}
-		if full && err == nil {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-w.wake:
-		case <-time.After(w.o.Poll):
-		}
+	w.runner.Run(ctx)
+	return nil
+}
+
+// drain is one run for the Runner: a session fault is its error, so that
+// the Runner backs off before the relay is tried again.
+func (w *Worker) drain(ctx context.Context) (more bool, err error) {
+	r, err := w.runOnce(ctx)
+	if err != nil {
+		return false, err
 	}
+	if r.session != nil {
+		return false, r.session
+	}
+	return r.full, nil
 }
 
 func (w *Worker) usable() error {
-	if w.o.Signer == nil || w.o.Templates == nil {
-		return errors.New("outbound: Options.Signer and Options.Templates are required")
+	if w.o.Signer == nil || w.o.Templates == nil || w.o.Conversations == nil {
+		return errors.New("outbound: Options.Signer, Options.Templates and Options.Conversations are required")
 	}
 	if w.o.Host == "" {
 		return errors.New("outbound: no SMTP host")
@@ -179,115 +202,127 @@ func (w *Worker) usable() error {
 type outcome int
 
 const (
-	none   outcome = iota // no due row
-	sent                  // delivered
-	retry                 // temporary failure, tried again later
-	failed                // given up
+	none     outcome = iota // no due row, or its outcome came too late
+	sent                    // delivered
+	retry                   // temporary failure, tried again later
+	failed                  // given up
+	released                // the relay refused the session: not a try
 )
+
+// runResult is what one run did.
+type runResult struct {
+	sent, failed int
+	full         bool  // it stopped at Batch rows
+	session      error // the session fault that ended it, if one did
+}
 
 // RunOnce sends every row due now, each once (at most Batch rows; rows queued
 // meanwhile, by it or others, included), over one SMTP connection, and
 // returns how many were sent and how many failed for good. Rows that failed
-// for now count in neither. An error means the database failed or ctx ended;
-// the row in hand is then rolled back, still pending.
+// for now count in neither. A session fault (the relay refused the
+// connection, AUTH or MAIL FROM) ends the run with no error: the row it met
+// is released, due again after the session backoff. An error means the
+// database failed or ctx ended.
 func (w *Worker) RunOnce(ctx context.Context) (nsent, nfailed int, err error) {
 	if err := w.usable(); err != nil {
 		return 0, 0, err
 	}
-	nsent, nfailed, _, err = w.runOnce(ctx)
-	return nsent, nfailed, err
+	r, err := w.runOnce(ctx)
+	return r.sent, r.failed, err
 }
 
-// runOnce is RunOnce, also reporting whether it stopped at Batch rows. A row
-// that meets a database error is rolled back and left for the next run, and
-// the run goes on with the others, so one bad row cannot hold up the queue;
-// an error before any row is claimed ends the run.
-func (w *Worker) runOnce(ctx context.Context) (nsent, nfailed int, full bool, err error) {
+// runOnce claims and sends rows one at a time, so that each row's lease
+// covers only its own send, over one SMTP session.
+func (w *Worker) runOnce(ctx context.Context) (runResult, error) {
+	var r runResult
 	s := &sender{o: &w.o}
 	defer s.quit()
-	var seen []int64
-	var errs []error
 	for range w.o.Batch {
 		if err := ctx.Err(); err != nil {
-			return nsent, nfailed, false, errors.Join(append(errs, err)...)
+			return r, err
 		}
-		id, out, err := w.one(ctx, s, seen)
+		out, sessionErr, err := w.one(ctx, s)
 		if err != nil {
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			}
-			errs = append(errs, fmt.Errorf("outbox row %d: %w", id, err))
-			if id == 0 || ctx.Err() != nil {
-				return nsent, nfailed, false, errors.Join(errs...)
-			}
-			w.log.Error("outbox row rolled back", "outbox", id, "err", err)
-			seen = append(seen, id)
-			continue
+			return r, err
 		}
 		switch out {
 		case none:
-			return nsent, nfailed, false, errors.Join(errs...)
+			return r, nil
 		case sent:
-			nsent++
+			r.sent++
 		case failed:
-			nfailed++
+			r.failed++
+		case released:
+			r.session = sessionErr
+			return r, nil
 		}
-		seen = append(seen, id)
 	}
-	return nsent, nfailed, true, errors.Join(errs...)
+	r.full = true
+	return r, nil
 }
 
-// one claims the next due row and handles it in its own transaction. The
-// database work runs on a context that does not end with ctx, so that a mail
-// the relay accepted is recorded as sent even when ctx ends right after; the
-// SMTP session runs on ctx, so an interrupted send rolls the row back.
-func (w *Worker) one(ctx context.Context, s *sender, skip []int64) (int64, outcome, error) {
+// one claims the next due row, builds and sends it with no transaction
+// open, and records the outcome. The database work after the send runs on a
+// context that does not end with ctx, so that a mail the relay accepted is
+// recorded as sent even when ctx ends right after.
+func (w *Worker) one(ctx context.Context, s *sender) (outcome, error, error) {
+	now, err := w.now(ctx)
+	if err != nil {
+		return none, nil, err
+	}
+	its, err := w.st.ClaimOutbox(ctx, now, 1, w.o.Lease)
+	if err != nil || len(its) == 0 {
+		return none, nil, err
+	}
+	it := &its[0]
 	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.SendTimeout+time.Minute)
 	defer cancel()
-	var id int64
-	out := none
-	err := w.st.InTx(dbctx, func(tx *store.Tx) error {
-		now, err := w.now(dbctx, tx)
-		if err != nil {
-			return err
+
+	var m *outgoing
+	var sendErr error
+	err = w.st.InTx(ctx, func(tx *store.Tx) error {
+		m, sendErr = w.build(ctx, tx, it, now)
+		if sendErr != nil && !isDeliveryError(sendErr) {
+			return sendErr // the database, not the mail
 		}
-		its, err := tx.ClaimOutbox(dbctx, now, 1, skip)
-		if err != nil || len(its) == 0 {
-			return err
+		return nil
+	})
+	if err != nil {
+		// Nothing was sent: give the row back untried, due at once (if the
+		// database fails this too, the lease frees it later).
+		return none, nil, errors.Join(fmt.Errorf("outbox row %d: build: %w", it.ID, err), w.recordTx(dbctx, func(tx *store.Tx) error {
+			return tx.OutboxRelease(dbctx, it.ID, it.Attempts, now, "build: "+err.Error())
+		}))
+	}
+	if sendErr == nil {
+		start := time.Now()
+		sendErr = s.send(ctx, m.from, m.to, m.raw)
+		if sendErr != nil && ctx.Err() != nil {
+			// Stopped mid-send: due again at once, for this or another
+			// instance; a try if the mail was begun (the relay may have it).
+			return none, nil, errors.Join(ctx.Err(), w.recordTx(dbctx, func(tx *store.Tx) error {
+				if isSessionFault(sendErr) {
+					return tx.OutboxRelease(dbctx, it.ID, it.Attempts, now, "interrupted: "+sendErr.Error())
+				}
+				return tx.OutboxRetry(dbctx, it.ID, it.Attempts, now, "interrupted: "+sendErr.Error())
+			}))
 		}
-		it := &its[0]
-		id = it.ID
-		m, err := w.build(dbctx, tx, it, now)
-		if err != nil && !isDeliveryError(err) {
-			return err // the database, not the mail
-		}
-		if err == nil {
-			start := time.Now()
-			err = s.send(ctx, m.from, m.to, m.raw)
-			if err != nil && ctx.Err() != nil {
-				return err // interrupted: roll back, the row stays as it was
-			}
+		if sendErr == nil || !isSessionFault(sendErr) {
 			metrics.SendSeconds.Observe(time.Since(start).Seconds())
 		}
-		switch {
-		case err == nil:
-			metrics.Sent.WithLabelValues("sent").Inc()
-		case isTemporary(err):
-			metrics.Sent.WithLabelValues("temporary").Inc()
-		default:
-			metrics.Sent.WithLabelValues("permanent").Inc()
-		}
-		out, err = w.record(dbctx, tx, it, err)
-		return err
-	})
-	return id, out, err
+	}
+	out, err := w.record(dbctx, it, sendErr)
+	if out == released {
+		return out, sendErr, err
+	}
+	return out, nil, err
 }
 
-func (w *Worker) now(ctx context.Context, tx *store.Tx) (time.Time, error) {
+func (w *Worker) now(ctx context.Context) (time.Time, error) {
 	if w.o.Now != nil {
 		return w.o.Now(), nil
 	}
-	return tx.Now(ctx)
+	return w.st.Now(ctx)
 }
 
 // backoff is the wait after the n-th failed try: 1m, 2m, 4m ... at most 1h.
@@ -299,92 +334,74 @@ func backoff(n int) time.Duration {
 	return min(d, maxRetry)
 }
 
-// record writes what became of a try: sent, retry later, or failed.
-func (w *Worker) record(ctx context.Context, tx *store.Tx, it *store.OutboxItem, sendErr error) (outcome, error) {
-	now, err := w.now(ctx, tx)
+// recordTx runs fn in a short transaction; a lost lease is logged and is
+// not an error: the newer claim decides.
+func (w *Worker) recordTx(ctx context.Context, fn func(tx *store.Tx) error) error {
+	err := w.st.InTx(ctx, fn)
+	if errors.Is(err, store.ErrLeaseLost) {
+		w.log.Warn("outbox outcome not recorded: the row was claimed again or failed meanwhile", "err", err)
+		return nil
+	}
+	return err
+}
+
+// record writes what became of a try, in its own short transaction: sent,
+// retry later, failed (conversation.Service.DeliveryFailed), or released
+// untried after a session fault.
+func (w *Worker) record(ctx context.Context, it *store.OutboxItem, sendErr error) (outcome, error) {
+	now, err := w.now(ctx)
 	if err != nil {
 		return none, err
 	}
-	log := w.log.With("outbox", it.ID, "template", it.Template, "to", it.Recipient, "attempt", it.Attempts+1)
-	if sendErr == nil {
+	log := w.log.With("outbox", it.ID, "template", it.Template, "to", it.Recipient, "attempt", it.Attempts)
+	var out outcome
+	var fn func(tx *store.Tx) error
+	switch {
+	case sendErr == nil:
+		metrics.Sent.WithLabelValues("sent").Inc()
 		log.Info("mail sent")
-		return sent, tx.OutboxSent(ctx, it.ID, now)
+		w.relayUp(ctx)
+		out, fn = sent, func(tx *store.Tx) error { return tx.OutboxSent(ctx, it.ID, it.Attempts, now) }
+	case isSessionFault(sendErr):
+		metrics.Sent.WithLabelValues("session").Inc()
+		wait := w.relayFault(ctx, sendErr)
+		log.Warn("SMTP session refused; the mail waits for the relay", "err", sendErr, "retry_in", wait)
+		out, fn = released, func(tx *store.Tx) error {
+			return tx.OutboxRelease(ctx, it.ID, it.Attempts, now.Add(wait), sendErr.Error())
+		}
+	default:
+		w.relayUp(ctx) // the relay answered for this mail: the session works
+		out, fn = w.judged(ctx, log, it, sendErr, now)
 	}
+	if err := w.recordTx(ctx, fn); err != nil {
+		return none, fmt.Errorf("outbox row %d: record: %w", it.ID, err)
+	}
+	return out, nil
+}
+
+// judged is the outcome of a mail the relay refused at RCPT or DATA, or
+// that could not be built: retried until 48 hours after it was queued when
+// temporary, failed otherwise.
+func (w *Worker) judged(ctx context.Context, log *slog.Logger, it *store.OutboxItem, sendErr error, now time.Time) (outcome, func(*store.Tx) error) {
 	reason := sendErr.Error()
 	if isTemporary(sendErr) {
+		metrics.Sent.WithLabelValues("temporary").Inc()
 		deadline := it.CreatedAt.Add(giveUp)
 		if now.Before(deadline) {
-			next := now.Add(backoff(it.Attempts + 1))
+			next := now.Add(backoff(it.Attempts))
 			if next.After(deadline) {
 				next = deadline // the last try, at the mark
 			}
 			log.Warn("mail not sent, will retry", "err", sendErr, "next", next)
-			return retry, tx.OutboxRetry(ctx, it.ID, next, reason)
+			return retry, func(tx *store.Tx) error { return tx.OutboxRetry(ctx, it.ID, it.Attempts, next, reason) }
 		}
 		reason = fmt.Sprintf("gave up after %.0f hours of tries: %s", giveUp.Hours(), reason)
+	} else {
+		metrics.Sent.WithLabelValues("permanent").Inc()
 	}
 	log.Error("mail failed", "err", reason)
-	return failed, w.fail(ctx, tx, it, reason)
-}
-
-// fail marks a row failed, puts the failure in the conversation's timeline
-// and tells the Handler (or the roles), never the address that failed and
-// never about a notice of a failure.
-func (w *Worker) fail(ctx context.Context, tx *store.Tx, it *store.OutboxItem, reason string) error {
-	if err := tx.OutboxFailed(ctx, it.ID, reason); err != nil {
+	return failed, func(tx *store.Tx) error {
+		_, err := w.o.Conversations.DeliveryFailed(ctx, tx, it, conversation.DeliveryFailure{Reason: reason})
 		return err
 	}
-	if it.ConversationID == nil {
-		return nil
-	}
-	conv, err := tx.ConversationByID(ctx, *it.ConversationID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	ev := &store.Message{ConversationID: conv.ID, Direction: store.DirInternal, Kind: store.KindEvent,
-		Event: "delivery_failed", To: []string{it.Recipient},
-		Text: fmt.Sprintf("Mail to %s could not be delivered (%s): %s", it.Recipient, it.Template, reason)}
-	if err := tx.InsertMessage(ctx, ev, nil); err != nil {
-		return err
-	}
-	if it.Template == store.TemplateDeliveryFailed || it.Template == store.TemplateTooLarge {
-		return nil
-	}
-	var to []store.User
-	if conv.HandlerID != nil {
-		h, err := tx.UserByID(ctx, *conv.HandlerID)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if h != nil {
-			to = []store.User{*h}
-		}
-	} else if to, err = conversation.Audience(ctx, tx, conv, conv.RoleIDs); err != nil {
-		return err
-	}
-	_, domain, _ := strings.Cut(it.MailMessageID, "@")
-	for _, u := range to {
-		if strings.EqualFold(u.Email, it.Recipient) {
-			continue
-		}
-		uid := u.ID
-		if err := tx.Enqueue(ctx, &store.OutboxItem{ConversationID: &conv.ID, MessageID: &ev.ID, Template: store.TemplateDeliveryFailed,
-			Recipient: u.Email, RecipientID: &uid, MailMessageID: newMessageID(domain)}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// newMessageID makes a Message-ID in the domain of the failed mail's, which
-// is the instance's own (conversation.Service.NewMessageID's form).
-func newMessageID(domain string) string {
-	if domain == "" {
-		domain = "postdesk.invalid"
-	}
-	b := make([]byte, 12)
-	rand.Read(b) //nolint:errcheck // never fails
-	return hex.EncodeToString(b) + "@" + domain
 }

@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // The queries of issue 10's mail trust: return paths (VERP) naming outbox
@@ -25,23 +22,6 @@ func (db *DB) OutboxConversation(ctx context.Context, outboxID int64) (int64, er
 		return 0, fmt.Errorf("outbox %d has no conversation: %w", outboxID, ErrNotFound)
 	}
 	return *conv, nil
-}
-
-// MarkOutboxBounced marks the outbox row a verified delivery report names as
-// failed, when it belongs to the conversation and is not failed already, and
-// returns it (nil otherwise: a second report about one mail changes nothing).
-func (db *DB) MarkOutboxBounced(ctx context.Context, outboxID, conversationID int64, why string) (*Bounced, error) {
-	var b Bounced
-	err := db.q.QueryRow(ctx, `UPDATE outbox SET status = 'failed', last_error = $3
-		WHERE id = $1 AND conversation_id = $2 AND status <> 'failed' RETURNING recipient, template`,
-		outboxID, conversationID, "bounced: "+why).Scan(&b.Recipient, &b.Template)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mark bounced: %w", err)
-	}
-	return &b, nil
 }
 
 // SenderCheck is what sender authentication said of an inbound mail.

@@ -39,22 +39,23 @@ type OutboxItem struct {
 }
 
 // Enqueue adds a mail to the outbox, to be sent after the transaction
-// commits, and notifies ChannelOutbox (delivered at the commit; several in
-// one transaction arrive as one) so that a listening worker starts at once.
+// commits, and notifies ChannelOutbox so that a worker of any instance wakes
+// at the commit (PostgreSQL sends one notification per transaction however
+// many rows it queues).
 func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
 	detail := it.Detail
 	if detail == nil {
 		detail = map[string]string{}
 	}
-	err := db.q.QueryRow(ctx, `INSERT INTO outbox (conversation_id, message_id, category_id, detail, template, recipient, recipient_id, mail_message_id)
-		VALUES ($1, $2, $3, $4, $5, lower($6), $7, $8) RETURNING id, status, next_attempt_at, created_at`,
-		it.ConversationID, it.MessageID, it.CategoryID, detail, it.Template, it.Recipient, it.RecipientID, it.MailMessageID).
+	// One round trip: the notification rides on the insert.
+	err := db.q.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO outbox (conversation_id, message_id, category_id, detail, template, recipient, recipient_id, mail_message_id)
+			VALUES ($1, $2, $3, $4, $5, lower($6), $7, $8) RETURNING id, status, next_attempt_at, created_at)
+		SELECT ins.* FROM ins CROSS JOIN (SELECT pg_notify($9, '')) n`,
+		it.ConversationID, it.MessageID, it.CategoryID, detail, it.Template, it.Recipient, it.RecipientID, it.MailMessageID, ChannelOutbox).
 		Scan(&it.ID, &it.Status, &it.NextAttemptAt, &it.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", it.Template, err)
-	}
-	if _, err := db.q.Exec(ctx, `SELECT pg_notify($1, '')`, ChannelOutbox); err != nil {
-		return fmt.Errorf("enqueue %s: notify: %w", it.Template, err)
 	}
 	return nil
 }
@@ -78,10 +79,4 @@ func (db *DB) OutboxFor(ctx context.Context, conversationID int64) ([]OutboxItem
 		its = append(its, it)
 	}
 	return its, rows.Err()
-}
-
-// Bounced is the outbox row a delivery report names.
-type Bounced struct {
-	Recipient string
-	Template  string
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -31,17 +33,19 @@ func (db *DB) Now(ctx context.Context) (time.Time, error) {
 	return t, nil
 }
 
-// ClaimOutbox locks up to limit pending rows due at now, oldest first,
-// skipping rows another transaction holds (so several workers never take one
-// row twice) and the ids in skip. The locks last until the transaction ends:
-// a worker that dies mid-send leaves its row pending, to be tried again.
-func (tx *Tx) ClaimOutbox(ctx context.Context, now time.Time, limit int, skip []int64) ([]OutboxItem, error) {
-	if skip == nil {
-		skip = []int64{}
-	}
-	rows, err := tx.q.Query(ctx, `SELECT `+outboxColumns+` FROM outbox
-		WHERE status = 'pending' AND next_attempt_at <= $1 AND NOT (id = ANY($2))
-		ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED`, now, skip, limit)
+// ClaimOutbox claims up to limit pending rows due at now, oldest first, in
+// one statement (its own short transaction when run outside one): each gets
+// attempts+1 and next_attempt_at = now + lease, so no other worker claims it
+// while this one works on it, and any worker does once the lease has run out
+// (the claimer died). Rows another transaction holds are skipped, never
+// waited for. The rows come back as claimed, their Attempts the new count:
+// the outcome is recorded only while that count still stands (see
+// OutboxSent), so a worker whose lease ran out cannot overwrite a newer try.
+func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
+	rows, err := db.q.Query(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1::timestamptz + $3::interval
+		WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+			ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+		RETURNING `+outboxColumns, now, limit, lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
@@ -57,24 +61,49 @@ func (tx *Tx) ClaimOutbox(ctx context.Context, now time.Time, limit int, skip []
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
 	}
+	slices.SortFunc(its, func(a, b OutboxItem) int { return cmp.Compare(a.ID, b.ID) })
 	return its, nil
 }
 
-// OutboxSent records a delivered mail.
-func (db *DB) OutboxSent(ctx context.Context, id int64, at time.Time) error {
-	return db.updateOutbox(ctx, `UPDATE outbox SET status = 'sent', sent_at = $2, attempts = attempts + 1 WHERE id = $1`, id, at)
+// ErrLeaseLost is an outcome that came too late: the row is no longer the
+// claim the caller holds (its lease ran out and another worker claimed it,
+// or a delivery report marked it failed meanwhile).
+var ErrLeaseLost = errors.New("outbox row no longer claimed by this try")
+
+// OutboxSent records a delivered mail, the try being claim attempts.
+func (db *DB) OutboxSent(ctx context.Context, id int64, attempts int, at time.Time) error {
+	return db.updateOutbox(ctx, `UPDATE outbox SET status = 'sent', sent_at = $3
+		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempts, at)
 }
 
 // OutboxRetry records a try that failed for now, and when to try again.
-func (db *DB) OutboxRetry(ctx context.Context, id int64, next time.Time, lastError string) error {
-	return db.updateOutbox(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3 WHERE id = $1`,
-		id, next, lastError)
+func (db *DB) OutboxRetry(ctx context.Context, id int64, attempts int, next time.Time, lastError string) error {
+	return db.updateOutbox(ctx, `UPDATE outbox SET next_attempt_at = $3, last_error = $4
+		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempts, next, lastError)
 }
 
-// OutboxFailed records a mail that will never be delivered.
-func (db *DB) OutboxFailed(ctx context.Context, id int64, lastError string) error {
-	return db.updateOutbox(ctx, `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE id = $1`,
-		id, lastError)
+// OutboxRelease gives a claimed row back untried: the relay refused the
+// session, which says nothing of this mail, so the claim does not count as
+// an attempt; the row is due again at next.
+func (db *DB) OutboxRelease(ctx context.Context, id int64, attempts int, next time.Time, lastError string) error {
+	return db.updateOutbox(ctx, `UPDATE outbox SET attempts = attempts - 1, next_attempt_at = $3, last_error = $4
+		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempts, next, lastError)
+}
+
+// OutboxFailed marks a row failed for good when it is not failed already
+// and is still the try it was when read (attempts), and returns the row as
+// it now is; ErrLeaseLost when nothing changed. Package conversation calls
+// it (Service.DeliveryFailed), which also tells the people concerned.
+func (db *DB) OutboxFailed(ctx context.Context, id int64, attempts int, lastError string) (*OutboxItem, error) {
+	it, err := scanOutbox(db.q.QueryRow(ctx, `UPDATE outbox SET status = 'failed', last_error = $3
+		WHERE id = $1 AND attempts = $2 AND status <> 'failed' RETURNING `+outboxColumns, id, attempts, lastError))
+	if isNoRows(err) {
+		return nil, fmt.Errorf("outbox %d failed: %w", id, ErrLeaseLost)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("outbox %d failed: %w", id, err)
+	}
+	return it, nil
 }
 
 func (db *DB) updateOutbox(ctx context.Context, sql string, args ...any) error {
@@ -83,7 +112,7 @@ func (db *DB) updateOutbox(ctx context.Context, sql string, args ...any) error {
 		return fmt.Errorf("update outbox: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("update outbox %v: %w", args[0], ErrNotFound)
+		return fmt.Errorf("update outbox %v: %w", args[0], ErrLeaseLost)
 	}
 	return nil
 }
@@ -98,14 +127,19 @@ func (db *DB) OutboxByID(ctx context.Context, id int64) (*OutboxItem, error) {
 }
 
 // LastOutboxFailure returns the newest failed row of a conversation older
-// than the row beforeID, to recipient when it is not "", leaving out the
-// notices about failures (delivery_failed, too_large): the failure that a
-// delivery_failed notice is about.
-func (db *DB) LastOutboxFailure(ctx context.Context, conversationID, beforeID int64, recipient string) (*OutboxItem, error) {
-	it, err := scanOutbox(db.q.QueryRow(ctx, `SELECT `+outboxColumns+` FROM outbox
-		WHERE conversation_id = $1 AND id < $2 AND status = 'failed' AND template NOT IN ('delivery_failed', 'too_large')
-			AND ($3 = '' OR recipient = lower($3))
-		ORDER BY id DESC LIMIT 1`, conversationID, beforeID, recipient))
+// than the row beforeID, to recipient when it is not "", leaving out the rows
+// of the templates in notices (package conversation says which mails are
+// notices about failures): the failure that an older delivery_failed notice,
+// one that does not name its row, is about.
+func (db *DB) LastOutboxFailure(ctx context.Context, conversationID, beforeID int64, recipient string, notices []string) (*OutboxItem, error) {
+	sql := `SELECT ` + outboxColumns + ` FROM outbox
+		WHERE conversation_id = $1 AND id < $2 AND status = 'failed' AND NOT (template = ANY($3))`
+	args := []any{conversationID, beforeID, notices}
+	if recipient != "" {
+		sql += ` AND recipient = lower($4)`
+		args = append(args, recipient)
+	}
+	it, err := scanOutbox(db.q.QueryRow(ctx, sql+` ORDER BY id DESC LIMIT 1`, args...))
 	if err != nil {
 		return nil, notFound(err, "outbox failure")
 	}

@@ -164,7 +164,7 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	}
 	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
 		Username: c.SMTP.Username, Password: c.SMTP.Password, PublicURL: c.PublicURL, Signer: signer, Templates: mails,
-		Logger: log.With("component", "outbound")}
+		Conversations: svc, Logger: log.With("component", "outbound")}
 	if c.Tracing("smtp") {
 		sendOpts.Trace = trace.Writer(log, "smtp", net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)))
 	}
@@ -183,13 +183,21 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 			log.Error("outbox worker stopped", "err", err)
 		}
 	})
+	// One listening connection wakes every queue's worker the moment a
+	// transaction of any instance queues work for it.
+	wake := map[string]func(){
+		store.ChannelOutbox: sender.Wake,
+	}
+	workers.Go(func(ctx context.Context) {
+		st.Listen(ctx, wake, func() { log.Debug("listening for queued work") }, log.With("component", "listen"))
+	})
 	defer func() {
 		workers.stop()
 		workers.Wait()
 	}()
 
 	mux := http.NewServeMux()
-	checker := &health.Checker{St: st}
+	checker := &health.Checker{St: st, Relay: sender}
 	for _, m := range c.Mailboxes {
 		// A worker reports after every poll: with IDLE at least every safety
 		// poll, without it every poll_interval. Twice that is stale.

@@ -84,7 +84,10 @@ func dev(ctx context.Context, o devOptions, stdout io.Writer, log *slog.Logger) 
 	for _, cat := range c.Categories {
 		c.Mailboxes = append(c.Mailboxes, config.Mailbox{Name: cat.Key, Host: imapHost, Port: imapPort, TLS: "none",
 			Username: cat.Addresses[0], Password: devMailPassword, Folder: "INBOX", After: "seen",
-			PollInterval: config.Duration{D: 30 * time.Second, Set: true}, Category: cat.Key})
+			PollInterval: config.Duration{D: 30 * time.Second, Set: true}, Category: cat.Key,
+			// The sandbox starts empty: what is there at the first connect
+			// came in a moment before it, and is handled like any new mail.
+			Existing: "notify"})
 	}
 
 	fmt.Fprintf(stdout, `postdesk dev

@@ -274,18 +274,22 @@ func TestServeIngestsMailbox(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	// Nothing listens on the configured SMTP port: the attempts count as temporary failures.
+	// Nothing listens on the configured SMTP port: a session fault, the
+	// relay's and not the mail's; after three in a row the relay is down.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		body := httpGet(t, "http://"+listen+"/metrics", 200)
-		if strings.Contains(body, `postdesk_outbox_attempts_total{result="temporary"}`) && strings.Contains(body, "postdesk_smtp_send_seconds_count") {
+		if strings.Contains(body, `postdesk_outbox_attempts_total{result="session"}`) && strings.Contains(body, "\npostdesk_smtp_relay_up 0\n") {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no delivery attempts in /metrics")
+			t.Fatalf("no refused sessions in /metrics")
 		}
 	}
-	if body := httpGet(t, "http://"+listen+"/readyz", 200); !strings.Contains(body, `"mailbox payroll":"ok"`) {
-		t.Errorf("/readyz: %s", body)
+	if body := httpGet(t, "http://"+listen+"/readyz", 503); !strings.Contains(body, `"mailbox payroll":"ok"`) || !strings.Contains(body, `"smtp":"fail"`) {
+		t.Errorf("/readyz with the relay down: %s", body)
+	}
+	if body := httpGet(t, "http://"+listen+"/metrics", 200); !strings.Contains(body, `postdesk_outbox{status="pending"} 2`) {
+		t.Errorf("the mail did not wait for the relay:\n%s", body)
 	}
 }
 
