@@ -218,3 +218,7 @@ func IsAuthFailure(err error) bool {
 	var te *TokenError
 	return errors.As(err, &te)
 }
+
+// AuthFailure marks the error as a refusal of the credentials for callers
+// that do not import this package (ingest, outbound).
+func (e *TokenError) AuthFailure() bool { return true }
