@@ -165,6 +165,14 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
 		Username: c.SMTP.Username, Password: c.SMTP.Password, PublicURL: c.PublicURL, Signer: signer, Templates: mails,
 		Logger: log.With("component", "outbound")}
+	smtpAuth, smtpTLS, err := mailLogin(c.SMTP.Login)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	sendOpts.TLSConfig = smtpTLS
+	if smtpAuth != nil {
+		sendOpts.Auth = smtpAuth
+	}
 	if c.Tracing("smtp") {
 		sendOpts.Trace = trace.Writer(log, "smtp", net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)))
 	}

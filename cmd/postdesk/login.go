@@ -1,0 +1,30 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	"postdesk/config"
+	"postdesk/mailauth"
+	"postdesk/mailtls"
+)
+
+// mailLogin turns a mailbox's or smtp's login settings into a TLS config
+// and, with auth: oauth2, the OAuth2 client whose SASL clients log in.
+// check-config has already checked both, so an error here is a bug.
+func mailLogin(l config.Login) (*mailauth.OAuth2, *tls.Config, error) {
+	cfg, err := mailtls.Config(mailtls.Options{CA: l.TLSCA, ServerName: l.TLSServerName, MinVersion: l.TLSMinVersion})
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.Auth != config.AuthOAuth2 || l.OAuth2 == nil {
+		return nil, cfg, nil
+	}
+	o := l.OAuth2
+	a, err := mailauth.New(mailauth.Config{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Scopes: o.Scopes, RefreshToken: o.RefreshToken, Mechanism: o.Mechanism})
+	if err != nil {
+		return nil, nil, fmt.Errorf("oauth2: %w", err)
+	}
+	return a, cfg, nil
+}
