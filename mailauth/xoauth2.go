@@ -44,10 +44,13 @@ func (c *xoauth2Client) Start() (string, []byte, error) {
 }
 
 // Next answers the only challenge XOAUTH2 has: the server's error report.
-// The client must answer it with an empty response, after which the server
-// ends the exchange with its failure reply (NO, or SMTP 535), which is the
-// error the caller sees; returning an error here instead would leave the
-// exchange half-way and the connection unusable.
+// The client must answer it, after which the server ends the exchange with
+// its failure reply (NO, or SMTP 535), which is the error the caller sees;
+// returning an error here instead would leave the exchange half-way and the
+// connection unusable. Google documents an empty answer, but go-imap sends
+// an empty continuation as "=", which servers reject (Dovecot: BAD Invalid
+// base64), so the answer is OAUTHBEARER's 0x01 (RFC 7628 section 3.2.3),
+// which ends the exchange just as well.
 func (c *xoauth2Client) Next(challenge []byte) ([]byte, error) {
 	if c.failure != nil {
 		return nil, sasl.ErrUnexpectedServerChallenge
@@ -58,7 +61,7 @@ func (c *xoauth2Client) Next(challenge []byte) ([]byte, error) {
 	} else {
 		c.failure = e
 	}
-	return []byte{}, nil
+	return []byte{0x01}, nil
 }
 
 // oauthBearerClient is go-sasl's OAUTHBEARER client, answering the server's
