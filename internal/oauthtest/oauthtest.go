@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 )
@@ -33,6 +34,7 @@ type Provider struct {
 	refresh  map[string]bool   // refresh tokens accepted
 	devices  map[string]string // device_code -> "pending" | "approved"
 	issued   []string
+	forms    []url.Values // every token request's form, in turn
 	requests int
 	hang     chan struct{} // when set, the token endpoint waits for it to close
 }
@@ -83,6 +85,21 @@ func (p *Provider) Requests() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.requests
+}
+
+// Forms returns the forms of the token requests the client credentials
+// passed, oldest first.
+func (p *Provider) Forms() []url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]url.Values(nil), p.forms...)
+}
+
+// Active reports whether an access token is issued and not revoked.
+func (p *Provider) Active(tok string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.active[tok]
 }
 
 // Revoke makes an access token invalid at the introspection endpoint.
@@ -164,6 +181,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.requests++
+	p.forms = append(p.forms, r.PostForm)
 	resp := map[string]any{"token_type": "Bearer", "expires_in": p.ExpiresIn}
 	switch r.PostForm.Get("grant_type") {
 	case "client_credentials":
