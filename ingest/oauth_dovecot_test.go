@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"postdesk/internal/dovecottest"
 	"postdesk/internal/oauthtest"
 	"postdesk/mailauth"
+	"postdesk/mailtls"
 )
 
 // oauthDovecot starts a provider and a Dovecot whose oauth2 passdb checks
@@ -123,4 +126,35 @@ func TestOAuth2TokenEndpointRefusal(t *testing.T) {
 			return strings.HasPrefix(h.LastError, "authentication failed: ") && strings.Contains(h.LastError, "invalid_client: AADSTS7000215: Invalid client secret provided.")
 		})
 	})
+}
+
+// TestTLSCADovecot: Dovecot's certificate is its own CA's; with it as
+// tls_ca the mailbox is read, without it the health says whose
+// certificate was refused and who issued it.
+func TestTLSCADovecot(t *testing.T) {
+	srv := dovecottest.Start(t)
+	srv.Append(t, dovecottest.DefaultUser.Name, "INBOX", rawMail("tls1", "hello"))
+	ca, err := os.ReadFile(filepath.Join(srv.Dir, "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := func(o mailtls.Options) *Options {
+		cfg, err := mailtls.Config(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Options{Name: "payroll", Host: srv.Host, Port: srv.TLSPort, TLS: TLSImplicit, TLSConfig: cfg,
+			Username: dovecottest.DefaultUser.Name, Password: dovecottest.DefaultUser.Password}
+	}
+	refused := newMemStore()
+	r := start(t, opts(mailtls.Options{}), refused, newMemLocker(), nil)
+	waitFor(t, within, "a certificate error in health", func() bool {
+		return slices.ContainsFunc(refused.healthReports(), func(h Health) bool {
+			return strings.Contains(h.LastError, "certificate for localhost, 127.0.0.1") && strings.Contains(h.LastError, `issued by "CN=dovecottest"`)
+		})
+	})
+	r.stop()
+	trusted := newMemStore()
+	start(t, opts(mailtls.Options{CA: string(ca)}), trusted, newMemLocker(), nil)
+	waitFor(t, within, "the mail stored over TLS", func() bool { return len(trusted.stored()) == 1 })
 }
