@@ -75,8 +75,8 @@ type Options struct {
 	Username, Password, Folder string // Folder default "INBOX"
 	// Auth, when set, logs in with AUTHENTICATE and its SASL client instead
 	// of LOGIN with Password (OAuth2: mailauth.OAuth2).
-	Auth Authenticator
-	After                      string // "seen" (default) | "move:FOLDER" | "delete"
+	Auth  Authenticator
+	After string // "seen" (default) | "move:FOLDER" | "delete"
 
 	PollInterval time.Duration // when the server has no IDLE (default 30s)
 	SafetyPoll   time.Duration // a poll even with IDLE (default 5m)
