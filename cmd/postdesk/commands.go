@@ -40,6 +40,7 @@ func loadConfig(file string) (*config.Config, error) {
 	for _, w := range warnings {
 		slog.Warn("config", "file", file, "problem", w.String())
 	}
+	setLogLevel(c.LogLevel)
 	return c, nil
 }
 
@@ -220,12 +221,15 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	if dev != nil {
 		webOpts.SandboxMail = dev.sandboxMail
 	}
+	if webOpts.TrustedProxies, err = trustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	pages, err := web.New(webOpts)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
 	mux.Handle("/", pages)
-	eps := []endpoint{{key: "listen", addr: c.Listen, h: mux}}
+	eps := []endpoint{{key: "listen", addr: c.Listen, h: metrics.Instrument(mux)}}
 	if metricsMux != nil {
 		eps = append(eps, endpoint{key: "metrics_listen", addr: c.MetricsListen, h: metricsMux})
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 
 	"postdesk/config"
 	"postdesk/mailauth"
@@ -27,4 +28,21 @@ func mailLogin(l config.Login) (*mailauth.OAuth2, *tls.Config, error) {
 		return nil, nil, fmt.Errorf("oauth2: %w", err)
 	}
 	return a, cfg, nil
+}
+
+// trustedProxies parses trusted_proxies; nil (the key absent) stays nil,
+// which web reads as loopback only.
+func trustedProxies(list []string) ([]netip.Prefix, error) {
+	if list == nil {
+		return nil, nil
+	}
+	out := []netip.Prefix{}
+	for _, s := range list {
+		p, err := config.ParseProxy(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
