@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -239,5 +240,36 @@ func TestSMTPOAuth2TokenEndpointRefusal(t *testing.T) {
 	err = oauthSender(t, r, auth, nil).send(context.Background(), "payroll@example.com", "alice@example.com", testMsg)
 	if err == nil || !strings.Contains(err.Error(), "invalid_client: AADSTS7000215") || len(r.attempts) != 0 {
 		t.Errorf("send = %v, attempts %v", err, r.attempts)
+	}
+}
+
+// A token that expires while postdesk holds it: the next session (the
+// relay dropped the idle one, or the run ended) logs in with a new token,
+// fetched before the old one's expiry, never with the expired one.
+func TestSMTPOAuth2TokenExpiresBetweenSessions(t *testing.T) {
+	prov := oauthtest.Start(t, "payroll@example.com")
+	r := startRelay(t, prov, "payroll@example.com")
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	auth, err := mailauth.New(mailauth.Config{TokenURL: prov.TokenURL, ClientID: prov.ClientID, ClientSecret: prov.ClientSecret, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := oauthSender(t, r, auth, nil)
+	if err := s.send(context.Background(), "payroll@example.com", "alice@example.com", testMsg); err != nil {
+		t.Fatal(err)
+	}
+	s.quit()
+	// An hour on, the first token has expired at the provider.
+	skew.Add(int64(time.Hour))
+	prov.Revoke(prov.Issued()[0])
+	if err := s.send(context.Background(), "payroll@example.com", "alice@example.com", testMsg); err != nil {
+		t.Fatal(err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(prov.Issued()) != 2 || len(r.attempts) != 2 || r.accepted != 2 || r.mails != 2 {
+		t.Errorf("issued %d, attempts %v, accepted %d, mails %d; want a new token and no refused AUTH",
+			len(prov.Issued()), r.attempts, r.accepted, r.mails)
 	}
 }
