@@ -10,6 +10,10 @@ import (
 	"runtime/debug"
 )
 
+// revision and buildTime are set with -ldflags "-X postdesk/buildinfo.revision=..."
+// where the toolchain cannot stamp them (a container build without .git).
+var revision, buildTime string
+
 // Info is the build's description; fields the toolchain did not record are
 // "unknown" (or false).
 type Info struct {
@@ -23,6 +27,12 @@ type Info struct {
 // Read returns this binary's Info.
 func Read() Info {
 	i := Info{Version: "unknown", Revision: "unknown", Time: "unknown", GoVersion: "unknown"}
+	if revision != "" {
+		i.Revision = revision
+	}
+	if buildTime != "" {
+		i.Time = buildTime
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return i
