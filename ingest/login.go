@@ -80,6 +80,15 @@ func (w *Worker) login(ctx context.Context, c *imapclient.Client) error {
 	}
 }
 
+// backoffCap is the longest wait after err: a refused login backs off
+// further, to authBackoffMax, than a fault of the network or the server.
+func (w *Worker) backoffCap(err error) time.Duration {
+	if errors.As(err, new(*AuthError)) {
+		return max(w.backoffMax, w.authBackoffMax)
+	}
+	return w.backoffMax
+}
+
 // loginError marks a server's refusal as an *AuthError. NO [UNAVAILABLE]
 // (RFC 5530: the authentication backend is down) is the server's fault and
 // stays a plain error.

@@ -323,11 +323,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case errors.Is(err, errLeaseLost):
 			w.log.Warn("ingest: lease lost; session closed, acquiring again")
 		default:
-			// A refused login backs off further, to authBackoffMax.
-			bo.max = w.backoffMax
-			if errors.As(err, new(*AuthError)) {
-				bo.max = max(w.backoffMax, w.authBackoffMax)
-			}
+			bo.max = w.backoffCap(err)
 			w.failed(ctx, err, &bo)
 		}
 	}
