@@ -9,7 +9,7 @@ import (
 
 // oauthFile is the issue's contract: a Microsoft 365 mailbox (client
 // credentials) and an SMTP relay with a delegated refresh token.
-func oauthFile(t *testing.T, refreshPath, extra string) string {
+func oauthFile() string {
 	return strings.Replace(valid, `    password: env:PAYROLL_IMAP_PASSWORD
 `, `    auth: oauth2
     oauth2:
@@ -23,7 +23,7 @@ func oauthFile(t *testing.T, refreshPath, extra string) string {
 `, 1) + `
 log_level: debug
 trusted_proxies: [10.0.0.0/8, "::1"]
-` + extra
+`
 }
 
 func oauthLookup(k string) (string, bool) {
@@ -34,7 +34,7 @@ func oauthLookup(k string) (string, bool) {
 }
 
 func TestOAuth2Config(t *testing.T) {
-	c, warnings, err := Parse("postdesk.yaml", []byte(oauthFile(t, "", "")), oauthLookup)
+	c, warnings, err := Parse("postdesk.yaml", []byte(oauthFile()), oauthLookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestOAuth2Config(t *testing.T) {
 func TestRefreshTokenFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "payroll.refresh")
-	smtpOAuth := strings.Replace(oauthFile(t, path, ""), `  username: postdesk@example.com
+	smtpOAuth := strings.Replace(oauthFile(), `  username: postdesk@example.com
   password: env:SMTP_PASSWORD
 `, `  username: postdesk@example.com
   auth: oauth2
@@ -130,5 +130,17 @@ func TestOAuth2ConfigProblems(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("no %q in:\n%v", want, err)
 		}
+	}
+}
+
+// trusted_proxies: absent is nil (web trusts loopback), [] is empty (none).
+func TestTrustedProxiesAbsentOrEmpty(t *testing.T) {
+	c, _, err := Parse("postdesk.yaml", []byte(valid), lookup)
+	if err != nil || c.TrustedProxies != nil {
+		t.Fatalf("absent: %v %#v", err, c.TrustedProxies)
+	}
+	c, _, err = Parse("postdesk.yaml", []byte(valid+"trusted_proxies: []\n"), lookup)
+	if err != nil || c.TrustedProxies == nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("empty: %v %#v", err, c.TrustedProxies)
 	}
 }
