@@ -96,7 +96,11 @@ func TestClientCredentialsCachedAndRefreshedBeforeExpiry(t *testing.T) {
 func TestRefreshTokenRotates(t *testing.T) {
 	p := oauthtest.Start(t, "payroll@example.com")
 	rt := p.AddRefreshToken()
-	a := newClient(t, p, func(c *mailauth.Config) { c.RefreshToken, c.ClientSecret = rt, "" })
+	var saved []string
+	a := newClient(t, p, func(c *mailauth.Config) {
+		c.RefreshToken, c.ClientSecret = rt, ""
+		c.OnRefreshToken = func(s string) { saved = append(saved, s) }
+	})
 	for range 2 {
 		if _, err := a.Token(t.Context()); err != nil {
 			t.Fatal(err)
@@ -109,6 +113,10 @@ func TestRefreshTokenRotates(t *testing.T) {
 	}
 	if got := fs[1].Get("refresh_token"); got == rt || got == "" {
 		t.Errorf("second request used %q, want the rotated refresh token", got)
+	}
+	// Each rotated token is handed on to be saved, the one in use last.
+	if len(saved) != 2 || saved[0] != fs[1].Get("refresh_token") {
+		t.Errorf("saved %v; want both rotated tokens, the first used by the second request", saved)
 	}
 }
 

@@ -39,6 +39,12 @@ type Config struct {
 	// access); without it the client-credentials grant (app-only access).
 	RefreshToken string
 	Mechanism    string // "xoauth2" (default) or "oauthbearer"
+	// OnRefreshToken, when set, is given each new refresh token the provider
+	// hands out (Microsoft rotates them on every use), so that it can be
+	// saved where RefreshToken came from: the one first configured expires
+	// in time (90 days at Microsoft), the newest lasts. It is called with
+	// the client's lock held, and must not call back into it.
+	OnRefreshToken func(string)
 	// HTTPClient makes the token requests; nil means one with
 	// DefaultTimeout.
 	HTTPClient *http.Client
@@ -134,8 +140,11 @@ func (a *OAuth2) Token(ctx context.Context) (string, error) {
 	if tok.AccessToken == "" {
 		return "", &TokenError{URL: a.cfg.TokenURL, Code: "no access_token", Description: "the token endpoint answered without one"}
 	}
-	if tok.RefreshToken != "" {
+	if tok.RefreshToken != "" && tok.RefreshToken != a.refresh && a.refresh != "" {
 		a.refresh = tok.RefreshToken
+		if a.cfg.OnRefreshToken != nil {
+			a.cfg.OnRefreshToken(tok.RefreshToken)
+		}
 	}
 	// oauth2 computes Expiry from expires_in with time.Now; a test clock
 	// needs it from its own now.

@@ -166,7 +166,7 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
 		Username: c.SMTP.Username, Password: c.SMTP.Password, PublicURL: c.PublicURL, Signer: signer, Templates: mails,
 		Logger: log.With("component", "outbound")}
-	smtpAuth, smtpTLS, err := mailLogin(c.SMTP.Login)
+	smtpAuth, smtpTLS, err := mailLogin(c.SMTP.Login, log)
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
 	}

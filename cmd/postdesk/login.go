@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net/netip"
 
 	"postdesk/config"
@@ -13,7 +14,7 @@ import (
 // mailLogin turns a mailbox's or smtp's login settings into a TLS config
 // and, with auth: oauth2, the OAuth2 client whose SASL clients log in.
 // check-config has already checked both, so an error here is a bug.
-func mailLogin(l config.Login) (*mailauth.OAuth2, *tls.Config, error) {
+func mailLogin(l config.Login, log *slog.Logger) (*mailauth.OAuth2, *tls.Config, error) {
 	cfg, err := mailtls.Config(mailtls.Options{CA: l.TLSCA, ServerName: l.TLSServerName, MinVersion: l.TLSMinVersion})
 	if err != nil {
 		return nil, nil, err
@@ -22,8 +23,19 @@ func mailLogin(l config.Login) (*mailauth.OAuth2, *tls.Config, error) {
 		return nil, cfg, nil
 	}
 	o := l.OAuth2
-	a, err := mailauth.New(mailauth.Config{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
-		Scopes: o.Scopes, RefreshToken: o.RefreshToken, Mechanism: o.Mechanism})
+	mc := mailauth.Config{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Scopes: o.Scopes, RefreshToken: o.RefreshToken, Mechanism: o.Mechanism}
+	if o.RefreshTokenFile != "" {
+		// A rotated refresh token replaces the file's, which would expire:
+		// a restart months later still signs in.
+		mc.OnRefreshToken = func(rt string) {
+			if err := writeSecret(o.RefreshTokenFile, rt); err != nil {
+				log.Warn("oauth2: the new refresh token could not be saved; the file's stays in use after a restart",
+					"file", o.RefreshTokenFile, "err", err)
+			}
+		}
+	}
+	a, err := mailauth.New(mc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("oauth2: %w", err)
 	}

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"postdesk/config"
 	"postdesk/internal/oauthtest"
 	"postdesk/mailauth"
 )
@@ -103,5 +106,32 @@ func TestVersion(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "postdesk ") || !strings.Contains(out.String(), "commit ") || !strings.Contains(out.String(), "built ") {
 		t.Errorf("version output %q", out.String())
+	}
+}
+
+// serve's OAuth2 client saves a rotated refresh token over the file's, so a
+// restart after the first one expired still signs in.
+func TestRotatedRefreshTokenSaved(t *testing.T) {
+	prov := oauthtest.Start(t, "payroll@example.com")
+	file := filepath.Join(t.TempDir(), "payroll.refresh")
+	first := prov.AddRefreshToken()
+	if err := writeSecret(file, first); err != nil {
+		t.Fatal(err)
+	}
+	l := config.Login{Auth: config.AuthOAuth2, OAuth2: &config.OAuth2{TokenURL: prov.TokenURL, ClientID: prov.ClientID,
+		RefreshToken: first, RefreshTokenFile: file, Mechanism: "xoauth2"}}
+	a, _, err := mailLogin(l, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Token(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	saved := strings.TrimSpace(mustRead(t, file))
+	if saved == first || !strings.HasPrefix(saved, "rt-") {
+		t.Fatalf("file holds %q, want the rotated token", saved)
+	}
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v", st.Mode().Perm())
 	}
 }
