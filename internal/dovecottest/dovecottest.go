@@ -430,9 +430,11 @@ func chown(path string, a account) error {
 // config23 is a complete dovecot.conf for Dovecot 2.3: nothing is included
 // from /etc/dovecot.
 func config23(dir string, a account, port, tlsPort int, oauth2Conf string) string {
-	mechs, oauthPassdb := "plain login", ""
+	mechs, oauthPassdb, passwdMechs := "plain login", "", ""
 	if oauth2Conf != "" {
-		mechs = "plain login xoauth2 oauthbearer"
+		// The passwords are for PLAIN and LOGIN only: a token refused by
+		// the oauth2 passdb must not be tried as a password.
+		mechs, passwdMechs = "plain login xoauth2 oauthbearer", "  mechanisms = plain login\n"
 		oauthPassdb = fmt.Sprintf("auth_failure_delay = 0\n# no auth penalty for the tests' failed logins\nlogin_trusted_networks = 127.0.0.0/8\npassdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = %s\n}\n", oauth2Conf)
 	}
 	return fmt.Sprintf(`# written by postdesk/internal/dovecottest for Dovecot 2.3
@@ -456,7 +458,7 @@ disable_plaintext_auth = no
 auth_mechanisms = %[7]s
 %[8]spassdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%%n %[1]s/passwd
+%[9]s  args = scheme=PLAIN username_format=%%n %[1]s/passwd
 }
 userdb {
   driver = passwd-file
@@ -484,7 +486,7 @@ service imap-login {
 service anvil {
   chroot =
 }
-`, dir, port, tlsPort, a.loginUser, a.internalUser, nonRoot(a, false), mechs, oauthPassdb)
+`, dir, port, tlsPort, a.loginUser, a.internalUser, nonRoot(a, false), mechs, oauthPassdb, passwdMechs)
 }
 
 // nonRoot is the config a non-root master needs: every process and socket
