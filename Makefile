@@ -8,7 +8,7 @@ FUZZTIME  ?= 5s
 FUZZ_LONG ?= 2m
 # The browser tests' screenshots are kept here.
 export POSTDESK_ARTIFACTS ?= $(CURDIR)/var/artifacts
-.PHONY: all build run test test-go deps db check fuzz fuzz-short bench clean
+.PHONY: all build run test test-go deps db check fuzz fuzz-short bench clean docker-check
 
 all: build
 
@@ -45,6 +45,11 @@ check:
 
 bench:
 	POSTDESK_TEST_DATABASE_URL="$$(scripts/postgres --install)" $(GO) test -run='^$$' -bench=. -benchmem ./...
+
+# The container image and compose.yaml, built and started, /healthz checked;
+# skipped with a message where docker is missing (CI runs it: .ci/).
+docker-check:
+	scripts/docker-check
 
 clean:
 	rm -rf bin

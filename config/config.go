@@ -28,19 +28,23 @@ type Config struct {
 	Listen string `yaml:"listen"`
 	// MetricsListen, when set, is the only address /metrics is served on
 	// (for a scraper on a private network); listen then has no /metrics.
-	MetricsListen string     `yaml:"metrics_listen"`
-	PublicURL     string     `yaml:"public_url"`
-	DatabaseURL   string     `yaml:"database_url"`
-	Secret        string     `yaml:"secret"`
-	TemplatesDir  string     `yaml:"templates_dir"` // optional folder overriding the embedded templates
-	Trace         []string   `yaml:"trace"`         // protocols to trace in the log: imap, smtp (secrets and content masked)
-	PurgeAt       string     `yaml:"purge_at"`      // daily time of the retention purge, HH:MM local time
-	Mailboxes     []Mailbox  `yaml:"mailboxes"`
-	SMTP          SMTP       `yaml:"smtp"`
-	SenderAuth    SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
-	Categories    []Category `yaml:"categories"`
-	Roles         []Role     `yaml:"roles"`
-	Users         []User     `yaml:"users"`
+	MetricsListen string `yaml:"metrics_listen"`
+	PublicURL     string `yaml:"public_url"`
+	DatabaseURL   string `yaml:"database_url"`
+	Secret        string `yaml:"secret"`
+	TemplatesDir  string `yaml:"templates_dir"` // optional folder overriding the embedded templates
+	LogLevel      string `yaml:"log_level"`     // debug | info (default) | warn | error
+	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed; none: the headers are ignored.
+	TrustedProxies []string   `yaml:"trusted_proxies"`
+	Trace          []string   `yaml:"trace"`    // protocols to trace in the log: imap, smtp (secrets and content masked)
+	PurgeAt        string     `yaml:"purge_at"` // daily time of the retention purge, HH:MM local time
+	Mailboxes      []Mailbox  `yaml:"mailboxes"`
+	SMTP           SMTP       `yaml:"smtp"`
+	SenderAuth     SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
+	Categories     []Category `yaml:"categories"`
+	Roles          []Role     `yaml:"roles"`
+	Users          []User     `yaml:"users"`
 }
 
 // Mailbox is one IMAP account feeding a category.
@@ -61,7 +65,45 @@ type Mailbox struct {
 	// postdesk first connects: "quiet" (stored as the archive, nobody
 	// mailed) or "notify" (handled like new mail).
 	Existing string `yaml:"existing"`
+	Login    `yaml:",inline"`
 }
+
+// Login is how postdesk logs in to an IMAP or SMTP server and checks its
+// certificate; mailboxes and smtp share it.
+type Login struct {
+	Auth   string  `yaml:"auth"` // password (default) | oauth2
+	OAuth2 *OAuth2 `yaml:"oauth2"`
+	// TLSCA is a PEM bundle trusted besides the system roots (written as
+	// file:PATH, so it holds the file's content once read).
+	TLSCA         string `yaml:"tls_ca"`
+	TLSServerName string `yaml:"tls_server_name"` // the name the certificate must carry (default: host)
+	TLSMinVersion string `yaml:"tls_min_version"` // 1.2 (default) | 1.3
+}
+
+// OAuth2 is the OAuth2 client of a mailbox or of smtp (auth: oauth2).
+type OAuth2 struct {
+	TokenURL string `yaml:"token_url"`
+	// DeviceURL is the device authorization endpoint (RFC 8628) that
+	// `postdesk oauth login` uses; default: token_url with /token
+	// replaced by /devicecode (Microsoft's layout).
+	DeviceURL    string   `yaml:"device_url"`
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`
+	// RefreshToken selects the delegated flow; without it, client
+	// credentials (app-only).
+	RefreshToken string `yaml:"refresh_token"`
+	Mechanism    string `yaml:"mechanism"` // xoauth2 (default) | oauthbearer
+	// RefreshTokenFile is the PATH of refresh_token: file:PATH, where
+	// `postdesk oauth login` writes the token ("" when not a file).
+	RefreshTokenFile string `yaml:"-"`
+}
+
+// Auth modes.
+const (
+	AuthPassword = "password"
+	AuthOAuth2   = "oauth2"
+)
 
 // SMTP is the relay postdesk sends through.
 type SMTP struct {
@@ -70,6 +112,7 @@ type SMTP struct {
 	TLS      string `yaml:"tls"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	Login    `yaml:",inline"`
 }
 
 // Category is a topic with its addresses, preset receiver roles and retention.
@@ -182,9 +225,23 @@ func Load(file string) (*Config, []Problem, error) {
 	return Parse(file, data, os.LookupEnv)
 }
 
+// LoadForOAuthLogin is Load for `postdesk oauth login`: a refresh_token
+// file that does not exist yet is no mistake, as the login writes it.
+func LoadForOAuthLogin(file string) (*Config, []Problem, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	return parse(file, data, os.LookupEnv, true)
+}
+
 // Parse reads a file's content; lookupEnv resolves env:NAME values.
 func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, []Problem, error) {
-	p := &parser{lookupEnv: lookupEnv, lines: map[string]int{}}
+	return parse(name, data, lookupEnv, false)
+}
+
+func parse(name string, data []byte, lookupEnv func(string) (string, bool), loggingIn bool) (*Config, []Problem, error) {
+	p := &parser{lookupEnv: lookupEnv, lines: map[string]int{}, refreshFiles: map[string]string{}, missingRefresh: map[string]bool{}, loggingIn: loggingIn}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -200,6 +257,7 @@ func Parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		p.decodeProblems(err)
 	}
 	if !p.failed() {
+		c.setRefreshFiles(p)
 		c.setDefaults()
 		c.check(p)
 	}
@@ -213,6 +271,11 @@ type parser struct {
 	lookupEnv func(string) (string, bool)
 	lines     map[string]int // key path -> line
 	problems  []Problem
+	// refreshFiles are the paths of oauth2.refresh_token: file:PATH by key;
+	// missingRefresh the ones that do not exist (yet).
+	refreshFiles   map[string]string
+	missingRefresh map[string]bool
+	loggingIn      bool // LoadForOAuthLogin
 }
 
 func (p *parser) failed() bool {
@@ -268,6 +331,16 @@ func (p *parser) walk(n *yaml.Node, key string) {
 	case yaml.ScalarNode:
 		if n.Tag != "!!str" && n.Style == 0 {
 			return
+		}
+		if strings.HasSuffix(key, ".oauth2.refresh_token") && strings.HasPrefix(n.Value, "file:") {
+			path := strings.TrimPrefix(n.Value, "file:")
+			p.refreshFiles[key] = path
+			if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+				// Not yet logged in: check names it, oauth login writes it.
+				p.missingRefresh[key] = true
+				n.Value = ""
+				return
+			}
 		}
 		v, err := resolve(n.Value, p.lookupEnv)
 		if err != nil {
@@ -362,6 +435,11 @@ func (c *Config) setDefaults() {
 		if !m.AlertAfter.Set && m.AlertAfter.bad == "" {
 			m.AlertAfter.D = DefaultAlertAfter
 		}
+		m.Login.setDefaults()
+	}
+	c.SMTP.Login.setDefaults()
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
 	}
 	if c.PurgeAt == "" {
 		c.PurgeAt = DefaultPurgeAt
@@ -532,7 +610,7 @@ func (c *Config) check(p *parser) {
 		if m.Username == "" {
 			p.add(k+".username", "missing")
 		}
-		if m.Password == "" {
+		if m.Password == "" && m.Auth != AuthOAuth2 {
 			p.add(k+".password", "missing")
 		}
 		switch {
@@ -568,7 +646,7 @@ func (c *Config) check(p *parser) {
 	}
 	checkPort(p, "smtp.port", c.SMTP.Port)
 	checkTLS(p, "smtp.tls", c.SMTP.TLS)
-	if (c.SMTP.Username == "") != (c.SMTP.Password == "") {
+	if c.SMTP.Auth != AuthOAuth2 && (c.SMTP.Username == "") != (c.SMTP.Password == "") {
 		p.add("smtp.password", "username and password go together")
 	}
 
@@ -596,6 +674,12 @@ func (c *Config) check(p *parser) {
 		}
 	}
 	c.SenderAuth.check(p)
+	c.checkLogging(p)
+	for i, m := range c.Mailboxes {
+		k := fmt.Sprintf("mailboxes[%d]", i)
+		m.Login.check(p, k, m.Username, m.Password, "--mailbox "+m.Name)
+	}
+	c.SMTP.Login.check(p, "smtp", c.SMTP.Username, c.SMTP.Password, "")
 	p.checkUnknownKeys()
 }
 
@@ -608,6 +692,7 @@ func init() {
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
 		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing",
+		"log_level", "trusted_proxies", "trusted_proxies[]",
 		"sender_auth", "sender_auth.authserv_ids", "sender_auth.authserv_ids[]", "sender_auth.staff_powers",
 		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
@@ -616,6 +701,11 @@ func init() {
 		"users", "users[]", "users[].email", "users[].name", "users[].roles", "users[].roles[]", "users[].language", "users[].company",
 	} {
 		knownKeys[k] = true
+	}
+	for _, prefix := range []string{"mailboxes[].", "smtp."} {
+		for _, k := range loginKeys {
+			knownKeys[prefix+k] = true
+		}
 	}
 }
 

@@ -4,11 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"postdesk/conversation"
 	"postdesk/store"
 )
+
+// AuthFailurePrefix begins a mailbox's last error when its server (or
+// the OAuth2 token endpoint) refused the login: ingest.AuthError's message.
+const AuthFailurePrefix = "authentication failed: "
 
 // AlertRule says when a mailbox is in trouble.
 type AlertRule struct {
@@ -76,6 +81,11 @@ func (a *Alerter) problem(r AlertRule, st *store.MailboxState) string {
 	since := a.started
 	if st.LastSuccess != nil && st.LastSuccess.After(since) {
 		since = *st.LastSuccess
+	}
+	// A refused login does not fix itself: the staff hear of it at once,
+	// not after AlertAfter (ingest's errors begin so for an AuthError).
+	if strings.HasPrefix(st.LastError, AuthFailurePrefix) && !st.Connected {
+		return "the mail server refused postdesk's login: " + strings.TrimPrefix(st.LastError, AuthFailurePrefix)
 	}
 	if r.AlertAfter > 0 && now.Sub(since) > r.AlertAfter {
 		p := fmt.Sprintf("no successful connection for %s", now.Sub(since).Round(time.Minute))

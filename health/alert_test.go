@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -106,6 +107,29 @@ func TestMailboxSilenceAlert(t *testing.T) {
 	var reason string
 	st.Pool().QueryRow(ctx, `SELECT detail->>'reason' FROM outbox LIMIT 1`).Scan(&reason)
 	if reason == "" || reason[:11] != "no new mail" {
+		t.Fatalf("reason %q", reason)
+	}
+}
+
+// A refused login is told at once (not after AlertAfter), once.
+func TestMailboxAlertOnAuthFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := storetest.Org(t, alertConfig)
+	now := time.Now()
+	a := &Alerter{St: st, Svc: conversation.New(st, nil), Now: func() time.Time { return now },
+		Rules: []AlertRule{{Mailbox: "payroll", Category: "payroll", AlertAfter: time.Hour}}}
+	a.Check(ctx)
+	st.SetMailboxHealth(ctx, "payroll", store.MailboxHealth{LastError: AuthFailurePrefix + "login as payroll@example.com: imap: NO [AUTHENTICATIONFAILED] Authentication failed."})
+	now = now.Add(time.Minute)
+	a.Check(ctx)
+	a.Check(ctx)
+	if got := alerts(t, st); len(got) != 2 {
+		t.Fatalf("auth failure: %d alerts, want one per staff member", len(got))
+	}
+	var reason string
+	st.Pool().QueryRow(ctx, `SELECT detail->>'reason' FROM outbox LIMIT 1`).Scan(&reason)
+	if !strings.Contains(reason, "refused postdesk's login") || !strings.Contains(reason, "AUTHENTICATIONFAILED") {
 		t.Fatalf("reason %q", reason)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"postdesk/store"
@@ -71,6 +72,9 @@ func (c *Checker) Check(ctx context.Context) Report {
 		switch {
 		case err != nil:
 			fail(name, err.Error())
+		case !st.Connected && strings.HasPrefix(st.LastError, AuthFailurePrefix):
+			// Refused credentials do not fix themselves: not ready at once.
+			fail(name, st.LastError)
 		case st.LastSuccess == nil:
 			fail(name, "never polled successfully"+lastError(st))
 		case now().Sub(*st.LastSuccess) > m.MaxAge:

@@ -75,3 +75,20 @@ func TestNotReadyWithoutSchema(t *testing.T) {
 		t.Fatalf("an empty database: %+v", r)
 	}
 }
+
+// A refused login makes the mailbox not ready at once, with the reason,
+// not only once its last success is stale.
+func TestReadyzAuthFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	now := time.Now()
+	c := &Checker{St: st, Mailboxes: []Mailbox{{Name: "payroll", MaxAge: time.Hour}}, Now: func() time.Time { return now }}
+	st.SetMailboxHealth(ctx, "payroll", store.MailboxHealth{Connected: true, LastSuccess: now.Add(-time.Minute)})
+	refused := AuthFailurePrefix + "login as payroll@example.com: oauth2 token endpoint https://login.example.com/token refused: invalid_client: bad secret"
+	st.SetMailboxHealth(ctx, "payroll", store.MailboxHealth{LastError: refused})
+	r := c.Check(ctx)
+	if r.Ready || r.Checks["mailbox payroll"] != "fail" || !strings.Contains(strings.Join(r.Problems, ";"), "invalid_client: bad secret") {
+		t.Fatalf("after a refused login: %+v", r)
+	}
+}

@@ -29,7 +29,13 @@
 //     jitter) that resets after a successful poll. Nothing is lost because
 //     the cursor moves only with a committed Deliver. A failed login is
 //     temporary too: the password may be fixed on the server while postdesk
-//     runs.
+//     runs. But it is an *AuthError (a NO to LOGIN or AUTHENTICATE other
+//     than [UNAVAILABLE], or an OAuth2 token endpoint refusing the client),
+//     Health's LastError starts with "authentication failed:", and its
+//     backoff doubles on to 15 minutes. With OAuth2 (Options.Auth) a
+//     refused token is replaced once at once, as it may have been revoked
+//     or have expired early; a token endpoint that does not answer is an
+//     ordinary temporary error.
 //
 // An error storing one mail (Store.Deliver) is sorted further, because a
 // mail that can never be stored must not stop the mail behind it:

@@ -471,7 +471,7 @@ func start(t testing.TB, opts *Options, st Store, lk Locker, tweak func(w *Worke
 		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	w := NewWorker(opts, st, lk)
-	w.backoffMin, w.backoffMax = 10*time.Millisecond, 100*time.Millisecond
+	w.backoffMin, w.backoffMax, w.authBackoffMax = 10*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{w: w, cancel: cancel, done: make(chan error, 1), t: t}
 	if tweak != nil {

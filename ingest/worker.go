@@ -17,6 +17,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postdesk/mailtls"
 )
 
 // TLS modes of Options.TLS.
@@ -71,7 +73,10 @@ type Options struct {
 	// TLSConfig is cloned; nil means the system roots, ServerName = Host.
 	TLSConfig                  *tls.Config
 	Username, Password, Folder string // Folder default "INBOX"
-	After                      string // "seen" (default) | "move:FOLDER" | "delete"
+	// Auth, when set, logs in with AUTHENTICATE and its SASL client instead
+	// of LOGIN with Password (OAuth2: mailauth.OAuth2).
+	Auth  Authenticator
+	After string // "seen" (default) | "move:FOLDER" | "delete"
 
 	PollInterval time.Duration // when the server has no IDLE (default 30s)
 	SafetyPoll   time.Duration // a poll even with IDLE (default 5m)
@@ -179,7 +184,7 @@ type Worker struct {
 	imp         *importRun      // the go-live import, while it runs
 
 	// Test hooks.
-	backoffMin, backoffMax time.Duration
+	backoffMin, backoffMax, authBackoffMax time.Duration
 	// beforeAfter, when set, is called after Deliver returned nil and before
 	// the After action: the window a crash would hit.
 	beforeAfter func(uid uint32)
@@ -198,7 +203,7 @@ type failure struct {
 // NewWorker returns a worker for opts (copied; zero fields get the defaults).
 // Invalid options are reported by Run.
 func NewWorker(opts *Options, st Store, lk Locker) *Worker {
-	w := &Worker{st: st, lk: lk, backoffMin: time.Second, backoffMax: 5 * time.Minute, warned: map[string]bool{},
+	w := &Worker{st: st, lk: lk, backoffMin: time.Second, backoffMax: 5 * time.Minute, authBackoffMax: authBackoffMax, warned: map[string]bool{},
 		progressEvery: 5 * time.Second}
 	if opts != nil {
 		w.opts = *opts
@@ -318,6 +323,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case errors.Is(err, errLeaseLost):
 			w.log.Warn("ingest: lease lost; session closed, acquiring again")
 		default:
+			bo.max = w.backoffCap(err)
 			w.failed(ctx, err, &bo)
 		}
 	}
@@ -450,13 +456,13 @@ func (w *Worker) connect(ctx context.Context, wake chan<- struct{}) (*imapclient
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("connect %s: tls: %w", addr, err)
+			return nil, fmt.Errorf("connect %s: tls: %w", addr, mailtls.Explain(err))
 		}
 		c = imapclient.New(tc, copts)
 	case TLSStartTLS:
 		c, err = imapclient.NewStartTLS(conn, copts)
 		if err != nil {
-			return nil, fmt.Errorf("connect %s: starttls: %w", addr, err)
+			return nil, fmt.Errorf("connect %s: starttls: %w", addr, mailtls.Explain(err))
 		}
 	default:
 		c = imapclient.New(conn, copts)
@@ -465,9 +471,9 @@ func (w *Worker) connect(ctx context.Context, wake chan<- struct{}) (*imapclient
 		c.Close()
 		return nil, fmt.Errorf("connect %s: greeting: %w", addr, err)
 	}
-	if err := c.Login(o.Username, o.Password).Wait(); err != nil {
+	if err := w.login(ctx, c); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("login as %s: %w", o.Username, err)
+		return nil, err
 	}
 	return c, nil
 }

@@ -8,12 +8,14 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"postdesk/buildinfo"
 	"postdesk/store"
 )
 
@@ -64,6 +66,20 @@ var (
 	ImportRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "postdesk_import_remaining_mails", Help: "Mails of the go-live import still to store, by mailbox (0 when done).",
 	}, []string{"mailbox"})
+	// HTTPRequests and HTTPSeconds count the web side's requests by route
+	// (the ServeMux pattern that served it, "GET /login"; "unmatched" for
+	// none), so their labels stay few whatever URLs clients send.
+	HTTPRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_http_requests_total", Help: "HTTP requests served, by route and status code.",
+	}, []string{"route", "code"})
+	HTTPSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "postdesk_http_request_duration_seconds", Help: "Time to serve an HTTP request, by route.",
+		Buckets: prometheus.DefBuckets,
+	}, []string{"route"})
+	// BuildInfo is 1, labelled with the build (see package buildinfo).
+	BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "postdesk_build_info", Help: "The running build: version, VCS revision and Go version; always 1.",
+	}, []string{"version", "revision", "goversion"})
 	// Purged counts what the retention purge deleted.
 	Purged = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postdesk_purged_total", Help: "Rows deleted by the retention purge, by kind.",
@@ -77,7 +93,10 @@ func init() { SMTPRelayUp.Set(1) }
 // database's state.
 func Handler(st *store.Store) http.Handler {
 	reg := prometheus.NewRegistry()
+	b := buildinfo.Read()
+	BuildInfo.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
 	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, SMTPRelayUp, SMTPSessionFaults, Purged,
+		HTTPRequests, HTTPSeconds, BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{st: st})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
@@ -128,3 +147,41 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// Instrument counts h's requests in HTTPRequests and HTTPSeconds by the
+// pattern of the ServeMux that served them (the innermost, as each sets
+// Request.Pattern on the way in).
+func Instrument(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(rw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		HTTPRequests.WithLabelValues(route, strconv.Itoa(rw.code)).Inc()
+		HTTPSeconds.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code    int
+	written bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.written {
+		w.code, w.written = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.written = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach Flush and deadlines.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

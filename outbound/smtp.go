@@ -10,8 +10,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"postdesk/mailtls"
 )
 
 // The mail is built with jordan-wright/email but sent with go-smtp's client:
@@ -154,7 +155,7 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 		tc := tls.Client(conn, cfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return sessionFault(fmt.Errorf("TLS with %s: %w", addr, err))
+			return sessionFault(fmt.Errorf("TLS with %s: %w", addr, mailtls.Explain(err)))
 		}
 		c = smtp.NewClient(tc)
 	case "none":
@@ -163,7 +164,7 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 		c, err = smtp.NewClientStartTLS(conn, cfg)
 		if err != nil {
 			conn.Close()
-			return sessionFault(fmt.Errorf("STARTTLS with %s: %w", addr, err))
+			return sessionFault(fmt.Errorf("STARTTLS with %s: %w", addr, mailtls.Explain(err)))
 		}
 	}
 	c.CommandTimeout = s.o.CommandTimeout
@@ -180,9 +181,9 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 			c.Close()
 			return sessionFault(fmt.Errorf("%s offers no AUTH, but a username is configured", addr))
 		}
-		if err := c.Auth(sasl.NewPlainClient("", s.o.Username, s.o.Password)); err != nil {
+		if err := s.auth(ctx, c, addr); err != nil {
 			c.Close()
-			return sessionFault(fmt.Errorf("AUTH PLAIN at %s as %s: %w", addr, s.o.Username, err))
+			return sessionFault(err)
 		}
 	}
 	if ctx.Err() != nil {

@@ -34,6 +34,9 @@ type Options struct {
 	TLS  string // "starttls" (default) | "implicit" | "none"
 	// Username and Password, when a username is set, log in with AUTH PLAIN.
 	Username, Password string
+	// Auth, when set, logs in as Username with its SASL client instead
+	// (OAuth2: mailauth.OAuth2).
+	Auth Authenticator
 	// TLSConfig is cloned; nil means the system roots, ServerName = Host.
 	TLSConfig *tls.Config
 	// HeloName is the name given in EHLO; default the host name.

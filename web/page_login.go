@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"postdesk/store"
@@ -41,7 +42,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	pw := r.PostFormValue("password")
 	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next"))}
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	if wait := s.limiter.wait(email, ip); wait > 0 {
 		mins := int(math.Ceil(wait.Minutes()))
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
@@ -95,26 +96,45 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request, rq *request) {
 }
 
 // clientIP is the address sign-in failures are counted under: the peer of
-// the connection, or, when that is a loopback address (a reverse proxy on the
-// same host, as docs/deploy.md sets it up), the last X-Forwarded-For entry,
-// the one that proxy added. Entries before it come from the client and are
-// not trusted.
-func clientIP(r *http.Request) string {
+// the connection, unless that peer is a trusted proxy (Options.
+// TrustedProxies); then X-Forwarded-For is read from its end, each trusted
+// proxy's entry skipped, and the first address no trusted proxy owns is the
+// client. Entries before it were written by the client and are not
+// believed.
+func (s *server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	peer := net.ParseIP(host)
-	if peer == nil || !peer.IsLoopback() {
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer) {
 		return host
 	}
-	xff := r.Header.Values("X-Forwarded-For")
-	if len(xff) == 0 {
-		return host
+	var entries []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		entries = append(entries, strings.Split(v, ",")...)
 	}
-	parts := strings.Split(xff[len(xff)-1], ",")
-	if last := net.ParseIP(strings.TrimSpace(parts[len(parts)-1])); last != nil {
-		return last.String()
+	client := peer
+	for i := len(entries) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(entries[i]))
+		if err != nil {
+			break // garbage: trust nothing before it
+		}
+		client = a.Unmap()
+		if !s.trusted(client) {
+			break
+		}
 	}
-	return host
+	return client.String()
+}
+
+// trusted reports whether a peer is one of the trusted proxies.
+func (s *server) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

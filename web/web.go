@@ -44,6 +44,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -72,7 +73,14 @@ type Options struct {
 	// SandboxMail, when set (by `postdesk dev`), lists the mail the local
 	// sandbox captured, shown at /sandbox to members of a staff role.
 	SandboxMail func() []CapturedMail
+	// TrustedProxies are the peers whose X-Forwarded-For is believed (the
+	// config's trusted_proxies); nil means loopback only (a proxy on the
+	// same host, as docs/deploy.md sets it up), empty means none.
+	TrustedProxies []netip.Prefix
 }
+
+// loopback is the default of Options.TrustedProxies.
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // CapturedMail is one mail the sandbox's SMTP server took.
 type CapturedMail struct {
@@ -106,6 +114,7 @@ type server struct {
 	limiter   *limiter
 
 	sandboxMail func() []CapturedMail
+	proxies     []netip.Prefix // trusted for X-Forwarded-For
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -118,7 +127,10 @@ func New(opts *Options) (http.Handler, error) {
 		return nil, errors.New("web: Options.Secret must be at least 32 bytes")
 	}
 	s := &server{st: opts.Store, svc: opts.Service, log: opts.Logger, now: opts.Now, secret: opts.Secret,
-		cookie: "postdesk_session", flashName: "postdesk_flash", sandboxMail: opts.SandboxMail}
+		cookie: "postdesk_session", flashName: "postdesk_flash", sandboxMail: opts.SandboxMail, proxies: opts.TrustedProxies}
+	if opts.TrustedProxies == nil {
+		s.proxies = loopback
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

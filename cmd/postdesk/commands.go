@@ -40,6 +40,7 @@ func loadConfig(file string) (*config.Config, error) {
 	for _, w := range warnings {
 		slog.Warn("config", "file", file, "problem", w.String())
 	}
+	setLogLevel(c.LogLevel)
 	return c, nil
 }
 
@@ -165,6 +166,14 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
 		Username: c.SMTP.Username, Password: c.SMTP.Password, PublicURL: c.PublicURL, Signer: signer, Templates: mails,
 		Conversations: svc, Logger: log.With("component", "outbound")}
+	smtpAuth, smtpTLS, err := mailLogin(c.SMTP.Login, log)
+	if err != nil {
+		return fmt.Errorf("smtp: %w", err)
+	}
+	sendOpts.TLSConfig = smtpTLS
+	if smtpAuth != nil {
+		sendOpts.Auth = smtpAuth
+	}
 	if c.Tracing("smtp") {
 		sendOpts.Trace = trace.Writer(log, "smtp", net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)))
 	}
@@ -220,12 +229,15 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	if dev != nil {
 		webOpts.SandboxMail = dev.sandboxMail
 	}
+	if webOpts.TrustedProxies, err = trustedProxies(c.TrustedProxies); err != nil {
+		return err
+	}
 	pages, err := web.New(webOpts)
 	if err != nil {
 		return fmt.Errorf("web: %w", err)
 	}
 	mux.Handle("/", pages)
-	eps := []endpoint{{key: "listen", addr: c.Listen, h: mux}}
+	eps := []endpoint{{key: "listen", addr: c.Listen, h: metrics.Instrument(mux)}}
 	if metricsMux != nil {
 		eps = append(eps, endpoint{key: "metrics_listen", addr: c.MetricsListen, h: metricsMux})
 	}

@@ -60,6 +60,14 @@ func imapOptions(c *config.Config, log *slog.Logger) map[string]*ingest.Options 
 			Name: m.Name, Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.Username, Password: m.Password,
 			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Existing: m.Existing, Logger: log,
 		}
+		auth, tlsCfg, err := mailLogin(m.Login, log)
+		if err != nil {
+			log.Error("mailbox login settings", "mailbox", m.Name, "err", err)
+		}
+		opts.TLSConfig = tlsCfg
+		if auth != nil {
+			opts.Auth = auth
+		}
 		if c.Tracing("imap") {
 			opts.Trace = trace.Writer(log, "imap", net.JoinHostPort(m.Host, strconv.Itoa(m.Port)))
 		}

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"postdesk/buildinfo"
 )
 
 const usage = `usage: postdesk COMMAND [--config FILE]
@@ -24,6 +26,8 @@ commands:
   migrate                    apply database migrations
   purge [--dry-run]          delete what has passed its retention now (--dry-run: only list it)
   check-config               check the config file and name every mistake
+  version                    print the version, commit and build time
+  oauth login --mailbox NAME sign a mailbox in with OAuth2 (device flow) and save its refresh token
   token create --user EMAIL  print a new API token for a user
   user password --user EMAIL set a user's web password (asked on a terminal, or one line on stdin)
 
@@ -51,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: no command", errUsage)
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == "token" || cmd == "user" {
+	if cmd == "token" || cmd == "user" || cmd == "oauth" {
 		if len(args) == 0 {
 			return fmt.Errorf("%w: %s needs a subcommand", errUsage, cmd)
 		}
@@ -61,6 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	configFile := fs.String("config", "postdesk.yaml", "config file")
 	userEmail := fs.String("user", "", "user email")
+	mailboxName := fs.String("mailbox", "", "oauth login: the mailbox")
 	dryRun := fs.Bool("dry-run", false, "purge: list what would go, delete nothing")
 	devListen := fs.String("listen", "127.0.0.1:8080", "dev: web address")
 	devIMAP := fs.String("imap", "127.0.0.1:1143", "dev: sandbox IMAP address")
@@ -83,6 +88,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return purge(ctx, *configFile, *dryRun, stdout, log)
 	case "check-config":
 		return checkConfig(*configFile, stdout)
+	case "version":
+		fmt.Fprintln(stdout, buildinfo.Read())
+		return nil
+	case "oauth login":
+		if *mailboxName == "" {
+			return fmt.Errorf("%w: oauth login needs --mailbox NAME", errUsage)
+		}
+		return oauthLogin(ctx, *configFile, *mailboxName, stdout)
 	case "token create":
 		if *userEmail == "" {
 			return fmt.Errorf("%w: token create needs --user EMAIL", errUsage)
@@ -97,13 +110,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
 
+// logLevel is the level of the loggers newLogger makes; loadConfig sets it
+// from log_level once the config is read (info until then).
+var logLevel = new(slog.LevelVar)
+
 // newLogger writes text to a terminal and JSON to anything else (journald,
 // files, collectors), so both people and machines read it well.
 func newLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevel}
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, nil))
+			return slog.New(slog.NewTextHandler(w, opts))
 		}
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// setLogLevel applies log_level (checked by config: debug, info, warn, error).
+func setLogLevel(level string) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err == nil {
+		logLevel.Set(l)
+	}
 }

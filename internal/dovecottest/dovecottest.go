@@ -119,6 +119,24 @@ var startMu sync.Mutex // serialises useradd and port picking between parallel t
 // is not installed or does not start.
 func Start(t testing.TB, users ...User) *Server {
 	t.Helper()
+	return StartWith(t, &Options{Users: users})
+}
+
+// Options are the settings of StartWith.
+type Options struct {
+	Users []User // DefaultUser when none
+	// OAuth2Introspection, when set, adds the XOAUTH2 and OAUTHBEARER
+	// mechanisms, checked by Dovecot's oauth2 passdb at this RFC 7662
+	// introspection endpoint (introspection_mode = post): the token must be
+	// active and its "username" the user's name. The users keep their
+	// passwords for PLAIN and LOGIN.
+	OAuth2Introspection string
+}
+
+// StartWith is Start with options.
+func StartWith(t testing.TB, o *Options) *Server {
+	t.Helper()
+	users := o.Users
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
 		if _, err2 := os.Stat("/usr/sbin/dovecot"); err2 == nil {
@@ -183,6 +201,17 @@ func Start(t testing.TB, users ...User) *Server {
 		t.Fatalf("dovecottest: %v", err)
 	}
 
+	oauth2Conf := ""
+	if o.OAuth2Introspection != "" {
+		oauth2Conf = filepath.Join(dir, "dovecot-oauth2.conf.ext")
+		// force_introspection: there is no tokeninfo_url; Dovecot goes to
+		// the introspection endpoint for every login (no auth cache is set).
+		ext := fmt.Sprintf("introspection_mode = post\nintrospection_url = %s\nforce_introspection = yes\n"+
+			"username_attribute = username\nactive_attribute = active\nactive_value = true\n", o.OAuth2Introspection)
+		if err := os.WriteFile(oauth2Conf, []byte(ext), 0o644); err != nil {
+			t.Fatalf("dovecottest: %v", err)
+		}
+	}
 	s := &Server{
 		Host:    "127.0.0.1",
 		RootCAs: certPool,
@@ -204,8 +233,11 @@ func Start(t testing.TB, users ...User) *Server {
 		s.Port, s.TLSPort = ports[0], ports[1]
 		s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 		s.TLSAddr = net.JoinHostPort(s.Host, strconv.Itoa(s.TLSPort))
-		conf := config23(dir, acct, s.Port, s.TLSPort)
+		conf := config23(dir, acct, s.Port, s.TLSPort, oauth2Conf)
 		if v24 {
+			if oauth2Conf != "" {
+				t.Fatalf("dovecottest: the oauth2 passdb is written for Dovecot 2.3 only (this is %s)", version)
+			}
 			conf = config24(dir, acct, s.Port, s.TLSPort)
 		}
 		if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
@@ -406,7 +438,14 @@ func chown(path string, a account) error {
 
 // config23 is a complete dovecot.conf for Dovecot 2.3: nothing is included
 // from /etc/dovecot.
-func config23(dir string, a account, port, tlsPort int) string {
+func config23(dir string, a account, port, tlsPort int, oauth2Conf string) string {
+	mechs, oauthPassdb, passwdMechs := "plain login", "", ""
+	if oauth2Conf != "" {
+		// The passwords are for PLAIN and LOGIN only: a token refused by
+		// the oauth2 passdb must not be tried as a password.
+		mechs, passwdMechs = "plain login xoauth2 oauthbearer", "  mechanisms = plain login\n"
+		oauthPassdb = fmt.Sprintf("auth_failure_delay = 0\n# no auth penalty for the tests' failed logins\nlogin_trusted_networks = 127.0.0.0/8\npassdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = %s\n}\n", oauth2Conf)
+	}
 	return fmt.Sprintf(`# written by postdesk/internal/dovecottest for Dovecot 2.3
 instance_name = dovecottest-%[2]d
 protocols = imap
@@ -425,10 +464,10 @@ ssl = yes
 ssl_cert = <%[1]s/cert.pem
 ssl_key = <%[1]s/key.pem
 disable_plaintext_auth = no
-auth_mechanisms = plain login
-passdb {
+auth_mechanisms = %[7]s
+%[8]spassdb {
   driver = passwd-file
-  args = scheme=PLAIN username_format=%%n %[1]s/passwd
+%[9]s  args = scheme=PLAIN username_format=%%n %[1]s/passwd
 }
 userdb {
   driver = passwd-file
@@ -456,7 +495,7 @@ service imap-login {
 service anvil {
   chroot =
 }
-`, dir, port, tlsPort, a.loginUser, a.internalUser, nonRoot(a, false))
+`, dir, port, tlsPort, a.loginUser, a.internalUser, nonRoot(a, false), mechs, oauthPassdb, passwdMechs)
 }
 
 // nonRoot is the config a non-root master needs: every process and socket

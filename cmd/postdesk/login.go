@@ -1,0 +1,60 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"postdesk/config"
+	"postdesk/mailauth"
+	"postdesk/mailtls"
+)
+
+// mailLogin turns a mailbox's or smtp's login settings into a TLS config
+// and, with auth: oauth2, the OAuth2 client whose SASL clients log in.
+// check-config has already checked both, so an error here is a bug.
+func mailLogin(l config.Login, log *slog.Logger) (*mailauth.OAuth2, *tls.Config, error) {
+	cfg, err := mailtls.Config(mailtls.Options{CA: l.TLSCA, ServerName: l.TLSServerName, MinVersion: l.TLSMinVersion})
+	if err != nil {
+		return nil, nil, err
+	}
+	if l.Auth != config.AuthOAuth2 || l.OAuth2 == nil {
+		return nil, cfg, nil
+	}
+	o := l.OAuth2
+	mc := mailauth.Config{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret,
+		Scopes: o.Scopes, RefreshToken: o.RefreshToken, Mechanism: o.Mechanism}
+	if o.RefreshTokenFile != "" {
+		// A rotated refresh token replaces the file's, which would expire:
+		// a restart months later still signs in.
+		mc.OnRefreshToken = func(rt string) {
+			if err := writeSecret(o.RefreshTokenFile, rt); err != nil {
+				log.Warn("oauth2: the new refresh token could not be saved; the file's stays in use after a restart",
+					"file", o.RefreshTokenFile, "err", err)
+			}
+		}
+	}
+	a, err := mailauth.New(mc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("oauth2: %w", err)
+	}
+	return a, cfg, nil
+}
+
+// trustedProxies parses trusted_proxies; nil (the key absent) stays nil,
+// which web reads as loopback only.
+func trustedProxies(list []string) ([]netip.Prefix, error) {
+	if list == nil {
+		return nil, nil
+	}
+	out := []netip.Prefix{}
+	for _, s := range list {
+		p, err := config.ParseProxy(s)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
