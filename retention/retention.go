@@ -393,6 +393,9 @@ func (r *Report) Write(w io.Writer) error {
 		if r.IMAPFailed > 0 {
 			fmt.Fprintf(&b, ", %d group(s) failed", r.IMAPFailed)
 		}
+		if r.IMAPQueued > 0 {
+			fmt.Fprintf(&b, ", %d copies queued for retry", r.IMAPQueued)
+		}
 		b.WriteString(")")
 	}
 	if r.Skipped > 0 {
