@@ -300,7 +300,7 @@ func (d *Deleter) reportOverdue(ctx context.Context) error {
 
 func (d *Deleter) report(ctx context.Context, tx *store.Tx, o store.OverdueDeletions) error {
 	reason := fmt.Sprintf("%d purged mail(s) of %s could not be deleted from the server for more than %s; postdesk keeps trying",
-		o.Copies, o.Category, d.reportAfter.Round(time.Hour))
+		o.Copies, o.Category, days(d.reportAfter))
 	if o.LastError != "" {
 		reason += " (last error: " + o.LastError + ")"
 	}
@@ -338,4 +338,12 @@ func (d *Deleter) report(ctx context.Context, tx *store.Tx, o store.OverdueDelet
 		"copies", o.Copies, "recipients", len(members), "last_error", o.LastError)
 	return tx.Audit(ctx, nil, "retention", "imap_deletion_overdue", nil, map[string]any{"category": o.Category,
 		"mailbox": o.Mailbox, "copies": o.Copies, "recipients": len(members)})
+}
+
+// days writes a duration of whole days as "7 days", others as Go does.
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
 }

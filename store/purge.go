@@ -554,7 +554,7 @@ func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (bat
 		return b, err
 	}
 	b.counts.Messages, b.counts.Attachments = inv.messages, inv.attachments
-	if b.counts.IMAPCopies, err = tx.queueDeletions(ctx, ids); err != nil {
+	if b.counts.IMAPCopies, err = tx.queueDeletions(ctx, ids, now); err != nil {
 		return b, err
 	}
 	if b.counts.IMAPCopies > 0 {
