@@ -169,16 +169,17 @@ func TestPurgeFindsCopiesAfterUIDValidityChanged(t *testing.T) {
 	}
 }
 
-// blocker holds a share lock on the raw source of a conversation, so that a
-// purge reaching it waits: the test decides how long a purge runs.
-func blocker(t *testing.T, e *env, convID int64) pgx.Tx {
+// blocker holds the conversations table, so that a purge reaching its
+// first batch waits there: the test decides how long a purge runs. (A row
+// lock would not do: the purge skips locked rows rather than wait.)
+func blocker(t *testing.T, e *env, _ int64) pgx.Tx {
 	t.Helper()
 	tx, err := e.st.Pool().Begin(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tx.Rollback(context.Background()) })
-	if _, err := tx.Exec(e.ctx, `SELECT 1 FROM blobs WHERE sha256 = (SELECT raw_sha256 FROM messages WHERE conversation_id = $1 LIMIT 1) FOR SHARE`, convID); err != nil {
+	if _, err := tx.Exec(e.ctx, `LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
 	return tx

@@ -532,3 +532,78 @@ func TestPurgeNeedsActorAndRecordsFailure(t *testing.T) {
 		t.Fatalf("PurgedSince counts another actor's run: %v %v", done, err)
 	}
 }
+
+// The purge never queues behind rows in use: a conversation whose outbox
+// row an outbox worker holds (the cascade would wait on it) is left for the
+// next run after a short lock wait, and a raw source a mail being stored
+// refers to (a key-share lock, as its foreign key check takes) is kept.
+func TestPurgeNeverWaitsOnRowsInUse(t *testing.T) {
+	e := newPurgeEnv(t)
+	now := time.Now()
+	a, b, c := e.make("a", "payroll"), e.make("b", "payroll"), e.make("c", "payroll")
+	for _, x := range []*conv{a, b, c} {
+		e.solvedAt(x, now, "5 years")
+	}
+	hold := func(sql string, args ...any) func() {
+		tx, err := e.st.Pool().Begin(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(e.ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+		return func() { _ = tx.Rollback(e.ctx) }
+	}
+	releaseA := hold(`SELECT 1 FROM outbox WHERE conversation_id = $1 FOR UPDATE`, a.id)
+	releaseC := hold(`SELECT 1 FROM blobs WHERE sha256 = $1 FOR KEY SHARE`, c.blobs[0])
+	defer releaseA()
+	defer releaseC()
+
+	rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, BatchSize: 1, Actor: "schedule"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Conversations != 2 || rep.Skipped != 1 || rep.Blobs != 1 {
+		t.Fatalf("report %+v: want b and c purged, a skipped, c's raw source kept", rep.PurgeCounts)
+	}
+	if e.count(`SELECT count(*) FROM conversations WHERE id = $1`, a.id) != 1 ||
+		e.count(`SELECT count(*) FROM imap_deletions WHERE uid = $1`, a.copies[0]) != 0 {
+		t.Fatal("the conversation in use was purged, or its copy queued")
+	}
+	if e.count(`SELECT count(*) FROM blobs WHERE sha256 = $1`, c.blobs[0]) != 1 || e.count(`SELECT count(*) FROM blobs WHERE sha256 = $1`, b.blobs[0]) != 0 {
+		t.Fatal("blobs: want c's (in use) kept and b's deleted")
+	}
+	releaseA()
+	if rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, Actor: "schedule"}); err != nil || rep.Conversations != 1 {
+		t.Fatalf("second run: %+v %v", rep, err)
+	}
+	if n := e.count(`SELECT count(*) FROM imap_deletions`); n != 3 {
+		t.Fatalf("%d copies queued, want the three conversations' own", n)
+	}
+}
+
+// Paced batches start small and grow towards the target time, never past
+// BatchSize, and each is followed by a pause of Yield times its length.
+func TestPurgePacesItsBatches(t *testing.T) {
+	e := newPurgeEnv(t)
+	now := time.Now()
+	for i := range 50 {
+		e.solvedAt(e.make(fmt.Sprintf("p%d", i), "payroll"), now, "5 years")
+	}
+	var stats []store.PurgeStats
+	rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, BatchSize: 40, TargetBatch: time.Hour, Yield: 0.5,
+		Actor: "schedule", OnBatch: func(s store.PurgeStats) { stats = append(stats, s) }})
+	if err != nil || rep.Conversations != 50 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	var sizes []int
+	for _, s := range stats {
+		sizes = append(sizes, s.Size)
+		if s.Took <= 0 || s.Pause != time.Duration(0.5*float64(s.Took)) {
+			t.Errorf("batch %d took %v, pause %v: want half of it", s.Batch, s.Took, s.Pause)
+		}
+	}
+	if !slices.Equal(sizes, []int{20, 30}) {
+		t.Fatalf("batch sizes %v, want 20 then the 30 left (at most 40)", sizes)
+	}
+}
