@@ -3,11 +3,48 @@
 // last activity) has ended, with their messages, attachments, raw sources and
 // the copies of their mail still on the IMAP servers.
 //
-// The deleting is store.Purge's (batched short transactions; see there). This
+// The deleting is store.Purge's (short paced batches; see there). This
 // package adds the daily schedule (gocron), the lock that lets one instance
-// among several purge at a time, and the IMAP side: after the database purge
-// has committed, the server copies of the purged inbound mail are removed
-// (ingest.DeleteCopies and ingest.DeleteCopiesByContent).
+// among several purge at a time, the pacing defaults, and the IMAP side.
+//
+// # The IMAP copies: a durable queue
+//
+// Each purge batch writes one imap_deletions row per server copy of its
+// inbound mail (the message's own, and every message_copies row of a
+// duplicate) in the batch's own transaction, and notifies
+// store.ChannelDeletions. So a copy is always known: as a message, or as a
+// queued deletion, whatever crashes or outages come between. The Deleter
+// drains the queue in package queue's shape: a short transaction claims
+// one mailbox's due rows (FOR UPDATE SKIP LOCKED, attempts+1, a lease
+// longer than the work's time limit); the IMAP deletion runs with no
+// transaction open, in one session for all those UIDs
+// (ingest.DeleteCopies, or ingest.DeleteCopiesByContent where the server
+// renumbered them); a second short transaction deletes the rows whose copy
+// is gone (a copy no longer on the server counts as gone) and sets the
+// others due again after queue.Backoff. A process killed between the claim
+// and the record leaves its rows to be claimed again after the lease:
+// deleting is at-least-once, which is harmless (the second try finds
+// nothing). Rows of a mailbox this instance has no options for are never
+// claimed here. PurgeNow drains the queue once right after the purge, so
+// the report says what was deleted; the rest is the Deleter's, which every
+// instance runs (cmd wires it to a store.Listen on ChannelDeletions).
+//
+// /readyz and /metrics show the backlog and the oldest row's age (never a
+// reason to be unready). A copy still queued after DefaultReportAfter (7
+// days) is reported once to the staff of its conversation's category, with
+// the mailbox_alert mail (mailbox named, reason saying how many purged mails
+// are left and the last error); the latch and the mail are one
+// transaction, so several instances report it once.
+//
+// # Pacing
+//
+// The purge is sized and paced so that ingest does not feel it: each batch
+// aims at DefaultTargetBatch (its size adapts to the measured time, between
+// 20 and BatchSize), and after each the purge pauses DefaultYield times the
+// batch's time. A batch locks its conversations and blobs with SKIP LOCKED
+// and waits at most a short lock timeout on anything else (rows a
+// transaction holds, via the cascades): what is in use is left for the
+// next run.
 //
 // # One purge at a time
 //
@@ -26,11 +63,9 @@
 // # Errors
 //
 // A failing database purge is an error of the run (the batches committed
-// before it stay purged, and their IMAP copies are still deleted). A failing
-// IMAP deletion is not: it is logged, listed in Report.IMAP, and counted in
-// the run's audit record, and the run succeeds. Copies left behind that way
-// stay on the server (the database no longer knows them); the log names the
-// mailbox, folder and number of copies.
+// before it stay purged, and their IMAP copies stay queued). A failing
+// IMAP deletion is not: it is logged, listed in Report.IMAP, counted in
+// the run's audit record, and retried by the Deleter; the run succeeds.
 package retention
 
 import (

@@ -25,28 +25,32 @@ import (
 // Purge works in batches, each a short transaction, so that ingest and the
 // web go on working while a million rows go:
 //
-//  1. choose the next BatchSize expired conversations by id (keyset: each
+//  1. choose the next batch of expired conversations by id (keyset: each
 //     run walks the table once), without locking anything;
 //  2. in a transaction: lock them FOR UPDATE SKIP LOCKED and re-check the
 //     expiry in the same statement, so that a conversation busy in another
 //     transaction (a mail being received) is skipped and one that got a new
-//     message since step 1 survives; then delete the conversations (their
-//     messages, attachments, outbox rows, participants and receiver roles go
-//     by ON DELETE CASCADE), and the blobs (raw sources and attachment
-//     contents) that no message or attachment refers to any more: a blob
-//     shared with a kept conversation stays;
-//  3. commit, and repeat until no expired conversation is left.
+//     message since step 1 survives; queue the IMAP deletion of every
+//     server copy of their inbound mail (imap_deletions, see deletion.go)
+//     and notify ChannelDeletions; then delete the conversations (their
+//     messages, attachments, copies, outbox rows, participants and receiver
+//     roles go by ON DELETE CASCADE), and the blobs (raw sources and
+//     attachment contents) that no message or attachment refers to any
+//     more: a blob shared with a kept conversation stays, and so does one
+//     another transaction holds (SKIP LOCKED: a mail being stored refers to
+//     it);
+//  3. commit, pause (PurgeOptions.Yield times the batch's time), and repeat
+//     until no expired conversation is left. The batch size adapts to
+//     PurgeOptions.TargetBatch.
+//
+// No lock is waited for longer than purgeLockTimeout: a batch that would
+// (a cascade reaching a row another transaction holds) is rolled back and
+// its conversations are counted as skipped.
 //
 // Audit rows stay: they hold no content and have no foreign key. Every run
 // writes one audit record of its own (action "purge") with the counts.
 // A conversation skipped because it was busy is purged by the next run.
-//
-// Every deleted message fires the cascade of outbox.message_id, which is a
-// sequential scan of the outbox unless that column has an index:
-//
-//	CREATE INDEX outbox_message ON outbox (message_id);
-//
-// (a schema suggestion; without it a purge slows down as the outbox grows).
+// A dry run writes nothing but its audit record (no deletion is queued).
 
 // DefaultPurgeBatch is PurgeOptions.BatchSize when left zero.
 const DefaultPurgeBatch = 500
@@ -81,8 +85,8 @@ type PurgeOptions struct {
 	// AfterCommit, when set, is called once after the last batch (also when
 	// a batch failed: what committed before is gone) and before the audit
 	// record is written; the details it returns are added to that record.
-	// The retention job deletes the IMAP copies here, so their outcome is in
-	// the run's one audit record. It must not return content. Its context is
+	// The retention job drains the IMAP deletion queue here, so what it
+	// deleted at once is in the run's one audit record. It must not return content. Its context is
 	// the run's, which may have ended (a cancelled run still reports what it
 	// committed).
 	AfterCommit func(ctx context.Context, r *PurgeReport) map[string]any
@@ -95,7 +99,7 @@ type PurgeCounts struct {
 	Attachments   int64
 	Blobs         int64 // raw sources and attachment contents no longer referenced
 	Bytes         int64 // the size of those blobs
-	IMAPCopies    int64 // inbound messages whose IMAP copy may still be on a server
+	IMAPCopies    int64 // server copies of inbound mail queued for deletion (dry run: that would be)
 }
 
 func (c *PurgeCounts) add(o PurgeCounts) {
@@ -155,8 +159,8 @@ type PurgeReport struct {
 	// Listed names what a dry run would purge (a real run reports each
 	// batch's list to OnBatch only, to keep memory flat).
 	Listed []PurgedConversation
-	// Copies are the IMAP copies of the purged inbound messages (of a dry
-	// run: that would be purged), for the caller to delete from the servers.
+	// Copies are, for a dry run, the IMAP copies that would be queued for
+	// deletion; a real run queues them (imap_deletions) and leaves this nil.
 	Copies   []IMAPCopy
 	Duration time.Duration
 }
