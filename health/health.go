@@ -41,6 +41,16 @@ type Report struct {
 	Ready    bool              `json:"ready"`
 	Problems []string          `json:"problems,omitempty"`
 	Checks   map[string]string `json:"checks"`
+	// IMAPDeletions is the purge's deletion queue: shown, never a reason
+	// to be unready (the service works; the staff are mailed when a copy
+	// waits a week).
+	IMAPDeletions *Deletions `json:"imap_deletions,omitempty"`
+}
+
+// Deletions is the backlog of server copies of purged mail to delete.
+type Deletions struct {
+	Pending       int64   `json:"pending"`
+	OldestSeconds float64 `json:"oldest_seconds"`
 }
 
 // Check runs every check.
@@ -91,7 +101,23 @@ func (c *Checker) Check(ctx context.Context) Report {
 		}
 	}
 	r.Ready = len(r.Problems) == 0
+	c.deletions(ctx, &r)
 	return r
+}
+
+// deletions adds the IMAP deletion backlog to r; "overdue" when a copy has
+// waited longer than the week after which staff are told.
+func (c *Checker) deletions(ctx context.Context, r *Report) {
+	b, err := c.St.DeletionBacklog(ctx)
+	if err != nil {
+		r.Checks["imap_deletions"] = "unknown: " + err.Error()
+		return
+	}
+	r.IMAPDeletions = &Deletions{Pending: b.Pending, OldestSeconds: b.Oldest.Seconds()}
+	r.Checks["imap_deletions"] = "ok"
+	if b.Oldest > 7*24*time.Hour {
+		r.Checks["imap_deletions"] = "overdue"
+	}
 }
 
 func lastError(st *store.MailboxState) string {

@@ -92,3 +92,23 @@ func TestReadyzAuthFailure(t *testing.T) {
 		t.Fatalf("after a refused login: %+v", r)
 	}
 }
+
+// The purge's IMAP deletion queue is shown in /readyz, and a copy waiting
+// over a week is flagged, without making the instance unready.
+func TestReadyzShowsDeletionBacklog(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	c := &Checker{St: st}
+	if r := c.Check(ctx); r.IMAPDeletions == nil || r.IMAPDeletions.Pending != 0 || r.Checks["imap_deletions"] != "ok" {
+		t.Fatalf("empty queue: %+v %+v", r, r.IMAPDeletions)
+	}
+	if _, err := st.Pool().Exec(ctx, `INSERT INTO imap_deletions (mailbox, uid_validity, uid, category, created_at)
+		VALUES ('payroll', 1, 7, 'payroll', now() - interval '8 days'), ('payroll', 1, 8, 'payroll', now())`); err != nil {
+		t.Fatal(err)
+	}
+	r := c.Check(ctx)
+	if !r.Ready || r.IMAPDeletions.Pending != 2 || r.IMAPDeletions.OldestSeconds < 8*24*3600 || r.Checks["imap_deletions"] != "overdue" {
+		t.Fatalf("queue with an overdue copy: %+v %+v", r, r.IMAPDeletions)
+	}
+}

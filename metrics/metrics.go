@@ -84,6 +84,11 @@ var (
 	Purged = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postdesk_purged_total", Help: "Rows deleted by the retention purge, by kind.",
 	}, []string{"what"})
+	// IMAPDeletions counts the outcomes of the purge's IMAP deletions: done
+	// (the copy is gone, or was already) and retry (it failed this time).
+	IMAPDeletions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_imap_deletions_total", Help: "IMAP deletions of purged mail by outcome (done, retry).",
+	}, []string{"result"})
 )
 
 // The relay counts as up until the outbox worker finds otherwise.
@@ -95,7 +100,7 @@ func Handler(st *store.Store) http.Handler {
 	reg := prometheus.NewRegistry()
 	b := buildinfo.Read()
 	BuildInfo.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
-	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, SMTPRelayUp, SMTPSessionFaults, Purged,
+	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, SMTPRelayUp, SMTPSessionFaults, Purged, IMAPDeletions,
 		HTTPRequests, HTTPSeconds, BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{st: st})
@@ -107,6 +112,8 @@ var (
 	convDesc   = prometheus.NewDesc("postdesk_conversations", "Conversations by status.", []string{"status"}, nil)
 	mboxDesc   = prometheus.NewDesc("postdesk_mailbox_connected", "1 when the mailbox's worker is connected.", []string{"mailbox"}, nil)
 	mboxOKDesc = prometheus.NewDesc("postdesk_mailbox_last_success_timestamp_seconds", "When the mailbox was last polled successfully.", []string{"mailbox"}, nil)
+	delDesc    = prometheus.NewDesc("postdesk_imap_deletions_pending", "Server copies of purged mail waiting to be deleted.", nil, nil)
+	delAgeDesc = prometheus.NewDesc("postdesk_imap_deletions_oldest_seconds", "Age of the oldest waiting IMAP deletion (0 when none).", nil, nil)
 	upDesc     = prometheus.NewDesc("postdesk_database_up", "1 when the database answered the scrape's queries.", nil, nil)
 )
 
@@ -118,6 +125,8 @@ func (c *dbCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- convDesc
 	ch <- mboxDesc
 	ch <- mboxOKDesc
+	ch <- delDesc
+	ch <- delAgeDesc
 	ch <- upDesc
 }
 
@@ -132,6 +141,10 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(upDesc, prometheus.GaugeValue, 1)
 	for status, n := range s.Outbox {
 		ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(n), status)
+	}
+	if b, err := c.st.DeletionBacklog(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(delDesc, prometheus.GaugeValue, float64(b.Pending))
+		ch <- prometheus.MustNewConstMetric(delAgeDesc, prometheus.GaugeValue, b.Oldest.Seconds())
 	}
 	for status, n := range s.Conversations {
 		ch <- prometheus.MustNewConstMetric(convDesc, prometheus.GaugeValue, float64(n), status)

@@ -32,6 +32,33 @@ func benchSize(b *testing.B) int {
 	return n
 }
 
+// benchEnvDuration and benchEnvFloat read the pacing knobs
+// POSTDESK_BENCH_TARGET_BATCH (such as 20ms) and POSTDESK_BENCH_YIELD (such
+// as 3; negative turns pacing off); unset means the defaults.
+func benchEnvDuration(b *testing.B, name string) time.Duration {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		b.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return d
+}
+
+func benchEnvFloat(b *testing.B, name string) float64 {
+	v := os.Getenv(name)
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		b.Fatalf("%s=%q: %v", name, v, err)
+	}
+	return f
+}
+
 // benchIngestBaseline is how long the baseline ingest rate is measured.
 const benchIngestBaseline = 10 * time.Second
 
@@ -78,7 +105,8 @@ func benchPurgeOnce(b *testing.B, n int) {
 	feeder := &mailFeeder{e: e, b: b}
 	baseline := feeder.run(ctx, func(stop <-chan struct{}) { time.Sleep(benchIngestBaseline) })
 
-	r, err := retention.New(e.st, &retention.Options{Logger: slog.New(slog.DiscardHandler)})
+	r, err := retention.New(e.st, &retention.Options{Logger: slog.New(slog.DiscardHandler),
+		TargetBatch: benchEnvDuration(b, "POSTDESK_BENCH_TARGET_BATCH"), Yield: benchEnvFloat(b, "POSTDESK_BENCH_YIELD")})
 	if err != nil {
 		b.Fatal(err)
 	}

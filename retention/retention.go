@@ -3,11 +3,48 @@
 // last activity) has ended, with their messages, attachments, raw sources and
 // the copies of their mail still on the IMAP servers.
 //
-// The deleting is store.Purge's (batched short transactions; see there). This
+// The deleting is store.Purge's (short paced batches; see there). This
 // package adds the daily schedule (gocron), the lock that lets one instance
-// among several purge at a time, and the IMAP side: after the database purge
-// has committed, the server copies of the purged inbound mail are removed
-// (ingest.DeleteCopies and ingest.DeleteCopiesByContent).
+// among several purge at a time, the pacing defaults, and the IMAP side.
+//
+// # The IMAP copies: a durable queue
+//
+// Each purge batch writes one imap_deletions row per server copy of its
+// inbound mail (the message's own, and every message_copies row of a
+// duplicate) in the batch's own transaction, and notifies
+// store.ChannelDeletions. So a copy is always known: as a message, or as a
+// queued deletion, whatever crashes or outages come between. The Deleter
+// drains the queue in package queue's shape: a short transaction claims
+// one mailbox's due rows (FOR UPDATE SKIP LOCKED, attempts+1, a lease
+// longer than the work's time limit); the IMAP deletion runs with no
+// transaction open, in one session for all those UIDs
+// (ingest.DeleteCopies, or ingest.DeleteCopiesByContent where the server
+// renumbered them); a second short transaction deletes the rows whose copy
+// is gone (a copy no longer on the server counts as gone) and sets the
+// others due again after queue.Backoff. A process killed between the claim
+// and the record leaves its rows to be claimed again after the lease:
+// deleting is at-least-once, which is harmless (the second try finds
+// nothing). Rows of a mailbox this instance has no options for are never
+// claimed here. PurgeNow drains the queue once right after the purge, so
+// the report says what was deleted; the rest is the Deleter's, which every
+// instance runs (cmd wires it to a store.Listen on ChannelDeletions).
+//
+// /readyz and /metrics show the backlog and the oldest row's age (never a
+// reason to be unready). A copy still queued after DefaultReportAfter (7
+// days) is reported once to the staff of its conversation's category, with
+// the mailbox_alert mail (mailbox named, reason saying how many purged mails
+// are left and the last error); the latch and the mail are one
+// transaction, so several instances report it once.
+//
+// # Pacing
+//
+// The purge is sized and paced so that ingest does not feel it: each batch
+// aims at DefaultTargetBatch (its size adapts to the measured time, between
+// 20 and BatchSize), and after each the purge pauses DefaultYield times the
+// batch's time. A batch locks its conversations and blobs with SKIP LOCKED
+// and waits at most a short lock timeout on anything else (rows a
+// transaction holds, via the cascades): what is in use is left for the
+// next run.
 //
 // # One purge at a time
 //
@@ -26,11 +63,9 @@
 // # Errors
 //
 // A failing database purge is an error of the run (the batches committed
-// before it stay purged, and their IMAP copies are still deleted). A failing
-// IMAP deletion is not: it is logged, listed in Report.IMAP, and counted in
-// the run's audit record, and the run succeeds. Copies left behind that way
-// stay on the server (the database no longer knows them); the log names the
-// mailbox, folder and number of copies.
+// before it stay purged, and their IMAP copies stay queued). A failing
+// IMAP deletion is not: it is logged, listed in Report.IMAP, counted in
+// the run's audit record, and retried by the Deleter; the run succeeds.
 package retention
 
 import (
@@ -40,7 +75,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +97,13 @@ const ActorSchedule = "schedule"
 
 // DefaultAt is when the daily purge runs, in Options.Location.
 const DefaultAt = "03:30"
+
+// DefaultTargetBatch and DefaultYield pace the purge: batches of about
+// 50 ms, each followed by a pause of Yield times its length.
+const (
+	DefaultTargetBatch = 50 * time.Millisecond
+	DefaultYield       = 1.0
+)
 
 // slotWindow: a scheduled run is skipped when another scheduled purge
 // finished this recently (instances whose clocks differ fire apart).
@@ -89,13 +130,24 @@ type Options struct {
 	// (default time.Local).
 	At       string
 	Location *time.Location
-	// BatchSize is store.PurgeOptions.BatchSize (default store.DefaultPurgeBatch).
+	// BatchSize is store.PurgeOptions.BatchSize (default
+	// store.DefaultPurgeBatch): the largest batch.
 	BatchSize int
+	// TargetBatch and Yield pace the purge (store.PurgeOptions; defaults
+	// DefaultTargetBatch and DefaultYield). A negative value turns pacing
+	// off (every batch BatchSize, no pause).
+	TargetBatch time.Duration
+	Yield       float64
+	// NewMessageID makes the Message-IDs of the mail that reports copies
+	// left on a server for a week (conversation.Service.NewMessageID); nil:
+	// not reported.
+	NewMessageID func() string
 	// Locker keeps purges from overlapping (default NewLocker(st)).
 	Locker gocron.Locker
-	// IMAPTimeout bounds the deletion of IMAP copies after a purge (default
-	// 10 minutes). It goes on after the run's context ends (a shutdown), for
-	// at most 30 seconds then: the database no longer knows the copies.
+	// IMAPTimeout bounds the deletion of IMAP copies right after a purge
+	// (default 10 minutes). It goes on after the run's context ends (a
+	// shutdown), for at most 30 seconds then; what is left stays queued for
+	// the Deleter.
 	IMAPTimeout time.Duration
 	// Clock drives the schedule and is the purge's "now" (default the real
 	// clock; tests pass a fake one).
@@ -111,6 +163,9 @@ type Retention struct {
 	at          string
 	loc         *time.Location
 	batch       int
+	target      time.Duration
+	yield       float64
+	deleter     *Deleter
 	locker      gocron.Locker
 	imapTimeout time.Duration
 	clock       clockwork.Clock
@@ -123,8 +178,17 @@ type Retention struct {
 // New returns a Retention; an At that is not "HH:MM" is an error.
 func New(st *store.Store, opts *Options) (*Retention, error) {
 	r := &Retention{st: st, at: DefaultAt, loc: time.Local, imapTimeout: 10 * time.Minute,
-		clock: clockwork.NewRealClock(), log: slog.Default(), mailboxes: map[string]*ingest.Options{}}
+		clock: clockwork.NewRealClock(), log: slog.Default(), mailboxes: map[string]*ingest.Options{},
+		target: DefaultTargetBatch, yield: DefaultYield}
+	var newID func() string
 	if opts != nil {
+		newID = opts.NewMessageID
+		if opts.TargetBatch != 0 {
+			r.target = max(opts.TargetBatch, 0)
+		}
+		if opts.Yield != 0 {
+			r.yield = max(opts.Yield, 0)
+		}
 		if opts.At != "" {
 			r.at = opts.At
 		}
@@ -147,6 +211,8 @@ func New(st *store.Store, opts *Options) (*Retention, error) {
 	if r.locker == nil {
 		r.locker = NewLocker(st)
 	}
+	r.deleter = NewDeleter(st, &DeleterOptions{Mailboxes: r.mailboxes, Timeout: r.imapTimeout,
+		NewMessageID: newID, Clock: r.clock, Logger: r.log})
 	t, err := time.Parse("15:04", r.at)
 	if err != nil {
 		return nil, fmt.Errorf("retention: at %q: want HH:MM, such as 03:30", r.at)
@@ -211,6 +277,10 @@ func (r *Retention) scheduled(ctx context.Context) {
 	}
 }
 
+// Deleter is the worker of the IMAP deletion queue over the same
+// mailboxes: run it (Run) and wake it on store.ChannelDeletions.
+func (r *Retention) Deleter() *Deleter { return r.deleter }
+
 // Last returns the report of the last scheduled run of this instance, or nil.
 func (r *Retention) Last() *Report {
 	r.mu.Lock()
@@ -254,10 +324,13 @@ func (r *Retention) PurgeNow(ctx context.Context, dryRun bool, actor string) (*R
 type Report struct {
 	store.PurgeReport
 	IMAP []IMAPResult
-	// IMAPDeleted is how many copies were removed from the servers;
-	// IMAPFailed how many groups of copies could not be (see IMAP).
+	// IMAPDeleted is how many copies were removed from the servers right
+	// after the purge; IMAPFailed how many groups of copies could not be
+	// (see IMAP): they stay queued and the deleter retries them. IMAPQueued
+	// is how many copies (of any run) wait in the queue after this one.
 	IMAPDeleted int
 	IMAPFailed  int
+	IMAPQueued  int64
 }
 
 // IMAPResult is the deletion of one group of copies: one mailbox's folder,
@@ -279,16 +352,17 @@ func (r *Retention) purge(ctx context.Context, dryRun bool, actor string) (*Repo
 	rep := &Report{}
 	log := r.log.With("actor", actor, "dry_run", dryRun)
 	opts := store.PurgeOptions{Now: r.clock.Now(), DryRun: dryRun, BatchSize: r.batch, Actor: actor,
+		TargetBatch: r.target, Yield: r.yield,
 		OnBatch: func(s store.PurgeStats) {
 			log.Debug("retention: batch purged", "batch", s.Batch, "conversations", s.This.Conversations,
 				"messages", s.This.Messages, "skipped", s.Skipped, "total", s.Total.Conversations)
 		},
 		AfterCommit: func(ctx context.Context, p *store.PurgeReport) map[string]any {
-			if dryRun || len(p.Copies) == 0 {
+			if dryRun || p.IMAPCopies == 0 {
 				return nil
 			}
-			r.deleteCopies(ctx, p.Copies, rep, log)
-			return map[string]any{"imap_deleted": rep.IMAPDeleted, "imap_failed": rep.IMAPFailed}
+			r.drainDeletions(ctx, rep)
+			return map[string]any{"imap_deleted": rep.IMAPDeleted, "imap_failed": rep.IMAPFailed, "imap_queued": rep.IMAPQueued}
 		},
 	}
 	pr, err := r.st.Purge(ctx, opts)
@@ -312,107 +386,26 @@ func (r *Retention) purge(ctx context.Context, dryRun bool, actor string) (*Repo
 	return rep, nil
 }
 
-// deleteCopies removes the server copies, grouped by mailbox and
-// UIDVALIDITY, after the purge committed.
-func (r *Retention) deleteCopies(parent context.Context, copies []store.IMAPCopy, rep *Report, log *slog.Logger) {
+func (r *Retention) drainDeletions(parent context.Context, rep *Report) {
 	timeout := r.imapTimeout
 	if parent.Err() != nil {
 		timeout = min(timeout, 30*time.Second)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), timeout)
 	defer cancel()
-
-	byMailbox := map[string][]store.IMAPCopy{}
-	for _, c := range copies {
-		byMailbox[c.Mailbox] = append(byMailbox[c.Mailbox], c)
-	}
-	for _, name := range slices.Sorted(maps.Keys(byMailbox)) {
-		cs := byMailbox[name]
-		o := r.mailboxes[name]
-		if o == nil {
-			res := IMAPResult{Mailbox: name, Copies: len(cs), Err: fmt.Errorf("mailbox %s is not configured: its copies stay on the server", name)}
-			r.record(rep, res, log)
-			continue
-		}
-		folder := o.Folder
-		if folder == "" {
-			folder = "INBOX"
-		}
-		after := o.After
-		if after == "" {
-			after = ingest.AfterSeen
-		}
-		moveTo, moved := strings.CutPrefix(after, ingest.AfterMove)
-		switch {
-		case after == ingest.AfterDelete:
-			r.record(rep, IMAPResult{Mailbox: name, Folder: folder, Copies: len(cs), Skipped: "after: delete: nothing is kept on the server"}, log)
-			continue
-		case after != ingest.AfterSeen && !(moved && moveTo != ""):
-			r.record(rep, IMAPResult{Mailbox: name, Folder: folder, Copies: len(cs), Err: fmt.Errorf("after %q: unknown action, copies left on the server", after)}, log)
-			continue
-		}
-		// By UID where the mail was fetched (for move: the mail whose move
-		// the server refused is still there; a moved one's UID is gone and
-		// never reused under the same UIDVALIDITY).
-		var lookup []store.IMAPCopy // to find by content in folder
-		if !moved || folder != moveTo {
-			byUV := map[uint32][]store.IMAPCopy{}
-			for _, c := range cs {
-				byUV[c.UIDValidity] = append(byUV[c.UIDValidity], c)
-			}
-			for _, uv := range slices.Sorted(maps.Keys(byUV)) {
-				group := byUV[uv]
-				uids := make([]uint32, len(group))
-				for i, c := range group {
-					uids[i] = c.UID
-				}
-				oo := *o
-				oo.Folder = folder
-				n, err := ingest.DeleteCopies(ctx, &oo, uv, uids)
-				res := IMAPResult{Mailbox: name, Folder: folder, UIDValidity: uv, Copies: len(uids), Deleted: n, Err: err}
-				if errors.Is(err, ingest.ErrUIDValidity) {
-					// The folder was re-created (a server move, a restore):
-					// the stored UIDs name nothing, but the mail may be
-					// there again under new ones. Only the moved copies'
-					// folder is searched for a move mailbox.
-					res.Err, res.Skipped = nil, "UIDVALIDITY changed: the copies are looked up by content"
-					if !moved {
-						lookup = append(lookup, group...)
-					}
-				}
-				r.record(rep, res, log)
-			}
-		}
-		contentFolder := folder
-		if moved {
-			lookup, contentFolder = cs, moveTo
-		}
-		if len(lookup) > 0 {
-			content := make([]ingest.Copy, 0, len(lookup))
-			for _, c := range lookup {
-				content = append(content, ingest.Copy{MessageID: c.MessageID, SHA256: c.RawSHA256, Size: c.RawSize})
-			}
-			oo := *o
-			oo.Folder = contentFolder
-			n, err := ingest.DeleteCopiesByContent(ctx, &oo, content)
-			r.record(rep, IMAPResult{Mailbox: name, Folder: contentFolder, ByContent: true, Copies: len(lookup), Deleted: n, Err: err}, log)
+	res, err := r.deleter.Drain(ctx)
+	rep.IMAP = res
+	for _, x := range res {
+		rep.IMAPDeleted += x.Deleted
+		if x.Err != nil {
+			rep.IMAPFailed++
 		}
 	}
-}
-
-func (r *Retention) record(rep *Report, res IMAPResult, log *slog.Logger) {
-	rep.IMAP = append(rep.IMAP, res)
-	rep.IMAPDeleted += res.Deleted
-	switch {
-	case res.Err != nil:
-		rep.IMAPFailed++
-		log.Error("retention: IMAP copies not deleted", "mailbox", res.Mailbox, "folder", res.Folder,
-			"uidvalidity", res.UIDValidity, "by_content", res.ByContent, "copies", res.Copies, "deleted", res.Deleted, "err", res.Err)
-	case res.Skipped != "":
-		log.Debug("retention: IMAP copies skipped", "mailbox", res.Mailbox, "folder", res.Folder, "copies", res.Copies, "why", res.Skipped)
-	default:
-		log.Info("retention: IMAP copies deleted", "mailbox", res.Mailbox, "folder", res.Folder,
-			"uidvalidity", res.UIDValidity, "by_content", res.ByContent, "copies", res.Copies, "deleted", res.Deleted)
+	if err != nil {
+		r.log.Error("retention: IMAP deletions: the queue stays for the deleter", "err", err)
+	}
+	if b, err := r.st.DeletionBacklog(ctx); err == nil {
+		rep.IMAPQueued = b.Pending
 	}
 }
 
@@ -434,6 +427,9 @@ func (r *Report) Write(w io.Writer) error {
 		fmt.Fprintf(&b, " (%d deleted from the servers", r.IMAPDeleted)
 		if r.IMAPFailed > 0 {
 			fmt.Fprintf(&b, ", %d group(s) failed", r.IMAPFailed)
+		}
+		if r.IMAPQueued > 0 {
+			fmt.Fprintf(&b, ", %d copies queued for retry", r.IMAPQueued)
 		}
 		b.WriteString(")")
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The retention purge.
@@ -24,28 +25,32 @@ import (
 // Purge works in batches, each a short transaction, so that ingest and the
 // web go on working while a million rows go:
 //
-//  1. choose the next BatchSize expired conversations by id (keyset: each
+//  1. choose the next batch of expired conversations by id (keyset: each
 //     run walks the table once), without locking anything;
 //  2. in a transaction: lock them FOR UPDATE SKIP LOCKED and re-check the
 //     expiry in the same statement, so that a conversation busy in another
 //     transaction (a mail being received) is skipped and one that got a new
-//     message since step 1 survives; then delete the conversations (their
-//     messages, attachments, outbox rows, participants and receiver roles go
-//     by ON DELETE CASCADE), and the blobs (raw sources and attachment
-//     contents) that no message or attachment refers to any more: a blob
-//     shared with a kept conversation stays;
-//  3. commit, and repeat until no expired conversation is left.
+//     message since step 1 survives; queue the IMAP deletion of every
+//     server copy of their inbound mail (imap_deletions, see deletion.go)
+//     and notify ChannelDeletions; then delete the conversations (their
+//     messages, attachments, copies, outbox rows, participants and receiver
+//     roles go by ON DELETE CASCADE), and the blobs (raw sources and
+//     attachment contents) that no message or attachment refers to any
+//     more: a blob shared with a kept conversation stays, and so does one
+//     another transaction holds (SKIP LOCKED: a mail being stored refers to
+//     it);
+//  3. commit, pause (PurgeOptions.Yield times the batch's time), and repeat
+//     until no expired conversation is left. The batch size adapts to
+//     PurgeOptions.TargetBatch.
+//
+// No lock is waited for longer than purgeLockTimeout: a batch that would
+// (a cascade reaching a row another transaction holds) is rolled back and
+// its conversations are counted as skipped.
 //
 // Audit rows stay: they hold no content and have no foreign key. Every run
 // writes one audit record of its own (action "purge") with the counts.
 // A conversation skipped because it was busy is purged by the next run.
-//
-// Every deleted message fires the cascade of outbox.message_id, which is a
-// sequential scan of the outbox unless that column has an index:
-//
-//	CREATE INDEX outbox_message ON outbox (message_id);
-//
-// (a schema suggestion; without it a purge slows down as the outbox grows).
+// A dry run writes nothing but its audit record (no deletion is queued).
 
 // DefaultPurgeBatch is PurgeOptions.BatchSize when left zero.
 const DefaultPurgeBatch = 500
@@ -56,9 +61,17 @@ type PurgeOptions struct {
 	Now time.Time
 	// DryRun computes the same report without deleting anything.
 	DryRun bool
-	// BatchSize is how many conversations one transaction deletes (default
+	// BatchSize is the most conversations one transaction deletes (default
 	// DefaultPurgeBatch).
 	BatchSize int
+	// TargetBatch is how long one batch should take: the size adapts to the
+	// measured time, between 20 and BatchSize. Zero keeps every batch at
+	// BatchSize.
+	TargetBatch time.Duration
+	// Yield is the pause after each batch, as a multiple of that batch's
+	// time, so that ingest gets the database most of the time (the purge
+	// takes at most 1/(1+Yield) of it). Zero: no pause.
+	Yield float64
 	// Actor is who runs the purge, for the audit record: "schedule",
 	// "cli:USER" or "cli". Required.
 	Actor string
@@ -72,8 +85,8 @@ type PurgeOptions struct {
 	// AfterCommit, when set, is called once after the last batch (also when
 	// a batch failed: what committed before is gone) and before the audit
 	// record is written; the details it returns are added to that record.
-	// The retention job deletes the IMAP copies here, so their outcome is in
-	// the run's one audit record. It must not return content. Its context is
+	// The retention job drains the IMAP deletion queue here, so what it
+	// deleted at once is in the run's one audit record. It must not return content. Its context is
 	// the run's, which may have ended (a cancelled run still reports what it
 	// committed).
 	AfterCommit func(ctx context.Context, r *PurgeReport) map[string]any
@@ -86,7 +99,7 @@ type PurgeCounts struct {
 	Attachments   int64
 	Blobs         int64 // raw sources and attachment contents no longer referenced
 	Bytes         int64 // the size of those blobs
-	IMAPCopies    int64 // inbound messages whose IMAP copy may still be on a server
+	IMAPCopies    int64 // server copies of inbound mail queued for deletion (dry run: that would be)
 }
 
 func (c *PurgeCounts) add(o PurgeCounts) {
@@ -128,6 +141,9 @@ type PurgeStats struct {
 	Total   PurgeCounts          // so far, this batch included
 	Skipped int64                // candidates of this batch that were busy or no longer expired
 	Listed  []PurgedConversation // this batch's conversations
+	Size    int                  // candidates the batch took
+	Took    time.Duration        // the batch's time, choosing included
+	Pause   time.Duration        // the pause before the next batch
 }
 
 // PurgeReport is the outcome of a purge run.
@@ -143,8 +159,8 @@ type PurgeReport struct {
 	// Listed names what a dry run would purge (a real run reports each
 	// batch's list to OnBatch only, to keep memory flat).
 	Listed []PurgedConversation
-	// Copies are the IMAP copies of the purged inbound messages (of a dry
-	// run: that would be purged), for the caller to delete from the servers.
+	// Copies are, for a dry run, the IMAP copies that would be queued for
+	// deletion; a real run queues them (imap_deletions) and leaves this nil.
 	Copies   []IMAPCopy
 	Duration time.Duration
 }
@@ -242,11 +258,13 @@ func (s *Store) retentions(ctx context.Context) (map[string]string, error) {
 
 func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeReport) error {
 	var after int64 // keyset: the last candidate id seen
+	pace := newPacer(opts)
 	for {
-		if err := ctx.Err(); err != nil {
+		if err := pace.wait(ctx); err != nil {
 			return fmt.Errorf("purge: %w", err)
 		}
-		cands, err := s.purgeCandidates(ctx, after, opts.Now, opts.BatchSize)
+		started := time.Now()
+		cands, err := s.purgeCandidates(ctx, after, opts.Now, pace.size)
 		if err != nil {
 			return err
 		}
@@ -270,10 +288,16 @@ func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeRe
 				b, err = tx.purgeBatch(ctx, ids, opts.Now)
 				return err
 			})
+			if isLockTimeout(err) {
+				// Something held a row of the batch longer than the purge
+				// waits: leave the whole batch for the next run.
+				b, err = batchResult{}, nil
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("purge batch %d: %w", r.Batches+1, err)
 		}
+		pace.done(len(cands), time.Since(started))
 		r.Batches++
 		r.add(b.counts)
 		r.Skipped += int64(len(cands) - len(b.purged))
@@ -283,8 +307,67 @@ func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeRe
 		}
 		if opts.OnBatch != nil {
 			opts.OnBatch(PurgeStats{Batch: r.Batches, This: b.counts, Total: r.PurgeCounts,
-				Skipped: int64(len(cands) - len(b.purged)), Listed: b.purged})
+				Skipped: int64(len(cands) - len(b.purged)), Listed: b.purged, Size: len(cands),
+				Took: pace.last, Pause: pace.pause})
 		}
+	}
+}
+
+// isLockTimeout reports a batch rolled back because a lock wait exceeded
+// purgeLockTimeout (lock_not_available), or a deadlock PostgreSQL broke by
+// cancelling the batch.
+func isLockTimeout(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "55P03" || pe.Code == "40P01")
+}
+
+// pacer sizes the batches so that each takes about the target time, and
+// pauses between them in proportion to the last one's time, so that the
+// purge takes at most 1/(1+Yield) of the database's time and ingest never
+// waits long behind it.
+type pacer struct {
+	size, min, max int
+	target         time.Duration
+	yield          float64
+	last, pause    time.Duration
+}
+
+func newPacer(opts *PurgeOptions) *pacer {
+	p := &pacer{size: opts.BatchSize, max: opts.BatchSize, min: min(opts.BatchSize, 20),
+		target: opts.TargetBatch, yield: opts.Yield}
+	if p.target > 0 {
+		p.size = p.min // start small, grow to the target
+	}
+	return p
+}
+
+// done takes a batch's size and time, and chooses the next size and pause.
+func (p *pacer) done(n int, took time.Duration) {
+	p.last = took
+	p.pause = time.Duration(p.yield * float64(took))
+	if p.target <= 0 || n < p.size || took <= 0 {
+		return
+	}
+	// Aim at the target from the measured time per conversation, moving at
+	// most by half or double per batch so one slow batch (a checkpoint)
+	// does not swing the size.
+	want := int(float64(n) * float64(p.target) / float64(took))
+	want = max(min(want, 2*p.size), p.size/2)
+	p.size = max(min(want, p.max), p.min)
+}
+
+// wait sleeps the pause chosen after the last batch.
+func (p *pacer) wait(ctx context.Context) error {
+	if p.pause <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(p.pause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
@@ -335,7 +418,7 @@ type inventory struct {
 // inventoryOf reads the inventory of the conversations in ids in one pass
 // over their messages; the attachments and blob sizes are looked up per
 // message, so the plan stays index lookups however large those tables grow.
-func (db *DB) inventoryOf(ctx context.Context, ids []int64) (*inventory, error) {
+func (db *DB) inventoryOf(ctx context.Context, ids []int64, withCopies bool) (*inventory, error) {
 	rows, err := db.q.Query(ctx, `SELECT m.raw_sha256, m.mailbox IS NOT NULL AND m.uid IS NOT NULL AND m.direction = 'in',
 			coalesce(m.mailbox, ''), coalesce(m.uid_validity, 0), coalesce(m.uid, 0), coalesce(m.message_id, ''),
 			CASE WHEN m.mailbox IS NOT NULL THEN (SELECT b.size FROM blobs b WHERE b.sha256 = m.raw_sha256) END,
@@ -371,7 +454,7 @@ func (db *DB) inventoryOf(ctx context.Context, ids []int64) (*inventory, error) 
 		for _, f := range files {
 			addSHA(f)
 		}
-		if isCopy {
+		if isCopy && withCopies {
 			c.UIDValidity, c.UID, c.RawSHA256 = uint32(uv), uint32(uid), raw
 			if size != nil {
 				c.RawSize = *size
@@ -381,6 +464,9 @@ func (db *DB) inventoryOf(ctx context.Context, ids []int64) (*inventory, error) 
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("inventory: %w", err)
+	}
+	if !withCopies {
+		return inv, nil
 	}
 	if err := db.copiesOf(ctx, ids, inv); err != nil {
 		return nil, err
@@ -421,15 +507,26 @@ func (db *DB) copiesOf(ctx context.Context, ids []int64, inv *inventory) error {
 	return nil
 }
 
-// purgeBatch deletes one batch inside its transaction.
+// purgeLockTimeout bounds every lock wait of a batch: the candidates and
+// blobs are taken with SKIP LOCKED, but the cascade deletes wait on child
+// rows another transaction holds (an outbox row being recorded). A batch
+// that would wait longer is rolled back and its conversations are left for
+// the next run, so the purge never queues behind ingest for long.
+const purgeLockTimeout = "200ms"
+
+// purgeBatch deletes one batch inside its transaction, and queues the IMAP
+// deletions of its server copies in the same transaction.
 func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (batchResult, error) {
 	var b batchResult
 	// A purge is idempotent: a batch lost to a crash right after its commit
-	// is purged again by the next run, and the IMAP copies go only after the
-	// whole run. So the batches need not wait for their WAL to reach the
-	// disk, which spares ingest the competing flushes. (The audit record is
-	// written normally.)
+	// is purged again by the next run (its IMAP deletions with it: they are
+	// queued in the batch's transaction). So the batches need not wait for
+	// their WAL to reach the disk, which spares ingest the competing
+	// flushes. (The audit record is written normally.)
 	if _, err := tx.q.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		return b, fmt.Errorf("purge: %w", err)
+	}
+	if _, err := tx.q.Exec(ctx, `SELECT set_config('lock_timeout', $1, true)`, purgeLockTimeout); err != nil {
 		return b, fmt.Errorf("purge: %w", err)
 	}
 	// Lock and re-check in one statement: a row another transaction holds
@@ -456,45 +553,56 @@ func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (bat
 	// Nothing can be added to the locked conversations now (a new message's
 	// foreign key check waits for this transaction, then fails), so the
 	// inventory is what the delete removes.
-	inv, err := tx.inventoryOf(ctx, ids)
+	inv, err := tx.inventoryOf(ctx, ids, false)
 	if err != nil {
 		return b, err
 	}
-	b.copies, b.counts.Messages, b.counts.Attachments = inv.copies, inv.messages, inv.attachments
-	shas := inv.shas
+	b.counts.Messages, b.counts.Attachments = inv.messages, inv.attachments
+	if b.counts.IMAPCopies, err = tx.queueDeletions(ctx, ids, now); err != nil {
+		return b, err
+	}
+	if b.counts.IMAPCopies > 0 {
+		if err := tx.Notify(ctx, ChannelDeletions); err != nil {
+			return b, err
+		}
+	}
 	// The rest goes by the foreign keys' ON DELETE CASCADE: messages (and
-	// their attachments and outbox rows), participants, receiver roles and
-	// outbox rows. Each cascade is an index lookup per deleted row (given an
-	// index on outbox.message_id); deleting those sets beforehand would save
-	// nothing, as the cascade triggers run for every deleted row anyway, and
-	// could turn into scans of large tables.
+	// their attachments, copies and outbox rows), participants, receiver
+	// roles and outbox rows. Each cascade is an index lookup per deleted
+	// row; deleting those sets beforehand would save nothing, as the
+	// cascade triggers run for every deleted row anyway.
 	tag, err := tx.q.Exec(ctx, `DELETE FROM conversations WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return b, fmt.Errorf("delete conversations: %w", err)
 	}
 	b.counts.Conversations = tag.RowsAffected()
-
-	if len(shas) > 0 {
-		// Lock the candidate blobs first (in one order, so two purges cannot
-		// deadlock): a mail being stored that refers to one of them holds a
-		// key-share lock until it commits, and the check below then sees its
-		// reference. A blob still referred to by any message or attachment
-		// (of a kept conversation, or a new mail) stays.
-		if _, err := tx.q.Exec(ctx, `SELECT 1 FROM blobs WHERE sha256 = ANY($1) ORDER BY sha256 FOR UPDATE`, shas); err != nil {
-			return b, fmt.Errorf("lock blobs: %w", err)
-		}
-		err := tx.q.QueryRow(ctx, `WITH gone AS (
-				DELETE FROM blobs bl WHERE bl.sha256 = ANY($1)
-					AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = bl.sha256)
-					AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = bl.sha256)
-				RETURNING bl.size)
-			SELECT count(*), coalesce(sum(size), 0) FROM gone`, shas).Scan(&b.counts.Blobs, &b.counts.Bytes)
-		if err != nil {
-			return b, fmt.Errorf("delete blobs: %w", err)
+	if len(inv.shas) > 0 {
+		if b.counts.Blobs, b.counts.Bytes, err = tx.deleteBlobs(ctx, inv.shas); err != nil {
+			return b, err
 		}
 	}
-	b.counts.IMAPCopies = int64(len(b.copies))
 	return b, nil
+}
+
+// deleteBlobs deletes the blobs among shas that nothing refers to any more.
+// A blob another transaction holds (a mail being stored that refers to it
+// holds a key-share lock until it commits) is skipped rather than waited
+// for: that mail keeps it. The ones taken are locked first, in one order
+// so that two purges cannot deadlock, and the check then sees every
+// committed reference.
+func (tx *Tx) deleteBlobs(ctx context.Context, shas [][]byte) (n, bytes int64, err error) {
+	err = tx.q.QueryRow(ctx, `WITH locked AS (
+			SELECT sha256 FROM blobs WHERE sha256 = ANY($1) ORDER BY sha256 FOR UPDATE SKIP LOCKED),
+		gone AS (
+			DELETE FROM blobs bl USING locked l WHERE bl.sha256 = l.sha256
+				AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.raw_sha256 = bl.sha256)
+				AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.sha256 = bl.sha256)
+			RETURNING bl.size)
+		SELECT count(*), coalesce(sum(size), 0) FROM gone`, shas).Scan(&n, &bytes)
+	if err != nil {
+		return 0, 0, fmt.Errorf("delete blobs: %w", err)
+	}
+	return n, bytes, nil
 }
 
 // dryBatch counts what purgeBatch would delete for the same candidates,
@@ -507,7 +615,7 @@ func (s *Store) dryBatch(ctx context.Context, cands []PurgedConversation, last i
 	for i, c := range cands {
 		ids[i] = c.ID
 	}
-	inv, err := s.inventoryOf(ctx, ids)
+	inv, err := s.inventoryOf(ctx, ids, true)
 	if err != nil {
 		return b, fmt.Errorf("dry run: %w", err)
 	}

@@ -159,7 +159,7 @@ func (e *purgeEnv) activeAt(c *conv, now time.Time, ago string) {
 func (e *purgeEnv) tableCounts() map[string]int64 {
 	e.t.Helper()
 	m := map[string]int64{}
-	for _, tb := range []string{"conversations", "messages", "attachments", "blobs", "outbox", "participants", "conversation_roles", "audit"} {
+	for _, tb := range []string{"conversations", "messages", "attachments", "blobs", "outbox", "participants", "conversation_roles", "audit", "imap_deletions"} {
 		m[tb] = e.count(`SELECT count(*) FROM ` + tb)
 	}
 	return m
@@ -355,12 +355,29 @@ func TestPurgeBoundaries(t *testing.T) {
 	if n := e.count(`SELECT count(*) FROM audit WHERE conversation_id = ANY($1)`, gone); n != int64(len(gone)) {
 		t.Errorf("audit rows of purged conversations: %d, want %d", n, len(gone))
 	}
+	// Every server copy is queued for deletion, in the batches' transactions.
 	var copies []uint32
-	for _, c := range real.Copies {
-		if c.Mailbox != "payroll" || c.UIDValidity != 7 || c.MessageID == "" || len(c.RawSHA256) != 32 || c.RawSize == 0 {
-			t.Errorf("copy %+v", c)
+	rows, err = e.st.Pool().Query(e.ctx, `SELECT mailbox, uid_validity, uid, message_id, raw_sha256, raw_size, category, attempts
+		FROM imap_deletions ORDER BY uid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c store.IMAPCopy
+		var uv, uid int64
+		var cat string
+		var attempts int
+		if err := rows.Scan(&c.Mailbox, &uv, &uid, &c.MessageID, &c.RawSHA256, &c.RawSize, &cat, &attempts); err != nil {
+			t.Fatal(err)
 		}
-		copies = append(copies, c.UID)
+		if c.Mailbox != "payroll" || uv != 7 || c.MessageID == "" || len(c.RawSHA256) != 32 || c.RawSize == 0 || cat == "" || attempts != 0 {
+			t.Errorf("queued deletion %+v (category %q, attempts %d)", c, cat, attempts)
+		}
+		copies = append(copies, uint32(uid))
+	}
+	rows.Close()
+	if real.Copies != nil {
+		t.Errorf("a real run reports copies %v: they are in the queue", real.Copies)
 	}
 	var wantCopies []uint32
 	for i, tc := range cases {
@@ -513,5 +530,80 @@ func TestPurgeNeedsActorAndRecordsFailure(t *testing.T) {
 	}
 	if done, err := e.st.PurgedSince(e.ctx, "schedule", time.Hour); err != nil || done {
 		t.Fatalf("PurgedSince counts another actor's run: %v %v", done, err)
+	}
+}
+
+// The purge never queues behind rows in use: a conversation whose outbox
+// row an outbox worker holds (the cascade would wait on it) is left for the
+// next run after a short lock wait, and a raw source a mail being stored
+// refers to (a key-share lock, as its foreign key check takes) is kept.
+func TestPurgeNeverWaitsOnRowsInUse(t *testing.T) {
+	e := newPurgeEnv(t)
+	now := time.Now()
+	a, b, c := e.make("a", "payroll"), e.make("b", "payroll"), e.make("c", "payroll")
+	for _, x := range []*conv{a, b, c} {
+		e.solvedAt(x, now, "5 years")
+	}
+	hold := func(sql string, args ...any) func() {
+		tx, err := e.st.Pool().Begin(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(e.ctx, sql, args...); err != nil {
+			t.Fatal(err)
+		}
+		return func() { _ = tx.Rollback(e.ctx) }
+	}
+	releaseA := hold(`SELECT 1 FROM outbox WHERE conversation_id = $1 FOR UPDATE`, a.id)
+	releaseC := hold(`SELECT 1 FROM blobs WHERE sha256 = $1 FOR KEY SHARE`, c.blobs[0])
+	defer releaseA()
+	defer releaseC()
+
+	rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, BatchSize: 1, Actor: "schedule"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Conversations != 2 || rep.Skipped != 1 || rep.Blobs != 1 {
+		t.Fatalf("report %+v: want b and c purged, a skipped, c's raw source kept", rep.PurgeCounts)
+	}
+	if e.count(`SELECT count(*) FROM conversations WHERE id = $1`, a.id) != 1 ||
+		e.count(`SELECT count(*) FROM imap_deletions WHERE uid = $1`, a.copies[0]) != 0 {
+		t.Fatal("the conversation in use was purged, or its copy queued")
+	}
+	if e.count(`SELECT count(*) FROM blobs WHERE sha256 = $1`, c.blobs[0]) != 1 || e.count(`SELECT count(*) FROM blobs WHERE sha256 = $1`, b.blobs[0]) != 0 {
+		t.Fatal("blobs: want c's (in use) kept and b's deleted")
+	}
+	releaseA()
+	if rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, Actor: "schedule"}); err != nil || rep.Conversations != 1 {
+		t.Fatalf("second run: %+v %v", rep, err)
+	}
+	if n := e.count(`SELECT count(*) FROM imap_deletions`); n != 3 {
+		t.Fatalf("%d copies queued, want the three conversations' own", n)
+	}
+}
+
+// Paced batches start small and grow towards the target time, never past
+// BatchSize, and each is followed by a pause of Yield times its length.
+func TestPurgePacesItsBatches(t *testing.T) {
+	e := newPurgeEnv(t)
+	now := time.Now()
+	for i := range 50 {
+		e.solvedAt(e.make(fmt.Sprintf("p%d", i), "payroll"), now, "5 years")
+	}
+	var stats []store.PurgeStats
+	rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, BatchSize: 40, TargetBatch: time.Hour, Yield: 0.5,
+		Actor: "schedule", OnBatch: func(s store.PurgeStats) { stats = append(stats, s) }})
+	if err != nil || rep.Conversations != 50 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	var sizes []int
+	for _, s := range stats {
+		sizes = append(sizes, s.Size)
+		if s.Took <= 0 || s.Pause != time.Duration(0.5*float64(s.Took)) {
+			t.Errorf("batch %d took %v, pause %v: want half of it", s.Batch, s.Took, s.Pause)
+		}
+	}
+	if !slices.Equal(sizes, []int{20, 30}) {
+		t.Fatalf("batch sizes %v, want 20 then the 30 left (at most 40)", sizes)
 	}
 }

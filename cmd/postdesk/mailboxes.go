@@ -78,8 +78,14 @@ func imapOptions(c *config.Config, log *slog.Logger) map[string]*ingest.Options 
 
 // newRetention is the daily purge over the configured mailboxes.
 func newRetention(c *config.Config, st *store.Store, log *slog.Logger) (*retention.Retention, error) {
+	return newRetentionReporting(c, st, log, nil)
+}
+
+// newRetentionReporting is newRetention whose deleter reports copies left
+// on a server for a week, with Message-IDs from newID.
+func newRetentionReporting(c *config.Config, st *store.Store, log *slog.Logger, newID func() string) (*retention.Retention, error) {
 	return retention.New(st, &retention.Options{Mailboxes: imapOptions(c, log), At: c.PurgeAt, Location: time.Local,
-		Logger: log.With("job", "retention")})
+		NewMessageID: newID, Logger: log.With("job", "retention")})
 }
 
 // startMailboxes runs one ingest worker per configured mailbox, the mailbox
@@ -101,7 +107,7 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 			}
 		})
 	}
-	purge, err := newRetention(c, st, log)
+	purge, err := newRetentionReporting(c, st, log, svc.NewMessageID)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -110,6 +116,13 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 		if err := purge.Run(ctx); err != nil {
 			log.Error("retention job stopped", "err", err)
 		}
+	})
+	// The purge's IMAP deletions: a queue drained at once when a purge
+	// batch (of any instance) notifies, and on a poll.
+	deleter := purge.Deleter()
+	ws.Go(deleter.Run)
+	ws.Go(func(ctx context.Context) {
+		st.Listen(ctx, map[string]func(){store.ChannelDeletions: deleter.Wake}, nil, log.With("listener", "imap_deletions"))
 	})
 	alerter := &health.Alerter{St: st, Svc: svc, Logger: log}
 	for _, m := range c.Mailboxes {
