@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"postdesk/conversation"
 	"postdesk/ingest/mailparse"
 	"postdesk/store"
@@ -113,15 +115,18 @@ func TestReceiveDuplicatesAreTheSameMail(t *testing.T) {
 	if _, err := f.st.Pool().Exec(f.ctx, `UPDATE conversations SET status = 'solved', solved_at = now() - interval '5 years'`); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := f.st.Purge(f.ctx, store.PurgeOptions{Actor: "test"})
+	if _, err := f.st.Purge(f.ctx, store.PurgeOptions{Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	// The purge queues one IMAP deletion per server copy (imap_deletions).
+	rows, err := f.st.Pool().Query(f.ctx, `SELECT mailbox || '/' || uid_validity || '/' || uid FROM imap_deletions
+		WHERE message_id = 'first.1@acme.example' AND length(raw_sha256) = 32 AND raw_size > 0 ORDER BY 1`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, c := range rep.Copies {
-		if c.MessageID == "first.1@acme.example" && len(c.RawSHA256) == 32 && c.RawSize > 0 {
-			got = append(got, c.Mailbox+"/"+itoa(c.UIDValidity)+"/"+itoa(c.UID))
-		}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
 	}
 	slices.Sort(got)
 	if want := []string{"payroll-2/3/5", "payroll/7/1", "payroll/7/2"}; !slices.Equal(got, want) {
