@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -137,7 +136,6 @@ func TestReceiveDuplicatesAreTheSameMail(t *testing.T) {
 	}
 }
 
-func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 
 func randomText(n int) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
