@@ -136,7 +136,6 @@ func TestReceiveDuplicatesAreTheSameMail(t *testing.T) {
 	}
 }
 
-
 func randomText(n int) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 	b := make([]byte, n)
