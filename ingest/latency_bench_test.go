@@ -37,7 +37,7 @@ const latencyMails = 200
 // one at a time, each waited for to the end, through two desks that differ
 // only in what wakes the outbox: LISTEN/NOTIFY (store.Listen calling
 // outbound.Worker.Wake) and, as the baseline, only the worker's own poll
-// (the default 2 s). The two desks take turns mail by mail, so a slow moment
+// (every 2 s). The two desks take turns mail by mail, so a slow moment
 // of the machine falls on both.
 //
 // Dovecot's own part is reported apart (dovecot-p50-ms): an observer session
@@ -148,8 +148,14 @@ func newLatencyDesk(b *testing.B, listen bool) *latencyDesk {
 	var wg sync.WaitGroup
 	b.Cleanup(func() { cancel(); wg.Wait() })
 	ow := outbound.New(st, &outbound.Options{Host: "127.0.0.1", Port: d.sink.port, TLS: "none", HeloName: "postdesk.test",
-		PublicURL: "https://desk.example.com/", Signer: sg, Templates: set, Logger: quiet})
-	wg.Go(func() { _ = ow.Run(ctx) })
+		PublicURL: "https://desk.example.com/", Signer: sg, Templates: set, Conversations: svc, Logger: quiet,
+		// The baseline's only wake-up; serve's default poll is a mere safety net.
+		Poll: 2 * time.Second})
+	wg.Go(func() {
+		if err := ow.Run(ctx); err != nil {
+			b.Error(err)
+		}
+	})
 	ready := make(chan struct{}, 4)
 	if listen {
 		wg.Go(func() {
