@@ -14,7 +14,9 @@ package metrics
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,9 +131,19 @@ func init() {
 	}
 }
 
+// configured are the mailboxes of the config (Init): their connection
+// series are there before their worker first reports.
+var configured struct {
+	sync.Mutex
+	names []string
+}
+
 // Init makes the per-mailbox series of the configured mailboxes, at 0, so
 // that a scrape right after start shows them before any mail came.
 func Init(mailboxes []string) {
+	configured.Lock()
+	configured.names = slices.Clone(mailboxes)
+	configured.Unlock()
 	for _, m := range mailboxes {
 		for _, k := range IngestKinds {
 			Ingested.WithLabelValues(m, k)
@@ -201,7 +213,9 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	for status, n := range s.Conversations {
 		ch <- prometheus.MustNewConstMetric(convDesc, prometheus.GaugeValue, float64(n), status)
 	}
+	seen := map[string]bool{}
 	for _, m := range s.Mailboxes {
+		seen[m.Name] = true
 		v := 0.0
 		if m.Connected {
 			v = 1
@@ -212,6 +226,14 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 			last = float64(m.LastSuccess.Unix())
 		}
 		ch <- prometheus.MustNewConstMetric(mboxOKDesc, prometheus.GaugeValue, last, m.Name)
+	}
+	configured.Lock()
+	defer configured.Unlock()
+	for _, name := range configured.names {
+		if !seen[name] { // its worker has not reported yet
+			ch <- prometheus.MustNewConstMetric(mboxDesc, prometheus.GaugeValue, 0, name)
+			ch <- prometheus.MustNewConstMetric(mboxOKDesc, prometheus.GaugeValue, 0, name)
+		}
 	}
 }
 
