@@ -679,7 +679,7 @@ func (c *Config) check(p *parser) {
 		k := fmt.Sprintf("mailboxes[%d]", i)
 		m.Login.check(p, k, m.Username, m.Password, "--mailbox "+m.Name)
 	}
-	c.SMTP.Login.check(p, "smtp", c.SMTP.Username, c.SMTP.Password, "")
+	c.SMTP.Login.check(p, "smtp", c.SMTP.Username, c.SMTP.Password, "--smtp")
 	p.checkUnknownKeys()
 }
 

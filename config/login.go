@@ -43,7 +43,7 @@ func (l *Login) setDefaults() {
 
 // check checks the login of a mailbox or of smtp (under key k). login is
 // the argument of `postdesk oauth login` that writes a missing refresh
-// token ("" where there is none).
+// token (--mailbox NAME, --smtp).
 func (l *Login) check(p *parser, k, username, password, login string) {
 	l.checkTLS(p, k)
 	switch l.Auth {
@@ -76,10 +76,8 @@ func (l *Login) check(p *parser, k, username, password, login string) {
 	}
 	missing := p.missingRefresh[k+".refresh_token"]
 	switch {
-	case missing && !p.loggingIn && login != "":
-		p.add(k+".refresh_token", "file %s does not exist yet: run postdesk oauth login %s", o.RefreshTokenFile, login)
 	case missing && !p.loggingIn:
-		p.add(k+".refresh_token", "file %s does not exist", o.RefreshTokenFile)
+		p.add(k+".refresh_token", "file %s does not exist yet: run postdesk oauth login %s", o.RefreshTokenFile, login)
 	case o.RefreshToken == "" && !missing && o.ClientSecret == "":
 		p.add(k+".client_secret", "missing: the client-credentials flow (no refresh_token) needs it")
 	}

@@ -44,6 +44,7 @@ type Received struct {
 	DuplicateBy    string // DuplicateIMAP or DuplicateContent, for a duplicate
 	Held           bool   // opened a conversation held for review
 	Quarantined    bool   // could not be processed: kept raw for staff (Quarantine)
+	From           string // the sender's address ("" when none or a duplicate), for debug logs only
 	Decision       threading.Decision
 }
 
@@ -177,7 +178,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 		msg.AuthorID = &author.ID
 	}
 	files := attachmentsOf(m)
-	res := &Received{Kind: msg.Kind, Decision: d}
+	res := &Received{Kind: msg.Kind, Decision: d, From: from}
 
 	if d.Conversation == 0 {
 		if err := s.openFromMail(ctx, tx, cat, author, msg, files, quiet, res); err != nil {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"postdesk/conversation"
@@ -17,6 +18,8 @@ type Desk struct {
 	svc        *conversation.Service
 	categories map[string]string // mailbox name -> default category key
 	retry      time.Duration
+	// Logger gets one info line per stored mail; default slog.Default().
+	Logger *slog.Logger
 }
 
 // NewDesk connects workers to the store. categories maps each mailbox name to
@@ -41,6 +44,7 @@ func (d *Desk) Deliver(ctx context.Context, mailbox string, m Fetched) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	r, err := d.svc.Receive(ctx, in)
 	if err != nil {
 		return err
@@ -50,7 +54,32 @@ func (d *Desk) Deliver(ctx context.Context, mailbox string, m Fetched) error {
 	} else {
 		metrics.Ingested.WithLabelValues(mailbox, r.Kind).Inc()
 	}
+	d.logStored(ctx, mailbox, m, r, time.Since(start))
 	return nil
+}
+
+// logStored writes the one info line per stored mail an operator follows
+// mail by. It names no person: the sender's address, customer data, is
+// added only at debug level.
+func (d *Desk) logStored(ctx context.Context, mailbox string, m Fetched, r *conversation.Received, took time.Duration) {
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	attrs := []slog.Attr{slog.String("mailbox", mailbox), slog.Uint64("uidvalidity", uint64(m.UIDValidity)),
+		slog.Uint64("uid", uint64(m.UID)), slog.Int64("conversation", r.ConversationID), slog.String("kind", r.Kind),
+		slog.Bool("duplicate", r.Duplicate), slog.Bool("quarantined", r.Quarantined), slog.Int64("ms", took.Milliseconds())}
+	if r.Duplicate {
+		attrs = append(attrs, slog.String("duplicate_by", r.DuplicateBy))
+	}
+	if m.Archive {
+		attrs = append(attrs, slog.Bool("import", true))
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "ingest: mail stored", attrs...)
+	if r.From != "" && log.Enabled(ctx, slog.LevelDebug) {
+		log.LogAttrs(ctx, slog.LevelDebug, "ingest: mail stored: sender", slog.String("mailbox", mailbox),
+			slog.Uint64("uid", uint64(m.UID)), slog.String("from", r.From))
+	}
 }
 
 // Quarantine implements Store: the mail is kept raw in a staff-only
@@ -60,6 +89,7 @@ func (d *Desk) Quarantine(ctx context.Context, mailbox string, m Fetched, cause 
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	r, err := d.svc.Quarantine(ctx, in, cause)
 	if err != nil {
 		return err
@@ -67,6 +97,7 @@ func (d *Desk) Quarantine(ctx context.Context, mailbox string, m Fetched, cause 
 	if !r.Duplicate {
 		metrics.Quarantined.WithLabelValues(mailbox).Inc()
 	}
+	d.logStored(ctx, mailbox, m, r, time.Since(start))
 	return nil
 }
 

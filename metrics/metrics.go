@@ -3,12 +3,20 @@
 // variables (as Prometheus clients conventionally do); figures that are the
 // database's state (outbox depth, conversations by status, mailbox health)
 // are read at scrape time, so they are right even with several instances.
+//
+// Names follow the Prometheus conventions (_total for counters, base units
+// in the name: _seconds, _bytes), and every series whose labels are known
+// at start is there from start at 0 (Init), so that rate() and alerts on
+// absent series work from the first scrape. docs/metrics.md lists them all;
+// a test in cmd/postdesk compares that list with a scrape.
 package metrics
 
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"postdesk/buildinfo"
+	"postdesk/conversation"
 	"postdesk/store"
 )
 
@@ -28,14 +37,13 @@ var (
 	IngestLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "postdesk_ingest_lag_seconds", Help: "Age of the oldest mail fetched in the mailbox's last poll.",
 	}, []string{"mailbox"})
-	// Sent counts delivery attempts by result: sent, temporary, permanent,
-	// session.
+	// Sent counts delivery attempts by result (SendResults).
 	Sent = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "postdesk_outbox_attempts_total", Help: "SMTP delivery attempts by result (sent, temporary, permanent, session: the relay refused the session).",
+		Name: "postdesk_smtp_delivery_attempts_total", Help: "SMTP delivery attempts by result (sent, temporary, permanent, session: the relay refused the session).",
 	}, []string{"result"})
 	// SendSeconds is the time one SMTP delivery takes.
 	SendSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "postdesk_smtp_send_seconds", Help: "Time to deliver one mail over SMTP.",
+		Name: "postdesk_smtp_send_duration_seconds", Help: "Time to deliver one mail over SMTP.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 	})
 	// SMTPRelayUp is 0 while the outbox worker counts the relay as down
@@ -80,10 +88,14 @@ var (
 	BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "postdesk_build_info", Help: "The running build: version, VCS revision and Go version; always 1.",
 	}, []string{"version", "revision", "goversion"})
-	// Purged counts what the retention purge deleted.
+	// Purged counts what the retention purge deleted (PurgedKinds); the
+	// bytes it freed are PurgedBytes, a unit of their own.
 	Purged = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "postdesk_purged_total", Help: "Rows deleted by the retention purge, by kind.",
+		Name: "postdesk_purged_total", Help: "What the retention purge deleted, by kind (conversations, messages, attachments, blobs, imap_copies).",
 	}, []string{"what"})
+	PurgedBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "postdesk_purged_bytes_total", Help: "Bytes of attachment content the retention purge deleted.",
+	})
 	// IMAPDeletions counts the outcomes of the purge's IMAP deletions: done
 	// (the copy is gone, or was already) and retry (it failed this time).
 	IMAPDeletions = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -91,8 +103,60 @@ var (
 	}, []string{"result"})
 )
 
+// The fixed label values, for Init and for the code that counts.
+var (
+	// IngestKinds are the kinds a stored inbound mail can have.
+	IngestKinds = []string{store.KindCustomer, store.KindStaff, store.KindNote, store.KindAutoReply, store.KindBounce}
+	// DuplicateRules are Duplicates' by label.
+	DuplicateRules = []string{conversation.DuplicateIMAP, conversation.DuplicateContent}
+	// SendResults are Sent's result label.
+	SendResults = []string{"sent", "temporary", "permanent", "session"}
+	// PurgedKinds are Purged's what label.
+	PurgedKinds = []string{"conversations", "messages", "attachments", "blobs", "imap_copies"}
+	// DeletionResults are IMAPDeletions' result label.
+	DeletionResults = []string{"done", "retry"}
+)
+
 // The relay counts as up until the outbox worker finds otherwise.
-func init() { SMTPRelayUp.Set(1) }
+func init() {
+	SMTPRelayUp.Set(1)
+	for _, r := range SendResults {
+		Sent.WithLabelValues(r)
+	}
+	for _, w := range PurgedKinds {
+		Purged.WithLabelValues(w)
+	}
+	for _, r := range DeletionResults {
+		IMAPDeletions.WithLabelValues(r)
+	}
+}
+
+// configured are the mailboxes of the config (Init): their connection
+// series are there before their worker first reports.
+var configured struct {
+	sync.Mutex
+	names []string
+}
+
+// Init makes the per-mailbox series of the configured mailboxes, at 0, so
+// that a scrape right after start shows them before any mail came.
+func Init(mailboxes []string) {
+	configured.Lock()
+	configured.names = slices.Clone(mailboxes)
+	configured.Unlock()
+	for _, m := range mailboxes {
+		for _, k := range IngestKinds {
+			Ingested.WithLabelValues(m, k)
+		}
+		for _, by := range DuplicateRules {
+			Duplicates.WithLabelValues(m, by)
+		}
+		Quarantined.WithLabelValues(m)
+		IngestLag.WithLabelValues(m)
+		ImportDone.WithLabelValues(m)
+		ImportRemaining.WithLabelValues(m)
+	}
+}
 
 // Handler serves /metrics: the package's figures, the Go runtime's and the
 // database's state.
@@ -100,7 +164,7 @@ func Handler(st *store.Store) http.Handler {
 	reg := prometheus.NewRegistry()
 	b := buildinfo.Read()
 	BuildInfo.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
-	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, SMTPRelayUp, SMTPSessionFaults, Purged, IMAPDeletions,
+	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, SMTPRelayUp, SMTPSessionFaults, Purged, PurgedBytes, IMAPDeletions,
 		HTTPRequests, HTTPSeconds, BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{st: st})
@@ -108,10 +172,10 @@ func Handler(st *store.Store) http.Handler {
 }
 
 var (
-	outboxDesc = prometheus.NewDesc("postdesk_outbox", "Outbox rows by status.", []string{"status"}, nil)
+	outboxDesc = prometheus.NewDesc("postdesk_outbox_rows", "Outbox rows (mails to send) by status: pending, sent, failed.", []string{"status"}, nil)
 	convDesc   = prometheus.NewDesc("postdesk_conversations", "Conversations by status.", []string{"status"}, nil)
 	mboxDesc   = prometheus.NewDesc("postdesk_mailbox_connected", "1 when the mailbox's worker is connected.", []string{"mailbox"}, nil)
-	mboxOKDesc = prometheus.NewDesc("postdesk_mailbox_last_success_timestamp_seconds", "When the mailbox was last polled successfully.", []string{"mailbox"}, nil)
+	mboxOKDesc = prometheus.NewDesc("postdesk_mailbox_last_success_timestamp_seconds", "When the mailbox was last polled successfully (Unix time; 0: never).", []string{"mailbox"}, nil)
 	delDesc    = prometheus.NewDesc("postdesk_imap_deletions_pending", "Server copies of purged mail waiting to be deleted.", nil, nil)
 	delAgeDesc = prometheus.NewDesc("postdesk_imap_deletions_oldest_seconds", "Age of the oldest waiting IMAP deletion (0 when none).", nil, nil)
 	upDesc     = prometheus.NewDesc("postdesk_database_up", "1 when the database answered the scrape's queries.", nil, nil)
@@ -149,14 +213,26 @@ func (c *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	for status, n := range s.Conversations {
 		ch <- prometheus.MustNewConstMetric(convDesc, prometheus.GaugeValue, float64(n), status)
 	}
+	seen := map[string]bool{}
 	for _, m := range s.Mailboxes {
+		seen[m.Name] = true
 		v := 0.0
 		if m.Connected {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(mboxDesc, prometheus.GaugeValue, v, m.Name)
+		last := 0.0
 		if m.LastSuccess != nil {
-			ch <- prometheus.MustNewConstMetric(mboxOKDesc, prometheus.GaugeValue, float64(m.LastSuccess.Unix()), m.Name)
+			last = float64(m.LastSuccess.Unix())
+		}
+		ch <- prometheus.MustNewConstMetric(mboxOKDesc, prometheus.GaugeValue, last, m.Name)
+	}
+	configured.Lock()
+	defer configured.Unlock()
+	for _, name := range configured.names {
+		if !seen[name] { // its worker has not reported yet
+			ch <- prometheus.MustNewConstMetric(mboxDesc, prometheus.GaugeValue, 0, name)
+			ch <- prometheus.MustNewConstMetric(mboxOKDesc, prometheus.GaugeValue, 0, name)
 		}
 	}
 }

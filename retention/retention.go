@@ -370,9 +370,10 @@ func (r *Retention) purge(ctx context.Context, dryRun bool, actor string) (*Repo
 		rep.PurgeReport = *pr
 		if !dryRun {
 			for what, n := range map[string]int64{"conversations": pr.Conversations, "messages": pr.Messages,
-				"attachments": pr.Attachments, "blobs": pr.Blobs, "bytes": pr.Bytes} {
+				"attachments": pr.Attachments, "blobs": pr.Blobs} {
 				metrics.Purged.WithLabelValues(what).Add(float64(n))
 			}
+			metrics.PurgedBytes.Add(float64(pr.Bytes))
 			metrics.Purged.WithLabelValues("imap_copies").Add(float64(rep.IMAPDeleted))
 		}
 	}

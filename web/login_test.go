@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -307,4 +308,44 @@ func TestConfigChangeEndsCredentials(t *testing.T) {
 	if strings.Contains(body, "/hold") {
 		t.Fatal("lea is still offered legal hold")
 	}
+}
+
+// Behind a TLS-terminating proxy, X-Forwarded-Proto: https makes the
+// session cookie Secure, but only when the proxy is trusted: from any other
+// peer the header is ignored.
+func TestForwardedProtoOnlyFromTrustedProxies(t *testing.T) {
+	signIn := func(t *testing.T, f *fixture, header ...string) *http.Cookie {
+		t.Helper()
+		f.setPassword("aino.handler@example.com")
+		res, body := f.anonymous().post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}}, header...)
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sign-in: %d\n%s", res.StatusCode, body)
+		}
+		for _, c := range res.Cookies() {
+			if c.Name == "postdesk_session" {
+				return c
+			}
+		}
+		t.Fatalf("no postdesk_session cookie in %q", res.Header.Values("Set-Cookie"))
+		return nil
+	}
+	t.Run("trusted", func(t *testing.T) {
+		// The test client connects from loopback, the default trusted proxy.
+		f := setup(t)
+		if c := signIn(t, f, "X-Forwarded-Proto", "https"); !c.Secure {
+			t.Errorf("cookie %+v behind a trusted https proxy: want Secure", c)
+		}
+		if c := signIn(t, f, "X-Forwarded-Proto", "http"); c.Secure {
+			t.Errorf("cookie %+v with X-Forwarded-Proto: http: want not Secure", c)
+		}
+		if c := signIn(t, f); c.Secure {
+			t.Errorf("cookie %+v without the header: want not Secure", c)
+		}
+	})
+	t.Run("untrusted", func(t *testing.T) {
+		f := setup(t, func(o *web.Options) { o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")} })
+		if c := signIn(t, f, "X-Forwarded-Proto", "https"); c.Secure {
+			t.Errorf("cookie %+v: X-Forwarded-Proto from an untrusted peer was believed", c)
+		}
+	})
 }

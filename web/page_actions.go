@@ -93,7 +93,7 @@ func (s *server) conversationAction(w http.ResponseWriter, r *http.Request, rq *
 		s.fail(w, r, rq, err)
 		return
 	}
-	s.setFlash(w, flash)
+	s.setFlash(w, r, flash)
 	to := convURL(id)
 	if action == "reply" || action == "note" || action == "release" {
 		to += "#latest"

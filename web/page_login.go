@@ -76,7 +76,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if old, _ := s.session(r); old != nil {
 		s.st.DeleteSession(r.Context(), old.hash) //nolint:errcheck
 	}
-	if err := s.newSession(r.Context(), w, u.ID); err != nil {
+	if err := s.newSession(w, r, u.ID); err != nil {
 		s.log.Error("login: session", "err", err)
 		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
 		return
@@ -91,7 +91,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.fail(w, r, rq, err)
 		return
 	}
-	s.clearSessionCookie(w)
+	s.clearSessionCookie(w, r)
 	redirect(w, r, "/login")
 }
 
@@ -126,6 +126,38 @@ func (s *server) clientIP(r *http.Request) string {
 		}
 	}
 	return client.String()
+}
+
+// secureFor reports whether a cookie set on the answer to r must be Secure:
+// always when PublicURL is https, else when this request came over https
+// (see https).
+func (s *server) secureFor(r *http.Request) bool {
+	return s.secure || s.https(r)
+}
+
+// https reports whether the browser reached postdesk over https: the
+// connection itself is TLS, or a trusted proxy (Options.TrustedProxies)
+// says so in X-Forwarded-Proto. Its last value counts, the one the proxy
+// that connects to us set; from any other peer the header is ignored, as a
+// client can send whatever it likes.
+func (s *server) https(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !s.trusted(peer) {
+		return false
+	}
+	vs := r.Header.Values("X-Forwarded-Proto")
+	if len(vs) == 0 {
+		return false
+	}
+	parts := strings.Split(vs[len(vs)-1], ",")
+	return strings.EqualFold(strings.TrimSpace(parts[len(parts)-1]), "https")
 }
 
 // trusted reports whether a peer is one of the trusted proxies.

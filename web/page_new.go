@@ -115,7 +115,7 @@ func (s *server) newSubmit(w http.ResponseWriter, r *http.Request, rq *request) 
 		var c *store.Conversation
 		c, err = s.svc.Open(r.Context(), rq.actor, req)
 		if err == nil {
-			s.setFlash(w, fmt.Sprintf("Your message was sent as #%d.", c.Number))
+			s.setFlash(w, r, fmt.Sprintf("Your message was sent as #%d.", c.Number))
 			redirect(w, r, convURL(c.ID))
 			return
 		}

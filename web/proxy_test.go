@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/tls"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -37,6 +38,42 @@ func TestClientIPTrustedProxies(t *testing.T) {
 			}
 			if got := s.clientIP(r); got != c.want {
 				t.Errorf("clientIP = %s, want %s", got, c.want)
+			}
+		})
+	}
+}
+
+// X-Forwarded-Proto counts only from a trusted peer, by its last value.
+func TestHTTPSFromTrustedProxies(t *testing.T) {
+	lb := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	for _, c := range []struct {
+		name  string
+		peer  string
+		proto []string
+		tls   bool
+		want  bool
+	}{
+		{"trusted https", "10.1.2.3:5000", []string{"https"}, false, true},
+		{"trusted, any case", "10.1.2.3:5000", []string{"HTTPS"}, false, true},
+		{"trusted http", "10.1.2.3:5000", []string{"http"}, false, false},
+		{"trusted, no header", "10.1.2.3:5000", nil, false, false},
+		{"the nearest proxy's value counts", "10.1.2.3:5000", []string{"https, http"}, false, false},
+		{"appended by the nearest proxy", "10.1.2.3:5000", []string{"http, https"}, false, true},
+		{"untrusted peer's header ignored", "198.51.100.7:5000", []string{"https"}, false, false},
+		{"TLS to postdesk itself", "198.51.100.7:5000", nil, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := &server{proxies: lb}
+			r := httptest.NewRequest("POST", "/login", nil)
+			r.RemoteAddr = c.peer
+			if c.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			for _, v := range c.proto {
+				r.Header.Add("X-Forwarded-Proto", v)
+			}
+			if got := s.https(r); got != c.want {
+				t.Errorf("https = %v, want %v", got, c.want)
 			}
 		})
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -28,7 +27,8 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, rq *request)
 
 // newSession signs a user in: a fresh random id for the cookie, its hash in
 // the database.
-func (s *server) newSession(ctx context.Context, w http.ResponseWriter, userID int64) error {
+func (s *server) newSession(w http.ResponseWriter, r *http.Request, userID int64) error {
+	ctx := r.Context()
 	id := make([]byte, 32)
 	rand.Read(id) //nolint:errcheck // never fails
 	sum := sha256.Sum256(id)
@@ -46,14 +46,14 @@ func (s *server) newSession(ctx context.Context, w http.ResponseWriter, userID i
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: base64.RawURLEncoding.EncodeToString(id), Path: "/",
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: s.secureFor(r), SameSite: http.SameSiteLaxMode})
 	return nil
 }
 
 // clearSessionCookie tells the browser to forget the session.
-func (s *server) clearSessionCookie(w http.ResponseWriter) {
+func (s *server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: s.cookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: s.secureFor(r), SameSite: http.SameSiteLaxMode})
 }
 
 // session finds the signed-in user of a page request, or nil. It moves the
@@ -112,7 +112,7 @@ func (s *server) auth(h pageHandler) http.Handler {
 		}
 		if rq == nil {
 			if _, err := r.Cookie(s.cookie); err == nil {
-				s.clearSessionCookie(w) // expired or ended: let the browser forget it
+				s.clearSessionCookie(w, r) // expired or ended: let the browser forget it
 			}
 			next := "/"
 			if r.Method == http.MethodGet || r.Method == http.MethodHead {

@@ -7,8 +7,10 @@
 //
 // Sessions. Signing in makes a 32-byte random session id; the browser keeps
 // it in a cookie (__Host-postdesk when PublicURL is https, else
-// postdesk_session; HttpOnly, SameSite=Lax, Secure with https, no Expires so
-// it ends with the browser), the database keeps only its SHA-256 in the
+// postdesk_session; HttpOnly, SameSite=Lax, no Expires so it ends with the
+// browser; Secure when PublicURL is https, or when the request came over
+// https: TLS to postdesk itself, or X-Forwarded-Proto: https from a trusted
+// proxy, never from another peer), the database keeps only its SHA-256 in the
 // sessions table. A session expires after 12 hours without a request (sliding
 // expiry) and in any case 7 days after sign-in (absolute expiry). Signing out
 // deletes the row, so the old cookie is worthless at once; setting a password
@@ -73,7 +75,8 @@ type Options struct {
 	// SandboxMail, when set (by `postdesk dev`), lists the mail the local
 	// sandbox captured, shown at /sandbox to members of a staff role.
 	SandboxMail func() []CapturedMail
-	// TrustedProxies are the peers whose X-Forwarded-For is believed (the
+	// TrustedProxies are the peers whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed (the
 	// config's trusted_proxies); nil means loopback only (a proxy on the
 	// same host, as docs/deploy.md sets it up), empty means none.
 	TrustedProxies []netip.Prefix
@@ -114,7 +117,7 @@ type server struct {
 	limiter   *limiter
 
 	sandboxMail func() []CapturedMail
-	proxies     []netip.Prefix // trusted for X-Forwarded-For
+	proxies     []netip.Prefix // trusted for X-Forwarded-For and -Proto
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -259,10 +262,10 @@ func (s *server) sign(v string) string {
 }
 
 // setFlash leaves a one-time message for the next page (post/redirect/get).
-func (s *server) setFlash(w http.ResponseWriter, msg string) {
+func (s *server) setFlash(w http.ResponseWriter, r *http.Request, msg string) {
 	v := base64.RawURLEncoding.EncodeToString([]byte(msg))
 	http.SetCookie(w, &http.Cookie{Name: s.flashName, Value: v + "." + s.sign(v), Path: "/", MaxAge: 60,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: s.secureFor(r), SameSite: http.SameSiteLaxMode})
 }
 
 // takeFlash reads and clears the one-time message.
@@ -272,7 +275,7 @@ func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 		return ""
 	}
 	http.SetCookie(w, &http.Cookie{Name: s.flashName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: s.secure, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: s.secureFor(r), SameSite: http.SameSiteLaxMode})
 	v, sig, ok := strings.Cut(c.Value, ".")
 	if !ok || !hmac.Equal([]byte(sig), []byte(s.sign(v))) {
 		return ""

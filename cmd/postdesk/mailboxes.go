@@ -13,6 +13,7 @@ import (
 	"postdesk/conversation"
 	"postdesk/health"
 	"postdesk/ingest"
+	"postdesk/metrics"
 	"postdesk/retention"
 	"postdesk/store"
 	"postdesk/trace"
@@ -94,10 +95,14 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 	ctx, cancel := context.WithCancel(ctx)
 	ws := &mailboxWorkers{ctx: ctx, cancel: cancel}
 	cats := map[string]string{}
+	names := make([]string, 0, len(c.Mailboxes))
 	for _, m := range c.Mailboxes {
 		cats[m.Name] = m.Category
+		names = append(names, m.Name)
 	}
+	metrics.Init(names)
 	desk := ingest.NewDesk(st, svc, cats)
+	desk.Logger = log.With("component", "ingest")
 	mailboxes := imapOptions(c, log)
 	for _, m := range c.Mailboxes {
 		w := ingest.NewWorker(mailboxes[m.Name], desk, desk)

@@ -27,7 +27,9 @@ commands:
   purge [--dry-run]          delete what has passed its retention now (--dry-run: only list it)
   check-config               check the config file and name every mistake
   version                    print the version, commit and build time
-  oauth login --mailbox NAME sign a mailbox in with OAuth2 (device flow) and save its refresh token
+  oauth login --mailbox NAME | --smtp
+                             sign a mailbox (or the SMTP relay's user) in with OAuth2
+                             (device flow) and save its refresh token
   token create --user EMAIL  print a new API token for a user
   user password --user EMAIL set a user's web password (asked on a terminal, or one line on stdin)
 
@@ -69,7 +71,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dryRun := fs.Bool("dry-run", false, "purge: list what would go, delete nothing")
 	devListen := fs.String("listen", "127.0.0.1:8080", "dev: web address")
 	devIMAP := fs.String("imap", "127.0.0.1:1143", "dev: sandbox IMAP address")
-	devSMTP := fs.String("smtp", "127.0.0.1:2525", "dev: sandbox SMTP address")
+	// --smtp is dev's sandbox address and oauth login's choice of the relay.
+	devSMTP, smtpLogin := new(string), new(bool)
+	if cmd == "dev" {
+		fs.StringVar(devSMTP, "smtp", "127.0.0.1:2525", "dev: sandbox SMTP address")
+	} else {
+		fs.BoolVar(smtpLogin, "smtp", false, "oauth login: the smtp relay's login")
+	}
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -92,8 +100,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, buildinfo.Read())
 		return nil
 	case "oauth login":
-		if *mailboxName == "" {
-			return fmt.Errorf("%w: oauth login needs --mailbox NAME", errUsage)
+		if (*mailboxName == "") == !*smtpLogin {
+			return fmt.Errorf("%w: oauth login needs --mailbox NAME or --smtp", errUsage)
 		}
 		return oauthLogin(ctx, *configFile, *mailboxName, stdout)
 	case "token create":

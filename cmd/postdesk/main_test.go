@@ -266,7 +266,7 @@ func TestServeIngestsMailbox(t *testing.T) {
 	for _, want := range []string{
 		`postdesk_mails_ingested_total{kind="customer",mailbox="payroll"} 1`,
 		`postdesk_conversations{status="new"} 1`,
-		`postdesk_outbox{status="pending"} 2`,
+		`postdesk_outbox_rows{status="pending"} 2`,
 		`postdesk_mailbox_connected{mailbox="payroll"} 1`,
 		`postdesk_database_up 1`,
 	} {
@@ -278,7 +278,7 @@ func TestServeIngestsMailbox(t *testing.T) {
 	// relay's and not the mail's; after three in a row the relay is down.
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		body := httpGet(t, "http://"+listen+"/metrics", 200)
-		if strings.Contains(body, `postdesk_outbox_attempts_total{result="session"}`) && strings.Contains(body, "\npostdesk_smtp_relay_up 0\n") {
+		if !strings.Contains(body, `postdesk_smtp_delivery_attempts_total{result="session"} 0`) && strings.Contains(body, "\npostdesk_smtp_relay_up 0\n") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -288,7 +288,7 @@ func TestServeIngestsMailbox(t *testing.T) {
 	if body := httpGet(t, "http://"+listen+"/readyz", 503); !strings.Contains(body, `"mailbox payroll":"ok"`) || !strings.Contains(body, `"smtp":"fail"`) {
 		t.Errorf("/readyz with the relay down: %s", body)
 	}
-	if body := httpGet(t, "http://"+listen+"/metrics", 200); !strings.Contains(body, `postdesk_outbox{status="pending"} 2`) {
+	if body := httpGet(t, "http://"+listen+"/metrics", 200); !strings.Contains(body, `postdesk_outbox_rows{status="pending"} 2`) {
 		t.Errorf("the mail did not wait for the relay:\n%s", body)
 	}
 }

@@ -16,31 +16,36 @@ import (
 	"postdesk/config"
 )
 
-// oauthLogin runs the OAuth2 device authorization grant (RFC 8628) for a
-// mailbox's oauth2 block: it asks the provider for a code, prints where to
-// enter it, waits until someone signs in there as the mailbox, and writes
-// the refresh token it gets to the file refresh_token: file:PATH names.
-// The token is never printed.
+// oauthLogin runs the OAuth2 device authorization grant (RFC 8628) for the
+// oauth2 block of a mailbox, or of smtp when mailbox is "": it asks the
+// provider for a code, prints where to enter it, waits until someone signs
+// in there as the mailbox (or the relay's user), and writes the refresh
+// token it gets to the file refresh_token: file:PATH names. The token is
+// never printed.
 func oauthLogin(ctx context.Context, file, mailbox string, stdout io.Writer) error {
 	c, _, err := config.LoadForOAuthLogin(file)
 	if err != nil {
 		return err
 	}
-	var m *config.Mailbox
-	for i := range c.Mailboxes {
-		if c.Mailboxes[i].Name == mailbox {
-			m = &c.Mailboxes[i]
+	what, login, username := "smtp", &c.SMTP.Login, c.SMTP.Username
+	if mailbox != "" {
+		what, login = "mailbox "+mailbox, nil
+		for i := range c.Mailboxes {
+			if c.Mailboxes[i].Name == mailbox {
+				login, username = &c.Mailboxes[i].Login, c.Mailboxes[i].Username
+			}
+		}
+		if login == nil {
+			return fmt.Errorf("no mailbox %q in %s", mailbox, file)
 		}
 	}
 	switch {
-	case m == nil:
-		return fmt.Errorf("no mailbox %q in %s", mailbox, file)
-	case m.Auth != config.AuthOAuth2 || m.OAuth2 == nil:
-		return fmt.Errorf("mailbox %s: auth is not oauth2", mailbox)
-	case m.OAuth2.RefreshTokenFile == "":
-		return fmt.Errorf("mailbox %s: oauth2.refresh_token must be file:PATH, where the login writes the token", mailbox)
+	case login.Auth != config.AuthOAuth2 || login.OAuth2 == nil:
+		return fmt.Errorf("%s: auth is not oauth2", what)
+	case login.OAuth2.RefreshTokenFile == "":
+		return fmt.Errorf("%s: oauth2.refresh_token must be file:PATH, where the login writes the token", what)
 	}
-	o := m.OAuth2
+	o := login.OAuth2
 	conf := &oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes,
 		Endpoint: oauth2.Endpoint{TokenURL: o.TokenURL, DeviceAuthURL: deviceURL(o)}}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, &http.Client{Timeout: 30 * time.Second})
@@ -52,8 +57,8 @@ func oauthLogin(ctx context.Context, file, mailbox string, stdout io.Writer) err
 	if da.VerificationURIComplete != "" {
 		where = da.VerificationURIComplete
 	}
-	fmt.Fprintf(stdout, "To sign in mailbox %s, open %s and enter the code %s\nSign in as %s. Waiting...\n",
-		mailbox, where, da.UserCode, m.Username)
+	fmt.Fprintf(stdout, "To sign in %s, open %s and enter the code %s\nSign in as %s. Waiting...\n",
+		what, where, da.UserCode, username)
 	tok, err := conf.DeviceAccessToken(ctx, da)
 	if err != nil {
 		var re *oauth2.RetrieveError

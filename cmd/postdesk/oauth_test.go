@@ -99,6 +99,68 @@ roles:
 	}
 }
 
+// The relay's login gets the same device flow with --smtp.
+func TestOAuthLoginSMTPDeviceFlow(t *testing.T) {
+	prov := oauthtest.Start(t, "notifications@example.com")
+	dir := t.TempDir()
+	refresh := filepath.Join(dir, "smtp.refresh")
+	y := fmt.Sprintf(`
+database_url: postgres://unused
+secret: 0123456789abcdef0123456789abcdef
+smtp:
+  host: smtp.office365.com
+  username: notifications@example.com
+  auth: oauth2
+  oauth2:
+    token_url: %s
+    device_url: %s
+    client_id: %s
+    scopes: [https://outlook.office365.com/SMTP.Send, offline_access]
+    refresh_token: file:%s
+categories:
+  - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
+roles:
+  - {key: payroll-team, name: Payroll team, staff: true}
+`, prov.TokenURL, prov.DeviceURL, prov.ClientID, refresh)
+	file := filepath.Join(dir, "postdesk.yaml")
+	if err := os.WriteFile(file, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"check-config", "--config", file}, &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "smtp.oauth2.refresh_token") || !strings.Contains(err.Error(), "run postdesk oauth login --smtp") {
+		t.Fatalf("check-config before login: %v", err)
+	}
+	if err := run(context.Background(), []string{"oauth", "login", "--config", file}, &out, &out); err == nil || !strings.Contains(err.Error(), "--mailbox NAME or --smtp") {
+		t.Fatalf("oauth login without a target: %v", err)
+	}
+	term := &approver{prov: prov}
+	if err := run(context.Background(), []string{"oauth", "login", "--smtp", "--config", file}, term, term); err != nil {
+		t.Fatalf("oauth login --smtp: %v\n%s", err, term.buf.String())
+	}
+	if !strings.Contains(term.buf.String(), "To sign in smtp") || !strings.Contains(term.buf.String(), "Sign in as notifications@example.com") {
+		t.Errorf("output:\n%s", term.buf.String())
+	}
+	st, err := os.Stat(refresh)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("refresh token file: %v %v", st, err)
+	}
+	rt := strings.TrimSpace(mustRead(t, refresh))
+	if rt == "" || strings.Contains(term.buf.String(), rt) {
+		t.Errorf("refresh token %q empty or printed", rt)
+	}
+	if err := run(context.Background(), []string{"check-config", "--config", file}, &out, &out); err != nil {
+		t.Fatalf("check-config after login: %v", err)
+	}
+	a, err := mailauth.New(mailauth.Config{TokenURL: prov.TokenURL, ClientID: prov.ClientID, RefreshToken: rt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Token(context.Background()); err != nil {
+		t.Errorf("the saved refresh token: %v", err)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"version"}, &out, &out); err != nil {
