@@ -705,30 +705,42 @@ func (s *Service) AlertMailbox(ctx context.Context, mailbox, category, reason st
 		if err != nil || !latched {
 			return err
 		}
-		roles, err := tx.RolesByIDs(ctx, cat.RoleIDs)
+		n, err := s.AlertCategoryStaff(ctx, tx, cat, mailbox, reason)
 		if err != nil {
 			return err
-		}
-		var staffRoles []int64
-		for _, r := range roles {
-			if r.Staff {
-				staffRoles = append(staffRoles, r.ID)
-			}
-		}
-		members, err := tx.RoleMembers(ctx, staffRoles)
-		if err != nil {
-			return err
-		}
-		for _, u := range members {
-			uid := u.ID
-			if err := tx.Enqueue(ctx, &store.OutboxItem{CategoryID: &cat.ID, Template: store.TemplateMailboxAlert,
-				Recipient: u.Email, RecipientID: &uid, MailMessageID: s.NewMessageID(),
-				Detail: map[string]string{"mailbox": mailbox, "reason": reason}}); err != nil {
-				return err
-			}
 		}
 		sent = true
-		return tx.Audit(ctx, nil, "health", "mailbox_alert", nil, map[string]any{"mailbox": mailbox, "reason": reason, "recipients": len(members)})
+		return tx.Audit(ctx, nil, "health", "mailbox_alert", nil, map[string]any{"mailbox": mailbox, "reason": reason, "recipients": n})
 	})
 	return sent, err
+}
+
+// categoryStaff lists the members of a category's staff roles: those who
+// hear of its mailboxes' troubles, which belong to no conversation.
+func (s *Service) categoryStaff(ctx context.Context, tx *store.Tx, cat *store.Category) ([]store.User, error) {
+	ids, err := s.staffRoles(ctx, tx, cat)
+	if err != nil {
+		return nil, err
+	}
+	return tx.RoleMembers(ctx, ids)
+}
+
+// AlertCategoryStaff queues, in the caller's transaction, a mailbox_alert
+// mail about mailbox to every member of the category's staff roles, and
+// returns how many were told. Callers latch it, so that one problem is told
+// once (AlertMailbox; the purge's report of copies left on a server).
+func (s *Service) AlertCategoryStaff(ctx context.Context, tx *store.Tx, cat *store.Category, mailbox, reason string) (int, error) {
+	members, err := s.categoryStaff(ctx, tx, cat)
+	if err != nil {
+		return 0, err
+	}
+	for _, u := range members {
+		uid := u.ID
+		if err := tx.Enqueue(ctx, &store.OutboxItem{CategoryID: &cat.ID, Template: store.TemplateMailboxAlert,
+			Recipient: u.Email, RecipientID: &uid, MailMessageID: s.NewMessageID(),
+			Detail: map[string]string{"mailbox": mailbox, "reason": reason}}); err != nil {
+			return 0, err
+		}
+	}
+	return len(members), nil
 }

@@ -40,14 +40,21 @@ type DeleterOptions struct {
 	RetryFirst, RetryMax time.Duration
 	// ReportAfter is DefaultReportAfter when zero.
 	ReportAfter time.Duration
-	// NewMessageID makes the Message-IDs of report mails
-	// (conversation.Service.NewMessageID); nil: nothing is reported.
-	NewMessageID func() string
+	// Alerts tells a category's staff of the copies left on its server
+	// (conversation.Service); nil: nothing is reported.
+	Alerts StaffAlerter
 	// Poll is the safety poll (default 5 minutes; wake-ups come by LISTEN).
 	Poll  time.Duration
 	Clock clockwork.Clock
 	// Logger: default slog.Default().
 	Logger *slog.Logger
+}
+
+// StaffAlerter tells a category's staff, in the caller's transaction, of a
+// problem with one of its mailboxes (conversation.Service decides who
+// hears of it).
+type StaffAlerter interface {
+	AlertCategoryStaff(ctx context.Context, tx *store.Tx, cat *store.Category, mailbox, reason string) (int, error)
 }
 
 // Deleter drains the imap_deletions queue that the purge fills: it claims
@@ -62,7 +69,7 @@ type Deleter struct {
 	timeout, lease       time.Duration
 	retryFirst, retryMax time.Duration
 	reportAfter          time.Duration
-	newMessageID         func() string
+	alerts               StaffAlerter
 	clock                clockwork.Clock
 	log                  *slog.Logger
 	runner               *queue.Runner
@@ -75,7 +82,7 @@ func NewDeleter(st *store.Store, opts *DeleterOptions) *Deleter {
 	}
 	d := &Deleter{st: st, mailboxes: map[string]*ingest.Options{}, batch: 500, timeout: 10 * time.Minute,
 		retryFirst: time.Minute, retryMax: 6 * time.Hour, reportAfter: DefaultReportAfter,
-		newMessageID: opts.NewMessageID, clock: opts.Clock, log: opts.Logger}
+		alerts: opts.Alerts, clock: opts.Clock, log: opts.Logger}
 	maps.Copy(d.mailboxes, opts.Mailboxes)
 	for name, o := range d.mailboxes {
 		if o != nil {
@@ -280,7 +287,7 @@ func (d *Deleter) logResult(res IMAPResult) {
 // It reuses the mailbox_alert mail (the mailbox named, the reason saying
 // what is left on it).
 func (d *Deleter) reportOverdue(ctx context.Context) error {
-	if d.newMessageID == nil {
+	if d.alerts == nil {
 		return nil
 	}
 	now := d.clock.Now()
@@ -313,31 +320,14 @@ func (d *Deleter) report(ctx context.Context, tx *store.Tx, o store.OverdueDelet
 	if err != nil {
 		return err
 	}
-	roles, err := tx.RolesByIDs(ctx, cat.RoleIDs)
+	told, err := d.alerts.AlertCategoryStaff(ctx, tx, cat, o.Mailbox, reason)
 	if err != nil {
 		return err
-	}
-	var staff []int64
-	for _, r := range roles {
-		if r.Staff {
-			staff = append(staff, r.ID)
-		}
-	}
-	members, err := tx.RoleMembers(ctx, staff)
-	if err != nil {
-		return err
-	}
-	for _, u := range members {
-		if err := tx.Enqueue(ctx, &store.OutboxItem{CategoryID: &cat.ID, Template: store.TemplateMailboxAlert,
-			Recipient: u.Email, RecipientID: &u.ID, MailMessageID: d.newMessageID(),
-			Detail: map[string]string{"mailbox": o.Mailbox, "reason": reason}}); err != nil {
-			return err
-		}
 	}
 	d.log.Error("retention: IMAP copies overdue; staff told", "category", o.Category, "mailbox", o.Mailbox,
-		"copies", o.Copies, "recipients", len(members), "last_error", o.LastError)
+		"copies", o.Copies, "recipients", told, "last_error", o.LastError)
 	return tx.Audit(ctx, nil, "retention", "imap_deletion_overdue", nil, map[string]any{"category": o.Category,
-		"mailbox": o.Mailbox, "copies": o.Copies, "recipients": len(members)})
+		"mailbox": o.Mailbox, "copies": o.Copies, "recipients": told})
 }
 
 // days writes a duration of whole days as "7 days", others as Go does.

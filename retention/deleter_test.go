@@ -193,7 +193,7 @@ func TestOverdueDeletionReportedOnce(t *testing.T) {
 	seedCopies(t, e, s, 2, "late")
 	clock := clockwork.NewFakeClockAt(time.Now())
 	r, err := retention.New(e.st, &retention.Options{Mailboxes: payrollAt(s, deadPort(t)), Clock: clock,
-		NewMessageID: e.svc.NewMessageID, Logger: slog.New(slog.DiscardHandler)})
+		Alerts: e.svc, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

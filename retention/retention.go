@@ -138,10 +138,9 @@ type Options struct {
 	// off (every batch BatchSize, no pause).
 	TargetBatch time.Duration
 	Yield       float64
-	// NewMessageID makes the Message-IDs of the mail that reports copies
-	// left on a server for a week (conversation.Service.NewMessageID); nil:
-	// not reported.
-	NewMessageID func() string
+	// Alerts tells a category's staff of copies left on a server for a week
+	// (conversation.Service); nil: not reported.
+	Alerts StaffAlerter
 	// Locker keeps purges from overlapping (default NewLocker(st)).
 	Locker gocron.Locker
 	// IMAPTimeout bounds the deletion of IMAP copies right after a purge
@@ -180,9 +179,9 @@ func New(st *store.Store, opts *Options) (*Retention, error) {
 	r := &Retention{st: st, at: DefaultAt, loc: time.Local, imapTimeout: 10 * time.Minute,
 		clock: clockwork.NewRealClock(), log: slog.Default(), mailboxes: map[string]*ingest.Options{},
 		target: DefaultTargetBatch, yield: DefaultYield}
-	var newID func() string
+	var alerts StaffAlerter
 	if opts != nil {
-		newID = opts.NewMessageID
+		alerts = opts.Alerts
 		if opts.TargetBatch != 0 {
 			r.target = max(opts.TargetBatch, 0)
 		}
@@ -212,7 +211,7 @@ func New(st *store.Store, opts *Options) (*Retention, error) {
 		r.locker = NewLocker(st)
 	}
 	r.deleter = NewDeleter(st, &DeleterOptions{Mailboxes: r.mailboxes, Timeout: r.imapTimeout,
-		NewMessageID: newID, Clock: r.clock, Logger: r.log})
+		Alerts: alerts, Clock: r.clock, Logger: r.log})
 	t, err := time.Parse("15:04", r.at)
 	if err != nil {
 		return nil, fmt.Errorf("retention: at %q: want HH:MM, such as 03:30", r.at)

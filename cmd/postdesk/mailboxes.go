@@ -83,10 +83,10 @@ func newRetention(c *config.Config, st *store.Store, log *slog.Logger) (*retenti
 }
 
 // newRetentionReporting is newRetention whose deleter reports copies left
-// on a server for a week, with Message-IDs from newID.
-func newRetentionReporting(c *config.Config, st *store.Store, log *slog.Logger, newID func() string) (*retention.Retention, error) {
+// on a server for a week through alerts.
+func newRetentionReporting(c *config.Config, st *store.Store, log *slog.Logger, alerts retention.StaffAlerter) (*retention.Retention, error) {
 	return retention.New(st, &retention.Options{Mailboxes: imapOptions(c, log), At: c.PurgeAt, Location: time.Local,
-		NewMessageID: newID, Logger: log.With("job", "retention")})
+		Alerts: alerts, Logger: log.With("job", "retention")})
 }
 
 // startMailboxes runs one ingest worker per configured mailbox, the mailbox
@@ -112,7 +112,7 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 			}
 		})
 	}
-	purge, err := newRetentionReporting(c, st, log, svc.NewMessageID)
+	purge, err := newRetentionReporting(c, st, log, svc)
 	if err != nil {
 		cancel()
 		return nil, err
