@@ -32,10 +32,10 @@ import (
 // The invented organisation: Payroll (two members, Ben reads Finnish) and
 // Sick leave (one member), and a customer.
 const testConfig = `
-listen: 127.0.0.1:8080
+listen: 127.0.0.1:18080 # never served: the organisation only
 database_url: postgres://unused
 secret: 0123456789abcdef0123456789abcdef
-smtp: {host: 127.0.0.1, port: 2525, tls: none}
+smtp: {host: 127.0.0.1, port: 10025, tls: none} # never dialled: the tests give the sink's port
 categories:
   - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
   - {key: sick-leave, name: Sick leave, addresses: [hr@example.com], roles: [hr-team]}

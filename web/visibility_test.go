@@ -20,10 +20,10 @@ import (
 // permission, and supervisors, without it) beside the staff roles, users of
 // two companies and one of none.
 const visibilityOrg = `
-listen: 127.0.0.1:8080
+listen: 127.0.0.1:18080 # never served: the organisation only
 database_url: postgres://unused
 secret: 0123456789abcdef0123456789abcdef
-smtp: {host: 127.0.0.1, port: 2525, tls: none}
+smtp: {host: 127.0.0.1, port: 10025, tls: none} # never dialled: the tests give the sink's port
 categories:
   - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
   - {key: sick-leave, name: Sick leave, addresses: [hr@example.com], roles: [hr-team, managers, supervisors]}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,11 +58,25 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// sandboxInbox lists the subjects in a sandbox mailbox, as a mail client
-// logged in as that person sees them.
-func sandboxInbox(t *testing.T, addr, user string) []string {
+// awaitSandboxMail reads the subjects in a user's sandbox INBOX until done
+// says they are what the test waits for, or deadline passes (a zero one:
+// read once). Between reads it waits in IDLE for the server's EXISTS, so it
+// goes on the moment a mail arrives, never on a timer.
+func awaitSandboxMail(t *testing.T, addr, user string, deadline time.Time, done func(subjects []string) bool) []string {
 	t.Helper()
-	c, err := imapclient.DialInsecure(addr, nil)
+	var count atomic.Uint32 // the mailbox's size, as EXISTS last said
+	arrived := make(chan struct{}, 1)
+	c, err := imapclient.DialInsecure(addr, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(data *imapclient.UnilateralDataMailbox) {
+			if data.NumMessages != nil {
+				count.Store(*data.NumMessages)
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+			}
+		},
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,11 +85,46 @@ func sandboxInbox(t *testing.T, addr, user string) []string {
 		t.Fatalf("login %s: %v", user, err)
 	}
 	sel, err := c.Select("INBOX", nil).Wait()
-	if err != nil || sel.NumMessages == 0 {
+	if err != nil {
+		t.Fatalf("select %s: %v", user, err)
+	}
+	count.Store(sel.NumMessages)
+	for {
+		subjects := sandboxSubjects(t, c, count.Load())
+		if done(subjects) || deadline.IsZero() {
+			return subjects
+		}
+		idle, err := c.Idle()
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeout := time.NewTimer(time.Until(deadline))
+		select {
+		case <-arrived:
+		case <-timeout.C:
+		}
+		timeout.Stop()
+		if err := idle.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := idle.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			return sandboxSubjects(t, c, count.Load())
+		}
+	}
+}
+
+// sandboxSubjects fetches the subjects of the first n mails of the selected
+// mailbox.
+func sandboxSubjects(t *testing.T, c *imapclient.Client, n uint32) []string {
+	t.Helper()
+	if n == 0 {
 		return nil
 	}
 	var all imap.SeqSet
-	all.AddRange(1, sel.NumMessages)
+	all.AddRange(1, n)
 	msgs, err := c.Fetch(all, &imap.FetchOptions{Envelope: true}).Collect()
 	if err != nil {
 		t.Fatal(err)
@@ -105,15 +155,11 @@ func TestDevSandboxEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(45 * time.Second)
-	for {
-		subjects := sandboxInbox(t, imapAddr, "aino.palkka@example.com")
-		if strings.Contains(strings.Join(subjects, "\n"), "Holiday pay question") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no notification in the staff member's sandbox mailbox: %v", subjects)
-		}
-		time.Sleep(200 * time.Millisecond)
+	notified := func(subjects []string) bool {
+		return strings.Contains(strings.Join(subjects, "\n"), "Holiday pay question")
+	}
+	if subjects := awaitSandboxMail(t, imapAddr, "aino.palkka@example.com", deadline, notified); !notified(subjects) {
+		t.Fatalf("no notification in the staff member's sandbox mailbox: %v", subjects)
 	}
 	ctx := context.Background()
 	st, err := store.Open(ctx, dbURL)
@@ -138,18 +184,14 @@ func TestDevSandboxEndToEnd(t *testing.T) {
 	if err := st.Pool().QueryRow(ctx, `SELECT number FROM conversations WHERE subject = 'Holiday pay question'`).Scan(&number); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		got := strings.Join(sandboxInbox(t, imapAddr, "cara.customer@acme.example"), "\n")
-		if strings.Contains(got, "Holiday pay question") {
-			t.Fatalf("the acknowledgement repeats the sender's subject: %q", got)
-		}
-		if strings.Contains(got, fmt.Sprintf("[#%d]", number)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the customer got no acknowledgement in the sandbox: %q", got)
-		}
-		time.Sleep(200 * time.Millisecond)
+	tag := fmt.Sprintf("[#%d]", number)
+	acked := func(subjects []string) bool { return strings.Contains(strings.Join(subjects, "\n"), tag) }
+	got := strings.Join(awaitSandboxMail(t, imapAddr, "cara.customer@acme.example", deadline, acked), "\n")
+	if !strings.Contains(got, tag) {
+		t.Fatalf("the customer got no acknowledgement in the sandbox: %q", got)
+	}
+	if strings.Contains(got, "Holiday pay question") {
+		t.Fatalf("the acknowledgement repeats the sender's subject: %q", got)
 	}
 
 	// The conversation through the JSON API, as a staff member of the role.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -51,20 +52,35 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// closedPort is a port nothing listens on (free a moment ago): the relay of
+// tests that send nothing, which must never be a running sandbox's.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	_, port, err := net.SplitHostPort(freePort(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func writeConfig(t *testing.T, dbURL, listen string) string {
 	t.Helper()
 	y := fmt.Sprintf(`
 listen: %s
 database_url: env:TEST_DATABASE_URL
 secret: env:TEST_SECRET
-smtp: {host: 127.0.0.1, port: 2525, tls: none}
+smtp: {host: 127.0.0.1, port: %d, tls: none}
 categories:
   - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
 roles:
   - {key: payroll-team, name: Payroll team, staff: true}
 users:
   - {email: aino.handler@example.com, name: Aino Handler, roles: [payroll-team]}
-`, listen)
+`, listen, closedPort(t))
 	f := filepath.Join(t.TempDir(), "postdesk.yaml")
 	if err := os.WriteFile(f, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
@@ -139,7 +155,7 @@ roles:
 
 func TestCheckConfigValid(t *testing.T) {
 	t.Parallel()
-	f := writeConfig(t, "", "127.0.0.1:8080")
+	f := writeConfig(t, "", freePort(t))
 	out, err := command(t, "postgres://unused/x", "check-config", "--config", f).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "ok (1 categories, 1 roles, 1 users, 0 mailboxes)") {
 		t.Fatalf("check-config: %v\n%s", err, out)
