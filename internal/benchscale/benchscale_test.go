@@ -1,0 +1,35 @@
+package benchscale
+
+import "testing"
+
+func TestN(t *testing.T) {
+	for _, c := range []struct {
+		env       string
+		base, min int
+		want      int
+	}{
+		{"", 10000, 1, 10000},
+		{"0.1", 10000, 1, 1000},
+		{"2", 10000, 1, 20000},
+		{"0.00001", 10000, 50, 50},
+	} {
+		t.Setenv(Env, c.env)
+		if got := N(c.base, c.min); got != c.want {
+			t.Errorf("%s=%q: N(%d, %d) = %d, want %d", Env, c.env, c.base, c.min, got, c.want)
+		}
+	}
+}
+
+func TestScaleRefusesNonsense(t *testing.T) {
+	for _, v := range []string{"0", "-1", "abc", "NaN", "Inf"} {
+		t.Setenv(Env, v)
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s=%q: no panic", Env, v)
+				}
+			}()
+			Scale()
+		}()
+	}
+}
