@@ -42,9 +42,18 @@ type Config struct {
 	Mailboxes      []Mailbox  `yaml:"mailboxes"`
 	SMTP           SMTP       `yaml:"smtp"`
 	SenderAuth     SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
+	IMAPPush       IMAPPush   `yaml:"imap_push"`   // the mail server's new-mail pushes (package push)
 	Categories     []Category `yaml:"categories"`
 	Roles          []Role     `yaml:"roles"`
 	Users          []User     `yaml:"users"`
+}
+
+// IMAPPush enables the endpoint a mail server calls when a watched mailbox
+// has new mail (docs/dovecot-push.md).
+type IMAPPush struct {
+	// Secret is the bearer token the server's push script (or the basic
+	// auth password of Dovecot's OX driver) must send; empty: no endpoint.
+	Secret string `yaml:"secret"`
 }
 
 // Mailbox is one IMAP account feeding a category.
@@ -65,7 +74,11 @@ type Mailbox struct {
 	// postdesk first connects: "quiet" (stored as the archive, nobody
 	// mailed) or "notify" (handled like new mail).
 	Existing string `yaml:"existing"`
-	Login    `yaml:",inline"`
+	// Idle false makes the worker poll every poll_interval even where the
+	// server offers IDLE (for a server whose IDLE is broken, or when
+	// imap_push wakes it); nil or true: IDLE where offered.
+	Idle  *bool `yaml:"idle"`
+	Login `yaml:",inline"`
 }
 
 // Login is how postdesk logs in to an IMAP or SMTP server and checks its
@@ -497,6 +510,10 @@ func (c *Config) check(p *parser) {
 		p.add("secret", "too short: %d bytes, want at least %d (it signs reply tokens and sessions)", len(c.Secret), MinSecretBytes)
 	}
 
+	if c.IMAPPush.Secret != "" && len(c.IMAPPush.Secret) < MinSecretBytes {
+		p.add("imap_push.secret", "too short: %d bytes, want at least %d (anyone who knows it can make postdesk poll)", len(c.IMAPPush.Secret), MinSecretBytes)
+	}
+
 	if _, err := time.Parse("15:04", c.PurgeAt); err != nil {
 		p.add("purge_at", "want a time of day as HH:MM, got %q", c.PurgeAt)
 	}
@@ -691,8 +708,8 @@ func init() {
 		"listen", "metrics_listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]", "purge_at",
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
-		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing",
-		"log_level", "trusted_proxies", "trusted_proxies[]",
+		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing", "mailboxes[].idle",
+		"log_level", "trusted_proxies", "trusted_proxies[]", "imap_push", "imap_push.secret",
 		"sender_auth", "sender_auth.authserv_ids", "sender_auth.authserv_ids[]", "sender_auth.staff_powers",
 		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",

@@ -143,6 +143,8 @@ func TestMistakes(t *testing.T) {
 		{"bad retention", "retention: 4y", "retention: 4 years", "categories[0].retention", "bad retention"},
 		{"zero retention", "retention: 4y", "retention: 0s", "categories[0].retention", "longer than zero"},
 		{"short secret", "secret: env:POSTDESK_SECRET", "secret: tooshort", "secret", "too short"},
+		{"short push secret", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nimap_push: {secret: tooshort}", "imap_push.secret", "too short"},
+		{"misspelt push key", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nimap_push: {token: x}", "imap_push.token", "unknown key"},
 		{"unset env", "password: env:SMTP_PASSWORD", "password: env:NO_SUCH_VARIABLE", "smtp.password", "NO_SUCH_VARIABLE is not set"},
 		{"missing file", "password: env:SMTP_PASSWORD", "password: file:/nonexistent/postdesk-secret", "smtp.password", "cannot read"},
 		{"bad tls mode", "tls: implicit", "tls: ssl", "mailboxes[0].tls", "want implicit, starttls or none"},

@@ -175,6 +175,9 @@ type Worker struct {
 	afterKind   string // AfterSeen, AfterMove or AfterDelete
 	afterFolder string
 	optsErr     error
+	// wake, buffered 1, asks the session to poll now: EXISTS from the
+	// server, or Wake (a push from the mail server).
+	wake chan struct{}
 
 	// Run's state (one goroutine).
 	lastSuccess time.Time
@@ -203,7 +206,7 @@ type failure struct {
 // NewWorker returns a worker for opts (copied; zero fields get the defaults).
 // Invalid options are reported by Run.
 func NewWorker(opts *Options, st Store, lk Locker) *Worker {
-	w := &Worker{st: st, lk: lk, backoffMin: time.Second, backoffMax: 5 * time.Minute, authBackoffMax: authBackoffMax, warned: map[string]bool{},
+	w := &Worker{st: st, lk: lk, wake: make(chan struct{}, 1), backoffMin: time.Second, backoffMax: 5 * time.Minute, authBackoffMax: authBackoffMax, warned: map[string]bool{},
 		progressEvery: 5 * time.Second}
 	if opts != nil {
 		w.opts = *opts
@@ -371,7 +374,7 @@ func (w *Worker) session(parent context.Context, lease Lease, ok func()) (err er
 		}
 	}()
 
-	wake := make(chan struct{}, 1)
+	wake := w.wake
 	c, err := w.connect(ctx, wake)
 	if err != nil {
 		return err

@@ -14,7 +14,28 @@ import (
 const (
 	ChannelOutbox    = "postdesk_outbox"
 	ChannelDeletions = "postdesk_imap_deletions"
+	// ChannelMailbox carries a mailbox's name: its mail server announced
+	// new mail (package push), and whichever instance holds that
+	// mailbox's lease polls it at once.
+	ChannelMailbox = "postdesk_mailbox"
 )
+
+// maxPayload is PostgreSQL's limit on a notification's payload (8000 bytes
+// in the default build), less a margin.
+const maxPayload = 7900
+
+// NotifyMailbox wakes the worker of mailbox, on whichever instance holds its
+// lease. It is sent outside any transaction: the news comes from the mail
+// server, not from anything this database commits.
+func (s *Store) NotifyMailbox(ctx context.Context, mailbox string) error {
+	if mailbox == "" || len(mailbox) > maxPayload {
+		return fmt.Errorf("notify %s: mailbox name of %d bytes", ChannelMailbox, len(mailbox))
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, ChannelMailbox, mailbox); err != nil {
+		return fmt.Errorf("notify %s: %w", ChannelMailbox, err)
+	}
+	return nil
+}
 
 // Notify queues a notification on channel; PostgreSQL delivers it when the
 // transaction commits, and never if it rolls back, so a worker is woken only
@@ -33,6 +54,18 @@ func (tx *Tx) Notify(ctx context.Context, channel string) error {
 // notifications sent meanwhile are lost. ready, when not nil, is called
 // after each successful LISTEN.
 func (s *Store) Listen(ctx context.Context, wake map[string]func(), ready func(), log *slog.Logger) {
+	each := make(map[string]func(string), len(wake))
+	for ch, f := range wake {
+		each[ch] = func(string) { f() }
+	}
+	s.ListenPayload(ctx, each, ready, log)
+}
+
+// ListenPayload is Listen for channels whose payload matters: handle[channel]
+// gets each notification's payload. After each (re)connect every handler is
+// called with the empty payload, meaning "anything may have happened".
+func (s *Store) ListenPayload(ctx context.Context, handle map[string]func(payload string), ready func(), log *slog.Logger) {
+	wake := handle
 	if log == nil {
 		log = slog.Default()
 	}
@@ -59,7 +92,7 @@ func (s *Store) Listen(ctx context.Context, wake map[string]func(), ready func()
 }
 
 // listen runs one session; connected reports that its LISTEN succeeded.
-func (s *Store) listen(ctx context.Context, wake map[string]func(), ready func()) (connected bool, err error) {
+func (s *Store) listen(ctx context.Context, wake map[string]func(string), ready func()) (connected bool, err error) {
 	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return false, fmt.Errorf("listen: %w", err)
@@ -76,7 +109,7 @@ func (s *Store) listen(ctx context.Context, wake map[string]func(), ready func()
 		ready()
 	}
 	for _, f := range wake {
-		f()
+		f("")
 	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -84,7 +117,7 @@ func (s *Store) listen(ctx context.Context, wake map[string]func(), ready func()
 			return true, fmt.Errorf("listen: %w", err)
 		}
 		if f := wake[n.Channel]; f != nil {
-			f()
+			f(n.Payload)
 		}
 	}
 }

@@ -88,3 +88,45 @@ func TestListenWakesOnCommitAndReconnects(t *testing.T) {
 	notify(store.ChannelOutbox, true)
 	await(outbox, "outbox wake-up after reconnecting")
 }
+
+func TestNotifyMailboxCarriesTheName(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	got, ready := make(chan string, 100), make(chan struct{}, 10)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.ListenPayload(ctx, map[string]func(string){
+			store.ChannelMailbox: func(p string) { got <- p },
+		}, func() { ready <- struct{}{} }, nil)
+	}()
+	defer func() { cancel(); <-done }()
+	next := func() string {
+		t.Helper()
+		select {
+		case p := <-got:
+			return p
+		case <-time.After(15 * time.Second):
+			t.Fatal("no notification")
+			return ""
+		}
+	}
+	<-ready
+	// After the LISTEN every handler hears the empty payload once: news
+	// sent before it may have been missed.
+	if p := next(); p != "" {
+		t.Fatalf("first payload %q, want the empty one after LISTEN", p)
+	}
+	for _, name := range []string{"payroll", "hr@example.test/INBOX", "tuki ä/Saapuneet"} {
+		if err := st.NotifyMailbox(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		if p := next(); p != name {
+			t.Fatalf("payload %q, want %q", p, name)
+		}
+	}
+	if err := st.NotifyMailbox(ctx, ""); err == nil {
+		t.Fatal("an empty mailbox name was sent")
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"postdesk/ingest"
 	"postdesk/metrics"
 	"postdesk/outbound"
+	"postdesk/push"
 	"postdesk/retention"
 	"postdesk/senderauth"
 	"postdesk/store"
@@ -214,6 +215,13 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 			MaxAge: 2*max(m.PollInterval.D, ingest.DefaultSafetyPoll) + time.Minute})
 	}
 	checker.Register(mux)
+	if c.IMAPPush.Secret != "" {
+		h, err := push.NewHandler(c.IMAPPush.Secret, pushMailboxes(c), st, log.With("component", "push"))
+		if err != nil {
+			return fmt.Errorf("imap_push: %w", err)
+		}
+		mux.Handle(push.Path, h)
+	}
 	// /metrics is on listen, or, with metrics_listen, only there: it need
 	// not face the internet.
 	var metricsMux *http.ServeMux

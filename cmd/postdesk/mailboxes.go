@@ -14,6 +14,7 @@ import (
 	"postdesk/health"
 	"postdesk/ingest"
 	"postdesk/metrics"
+	"postdesk/push"
 	"postdesk/retention"
 	"postdesk/store"
 	"postdesk/trace"
@@ -60,6 +61,7 @@ func imapOptions(c *config.Config, log *slog.Logger) map[string]*ingest.Options 
 		opts := &ingest.Options{
 			Name: m.Name, Host: m.Host, Port: m.Port, TLS: m.TLS, Username: m.Username, Password: m.Password,
 			Folder: m.Folder, After: m.After, PollInterval: m.PollInterval.D, Existing: m.Existing, Logger: log,
+			DisableIdle: m.Idle != nil && !*m.Idle,
 		}
 		auth, tlsCfg, err := mailLogin(m.Login, log)
 		if err != nil {
@@ -104,8 +106,10 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 	desk := ingest.NewDesk(st, svc, cats)
 	desk.Logger = log.With("component", "ingest")
 	mailboxes := imapOptions(c, log)
+	workers := make(map[string]*ingest.Worker, len(c.Mailboxes))
 	for _, m := range c.Mailboxes {
 		w := ingest.NewWorker(mailboxes[m.Name], desk, desk)
+		workers[m.Name] = w
 		ws.Go(func(ctx context.Context) {
 			if err := w.Run(ctx); err != nil {
 				log.Error("mailbox worker stopped", "mailbox", m.Name, "err", err)
@@ -126,8 +130,23 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 	// batch (of any instance) notifies, and on a poll.
 	deleter := purge.Deleter()
 	ws.Go(deleter.Run)
+	// A mail server's push (package push, any instance's endpoint) names a
+	// mailbox; the instance whose worker holds its lease polls at once.
+	// The empty payload, after a reconnect, may have hidden any of them.
+	wakeMailbox := func(name string) {
+		if name == "" {
+			for _, w := range workers {
+				w.Wake()
+			}
+		} else if w := workers[name]; w != nil {
+			w.Wake()
+		}
+	}
 	ws.Go(func(ctx context.Context) {
-		st.Listen(ctx, map[string]func(){store.ChannelDeletions: deleter.Wake}, nil, log.With("listener", "imap_deletions"))
+		st.ListenPayload(ctx, map[string]func(string){
+			store.ChannelDeletions: func(string) { deleter.Wake() },
+			store.ChannelMailbox:   wakeMailbox,
+		}, nil, log.With("listener", "imap_deletions+mailbox"))
 	})
 	alerter := &health.Alerter{St: st, Svc: svc, Logger: log}
 	for _, m := range c.Mailboxes {
@@ -152,4 +171,13 @@ func startMailboxes(ctx context.Context, c *config.Config, st *store.Store, svc 
 		}
 	})
 	return ws, nil
+}
+
+// pushMailboxes names the configured mailboxes as a mail server's push does.
+func pushMailboxes(c *config.Config) []push.Mailbox {
+	ms := make([]push.Mailbox, 0, len(c.Mailboxes))
+	for _, m := range c.Mailboxes {
+		ms = append(ms, push.Mailbox{Name: m.Name, Username: m.Username, Folder: m.Folder})
+	}
+	return ms
 }

@@ -46,6 +46,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -131,6 +132,11 @@ type Options struct {
 	// active and its "username" the user's name. The users keep their
 	// passwords for PLAIN and LOGIN.
 	OAuth2Introspection string
+	// PushScript, when set, is a Lua script for the push_notification_lua
+	// driver (push.DovecotScript), loaded for IMAP with PushSettings as its
+	// plugin settings (Dovecot 2.3 only).
+	PushScript   string
+	PushSettings map[string]string
 }
 
 // StartWith is Start with options.
@@ -212,6 +218,17 @@ func StartWith(t testing.TB, o *Options) *Server {
 			t.Fatalf("dovecottest: %v", err)
 		}
 	}
+	pushConf := ""
+	if o.PushScript != "" {
+		if v24 {
+			t.Fatalf("dovecottest: the push configuration is written for Dovecot 2.3 only (this is %s)", version)
+		}
+		script := filepath.Join(dir, "push.lua")
+		if err := os.WriteFile(script, []byte(o.PushScript), 0o644); err != nil {
+			t.Fatalf("dovecottest: %v", err)
+		}
+		pushConf = pushConfig(script, o.PushSettings)
+	}
 	s := &Server{
 		Host:    "127.0.0.1",
 		RootCAs: certPool,
@@ -233,7 +250,7 @@ func StartWith(t testing.TB, o *Options) *Server {
 		s.Port, s.TLSPort = ports[0], ports[1]
 		s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
 		s.TLSAddr = net.JoinHostPort(s.Host, strconv.Itoa(s.TLSPort))
-		conf := config23(dir, acct, s.Port, s.TLSPort, oauth2Conf)
+		conf := config23(dir, acct, s.Port, s.TLSPort, oauth2Conf) + pushConf
 		if v24 {
 			if oauth2Conf != "" {
 				t.Fatalf("dovecottest: the oauth2 passdb is written for Dovecot 2.3 only (this is %s)", version)
@@ -496,6 +513,23 @@ service anvil {
   chroot =
 }
 `, dir, port, tlsPort, a.loginUser, a.internalUser, nonRoot(a, false), mechs, oauthPassdb, passwdMechs)
+}
+
+// pushConfig loads Dovecot's Lua push driver with script for IMAP sessions
+// (APPEND is how tests deliver mail).
+func pushConfig(script string, settings map[string]string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "mail_plugins = $mail_plugins mail_lua notify push_notification push_notification_lua\nplugin {\n  push_notification_driver = lua:file=%s\n", script)
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %s = %s\n", k, settings[k])
+	}
+	b.WriteString("}\n")
+	return b.String()
 }
 
 // nonRoot is the config a non-root master needs: every process and socket
