@@ -74,6 +74,11 @@ var (
 	ImportRemaining = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "postdesk_import_remaining_mails", Help: "Mails of the go-live import still to store, by mailbox (0 when done).",
 	}, []string{"mailbox"})
+	// IMAPPushes counts the mail server's new-mail pushes (package push) by
+	// result (PushResults).
+	IMAPPushes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_imap_pushes_total", Help: "New-mail pushes from the mail server, by result (woke, unwatched, refused, failed).",
+	}, []string{"result"})
 	// HTTPRequests and HTTPSeconds count the web side's requests by route
 	// (the ServeMux pattern that served it, "GET /login"; "unmatched" for
 	// none), so their labels stay few whatever URLs clients send.
@@ -138,9 +143,17 @@ var configured struct {
 	names []string
 }
 
+// PushResults are the results IMAPPushes counts: a watched mailbox's
+// worker was woken; the push named no watched mailbox; the call was refused
+// (no secret, or not a notification); the wake-up could not be sent.
+var PushResults = []string{"woke", "unwatched", "refused", "failed"}
+
 // Init makes the per-mailbox series of the configured mailboxes, at 0, so
 // that a scrape right after start shows them before any mail came.
 func Init(mailboxes []string) {
+	for _, r := range PushResults {
+		IMAPPushes.WithLabelValues(r)
+	}
 	configured.Lock()
 	configured.names = slices.Clone(mailboxes)
 	configured.Unlock()
@@ -165,7 +178,7 @@ func Handler(st *store.Store) http.Handler {
 	b := buildinfo.Read()
 	BuildInfo.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
 	reg.MustRegister(Ingested, IngestLag, Quarantined, Duplicates, ImportDone, ImportRemaining, Sent, SendSeconds, SMTPRelayUp, SMTPSessionFaults, Purged, PurgedBytes, IMAPDeletions,
-		HTTPRequests, HTTPSeconds, BuildInfo,
+		IMAPPushes, HTTPRequests, HTTPSeconds, BuildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&dbCollector{st: st})
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

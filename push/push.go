@@ -36,6 +36,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"postdesk/metrics"
 )
 
 // Path is where the endpoint is served.
@@ -104,17 +106,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.authorized(r) {
+		metrics.IMAPPushes.WithLabelValues("refused").Inc()
 		w.Header().Set("WWW-Authenticate", `Bearer realm="postdesk imap push"`)
 		http.Error(w, "unauthorized", http.StatusUnauthorized)
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
+		metrics.IMAPPushes.WithLabelValues("refused").Inc()
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
 	var ev event
 	if err := json.Unmarshal(body, &ev); err != nil || ev.User == "" {
+		metrics.IMAPPushes.WithLabelValues("refused").Inc()
 		http.Error(w, `want a JSON object with "user" and "folder"`, http.StatusBadRequest)
 		return
 	}
@@ -123,15 +128,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Pushes for users or folders postdesk does not watch are normal
 		// when the plugin is enabled server-wide.
 		h.log.Debug("push: no configured mailbox", "user", ev.User, "folder", ev.Folder)
+		metrics.IMAPPushes.WithLabelValues("unwatched").Inc()
 	}
 	for _, name := range names {
 		if err := h.notify.NotifyMailbox(r.Context(), name); err != nil {
 			// The mail is safe on the server and IDLE or the safety poll
 			// will find it; say so to the caller without detail.
 			h.log.Warn("push: wake-up not sent; the worker finds the mail by IDLE or its poll", "mailbox", name, "err", err)
+			metrics.IMAPPushes.WithLabelValues("failed").Inc()
 			http.Error(w, "wake-up not sent", http.StatusServiceUnavailable)
 			return
 		}
+	}
+	if len(names) > 0 {
+		metrics.IMAPPushes.WithLabelValues("woke").Inc()
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -89,4 +89,15 @@ mailboxes:
 			t.Fatalf("the pushed mail was not fetched; dovecot log:\n%s", dc.Log())
 		}
 	}
+	body := httpGet(t, "http://"+listen+"/metrics", 200)
+	for _, want := range []string{
+		`postdesk_imap_pushes_total{result="refused"} 2`,
+		`postdesk_imap_pushes_total{result="unwatched"} 1`,
+		`postdesk_imap_pushes_total{result="woke"} 1`,
+		`postdesk_imap_pushes_total{result="failed"} 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
