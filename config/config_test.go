@@ -142,6 +142,15 @@ func TestMistakes(t *testing.T) {
 		{"negative silence", "poll_interval: 30s", "poll_interval: 30s\n    silence_alert: -1h", "mailboxes[0].silence_alert", "negative"},
 		{"bad retention", "retention: 4y", "retention: 4 years", "categories[0].retention", "bad retention"},
 		{"zero retention", "retention: 4y", "retention: 0s", "categories[0].retention", "longer than zero"},
+		// 357913941y is 4294967292 months, which a 32-bit interval wraps
+		// round to -4 months: a purge of everything.
+		{"overflowing retention", "retention: 4y", "retention: 357913941y", "categories[0].retention", "longer than 100 years"},
+		{"retention past the int range", "retention: 4y", "retention: 99999999999999999999d", "categories[0].retention", "longer than 100 years"},
+		{"101 years", "retention: 4y", "retention: 101y", "categories[0].retention", "longer than 100 years"},
+		{"1201 months", "retention: 4y", "retention: 1201mo", "categories[0].retention", "longer than 100 years"},
+		{"36526 days", "retention: 4y", "retention: 36526d", "categories[0].retention", "longer than 100 years"},
+		{"5218 weeks", "retention: 4y", "retention: 5218w", "categories[0].retention", "longer than 100 years"},
+		{"876601 hours", "retention: 4y", "retention: 876601h", "categories[0].retention", "longer than 100 years"},
 		{"short secret", "secret: env:POSTDESK_SECRET", "secret: tooshort", "secret", "too short"},
 		{"short push secret", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nimap_push: {secret: tooshort}", "imap_push.secret", "too short"},
 		{"misspelt push key", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nimap_push: {token: x}", "imap_push.token", "unknown key"},
@@ -252,6 +261,19 @@ func TestParseRetention(t *testing.T) {
 		{"y", Retention{}, true},
 		{"-5h", Retention{}, true},
 		{"", Retention{}, true},
+		// The bound and its neighbours, in every unit.
+		{"100y", Retention{Months: 1200, Set: true}, false},
+		{"101y", Retention{}, true},
+		{"357913941y", Retention{}, true},
+		{"1200mo", Retention{Months: 1200, Set: true}, false},
+		{"1201mo", Retention{}, true},
+		{"5217w", Retention{Days: 36519, Set: true}, false},
+		{"5218w", Retention{}, true},
+		{"36525d", Retention{Days: 36525, Set: true}, false},
+		{"36526d", Retention{}, true},
+		{"876600h", Retention{Exact: 876600 * time.Hour, Set: true}, false},
+		{"876601h", Retention{}, true},
+		{"99999999999999999999d", Retention{}, true},
 	} {
 		got, err := ParseRetention(tc.in)
 		if (err != nil) != tc.err || got != tc.want {

@@ -42,14 +42,26 @@ type Retention struct {
 
 var retentionPattern = regexp.MustCompile(`^(\d+)(y|mo|w|d)$`)
 
+// MaxRetentionYears bounds a retention: no law asks for more, and anything larger
+// is a typing error that, stored as a PostgreSQL interval (months and days
+// are 32-bit), could wrap round to a negative retention that purges
+// everything at once (357913941y is -4 months).
+const MaxRetentionYears = 100
+
+// maxRetention is MaxRetentionYears in the units a retention is written in.
+var maxRetention = map[string]int{"y": MaxRetentionYears, "mo": 12 * MaxRetentionYears, "w": 5217, "d": 36525}
+
+// maxExact is MaxRetentionYears as a Go duration (365.25 days a year).
+const maxExact = time.Duration(MaxRetentionYears*36525/100) * 24 * time.Hour
+
 // ParseRetention reads Go's syntax (36h, 90m, 10s) or whole days, weeks, months
 // and years (90d, 6w, 18mo, 4y).
 func ParseRetention(s string) (Retention, error) {
 	s = strings.TrimSpace(s)
 	if m := retentionPattern.FindStringSubmatch(s); m != nil {
 		n, err := strconv.Atoi(m[1])
-		if err != nil {
-			return Retention{}, fmt.Errorf("bad retention %q: %w", s, err)
+		if err != nil || n > maxRetention[m[2]] {
+			return Retention{}, fmt.Errorf("bad retention %q: longer than %d years", s, MaxRetentionYears)
 		}
 		r := Retention{Set: true}
 		switch m[2] {
@@ -70,6 +82,9 @@ func ParseRetention(s string) (Retention, error) {
 	}
 	if d < 0 {
 		return Retention{}, fmt.Errorf("bad retention %q: negative", s)
+	}
+	if d > maxExact {
+		return Retention{}, fmt.Errorf("bad retention %q: longer than %d years", s, MaxRetentionYears)
 	}
 	return Retention{Exact: d, Set: true}, nil
 }

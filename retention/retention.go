@@ -376,6 +376,10 @@ func (r *Retention) purge(ctx context.Context, dryRun bool, actor string) (*Repo
 			metrics.Purged.WithLabelValues("imap_copies").Add(float64(rep.IMAPDeleted))
 		}
 	}
+	if pr != nil && len(pr.Refused) > 0 {
+		log.Error("retention: categories left alone: their retention is not positive, so their cutoff lies in the future; check the configuration",
+			"categories", pr.Refused)
+	}
 	if err != nil {
 		return rep, fmt.Errorf("retention: %w", err)
 	}

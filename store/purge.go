@@ -174,6 +174,10 @@ type PurgeReport struct {
 	Vacuums     int
 	VacuumError string
 	Duration    time.Duration
+	// Refused are the categories the run left alone because their
+	// retention is not positive (a cutoff in the future): an error
+	// somewhere, never a reason to purge.
+	Refused []string
 }
 
 // AuditDetail is what the run's audit record holds: counts, never content.
@@ -188,6 +192,7 @@ func (r *PurgeReport) AuditDetail() map[string]any {
 		"bytes":         r.Bytes,
 		"imap_copies":   r.IMAPCopies,
 		"batches":       r.Batches,
+		"refused":       r.Refused,
 		"skipped":       r.Skipped,
 		"vacuums":       r.Vacuums,
 		"seconds":       r.Duration.Seconds(),
@@ -197,8 +202,13 @@ func (r *PurgeReport) AuditDetail() map[string]any {
 // expired is the expiry rule, for a conversation c joined to its category
 // cat, measured against the parameter named by now. It is the one place the
 // rule is written.
+//
+// A category whose retention is not positive has its cutoff (now minus the
+// retention) at or after now, which only an error can cause (config refuses
+// such values; see config.MaxRetentionYears); the rule never lets one purge
+// anything, and Purge reports the category as refused.
 func expired(now string) string {
-	return `(NOT c.legal_hold AND coalesce(c.solved_at, c.updated_at) + cat.retention <= ` + now + `::timestamptz)`
+	return `(NOT c.legal_hold AND cat.retention > interval '0' AND coalesce(c.solved_at, c.updated_at) + cat.retention <= ` + now + `::timestamptz)`
 }
 
 const expiryOf = `coalesce(c.solved_at, c.updated_at) + cat.retention`
@@ -225,6 +235,9 @@ func (s *Store) Purge(ctx context.Context, opts PurgeOptions) (*PurgeReport, err
 	r := &PurgeReport{Now: opts.Now, DryRun: opts.DryRun, Actor: opts.Actor}
 	// The rules in force, for the record: category key -> retention.
 	rules, runErr := s.retentions(ctx)
+	if runErr == nil {
+		r.Refused, runErr = s.refusedCategories(ctx)
+	}
 	if runErr == nil {
 		runErr = s.purgeBatches(ctx, &opts, r)
 	}
@@ -253,6 +266,20 @@ func (s *Store) Purge(ctx context.Context, opts PurgeOptions) (*PurgeReport, err
 		return r, errors.Join(runErr, err)
 	}
 	return r, runErr
+}
+
+// refusedCategories are the categories whose retention is not positive:
+// their cutoff would lie in the future, and expired purges none of them.
+func (s *Store) refusedCategories(ctx context.Context) ([]string, error) {
+	rows, err := s.q.Query(ctx, `SELECT key FROM categories WHERE NOT retention > interval '0' ORDER BY key`)
+	if err != nil {
+		return nil, fmt.Errorf("purge: refused categories: %w", err)
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("purge: refused categories: %w", err)
+	}
+	return keys, nil
 }
 
 // retentions maps every category's key to its retention, as PostgreSQL

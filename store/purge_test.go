@@ -649,3 +649,44 @@ func TestPurgeVacuumsBehindItself(t *testing.T) {
 		t.Fatalf("a run that purged nothing vacuumed: %+v %v", none, err)
 	}
 }
+
+// A retention that is not positive can only be an error (a value that
+// wrapped round, a hand-edited row): the purge deletes nothing of that
+// category, says so in its report and audit, and purges the rest as usual.
+func TestPurgeRefusesACutoffInTheFuture(t *testing.T) {
+	e := newPurgeEnv(t)
+	now := time.Now()
+	wrapped := e.make("wrapped", "quarter")
+	e.solvedAt(wrapped, now, "5 years")
+	fresh := e.make("fresh", "quarter")
+	e.activeAt(fresh, now, "1 minute")
+	other := e.make("other", "hours")
+	e.solvedAt(other, now, "2 days")
+	// 357913941y as a 32-bit count of months: -4 months.
+	e.exec(`UPDATE categories SET retention = interval '-4 months' WHERE key = 'quarter'`)
+	e.exec(`UPDATE categories SET retention = interval '0' WHERE key = 'blink'`)
+
+	for _, dry := range []bool{true, false} {
+		rep, err := e.st.Purge(e.ctx, store.PurgeOptions{Actor: "cli", Now: now, DryRun: dry})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rep.Refused, []string{"blink", "quarter"}) {
+			t.Errorf("dry run %v: refused %v, want [blink quarter]", dry, rep.Refused)
+		}
+		if rep.Conversations != 1 {
+			t.Errorf("dry run %v: %d conversations purged, want 1 (the hours one)", dry, rep.Conversations)
+		}
+	}
+	if n := e.count(`SELECT count(*) FROM conversations WHERE id = ANY($1)`, []int64{wrapped.id, fresh.id}); n != 2 {
+		t.Fatalf("%d of the refused category's 2 conversations left", n)
+	}
+	if n := e.count(`SELECT count(*) FROM conversations WHERE id = $1`, other.id); n != 0 {
+		t.Fatal("the other category was not purged")
+	}
+	audits := e.purgeAudits()
+	last := audits[len(audits)-1]
+	if got := fmt.Sprint(last.Detail["refused"]); got != "[blink quarter]" {
+		t.Fatalf("audit refused = %s", got)
+	}
+}
