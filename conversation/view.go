@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"postdesk/store"
 )
@@ -16,6 +17,9 @@ type View struct {
 	// MayDescribe: the actor may set person and customer assignee;
 	// MayChangeCompany: and the company too.
 	MayDescribe, MayChangeCompany bool
+	// PurgeAfter is when the retention purge deletes the conversation if
+	// nothing happens before; nil while a legal hold keeps it.
+	PurgeAfter *time.Time
 }
 
 // Get returns a conversation the actor may see, or ErrNotFound.
@@ -44,7 +48,12 @@ func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error
 			return err
 		}
 		rights := rightsOn(a, acc.staff, about)
-		v = &View{Conversation: *c, Messages: msgs, Staff: acc.staff, MayDescribe: rights.other, MayChangeCompany: rights.company}
+		purge, err := tx.PurgeAfter(ctx, convID)
+		if err != nil {
+			return err
+		}
+		v = &View{Conversation: *c, Messages: msgs, Staff: acc.staff, MayDescribe: rights.other, MayChangeCompany: rights.company,
+			PurgeAfter: purge}
 		return nil
 	})
 	return v, err

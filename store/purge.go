@@ -208,10 +208,32 @@ func (r *PurgeReport) AuditDetail() map[string]any {
 // such values; see config.MaxRetentionYears); the rule never lets one purge
 // anything, and Purge reports the category as refused.
 func expired(now string) string {
-	return `(NOT c.legal_hold AND cat.retention > interval '0' AND coalesce(c.solved_at, c.updated_at) + cat.retention <= ` + now + `::timestamptz)`
+	return `(NOT ` + keptBack + ` AND ` + expiryOf + ` <= ` + now + `::timestamptz)`
 }
 
-const expiryOf = `coalesce(c.solved_at, c.updated_at) + cat.retention`
+// expiryOf is when conversation c expires; keptBack holds it past that.
+const (
+	expiryOf = `coalesce(c.solved_at, c.updated_at) + cat.retention`
+	keptBack = `(c.legal_hold OR NOT cat.retention > interval '0')`
+)
+
+// PurgeAfter is when the retention purge deletes conversation id if nothing
+// happens to it before (new activity on an open conversation moves the
+// date on; solving it fixes it), or nil while a legal hold keeps it (or its
+// category's retention is refused, see expired). ErrNotFound when there is
+// no such conversation.
+func (db *DB) PurgeAfter(ctx context.Context, id int64) (*time.Time, error) {
+	var t *time.Time
+	err := db.q.QueryRow(ctx, `SELECT CASE WHEN `+keptBack+` THEN NULL ELSE `+expiryOf+` END
+		FROM conversations c JOIN categories cat ON cat.id = c.category_id WHERE c.id = $1`, id).Scan(&t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("purge after %d: %w", id, err)
+	}
+	return t, nil
+}
 
 // Purge deletes every expired conversation with everything that belongs to
 // it only; see the comment at the top of this file. It writes one audit

@@ -59,6 +59,15 @@ type apiConversation struct {
 	Messages  *[]apiMessage `json:"messages,omitempty"` // in a list, left out
 }
 
+// apiConversationOne is one conversation with what a list leaves out.
+type apiConversationOne struct {
+	apiConversation
+	// PurgeAfter is when the retention purge deletes it if nothing
+	// happens before; null while a legal hold keeps it.
+	PurgeAfter *time.Time `json:"purge_after"`
+	LegalHold  bool       `json:"legal_hold"`
+}
+
 type apiKey struct{}
 
 func apiActor(ctx context.Context) *conversation.Actor {

@@ -41,7 +41,11 @@ func (s *server) apiShow(w http.ResponseWriter, r *http.Request, id int64, statu
 		return
 	}
 	l := newLookup(r.Context(), s.st)
-	out := apiConv(l, v.Conversation, v.Messages)
+	out := apiConversationOne{apiConversation: apiConv(l, v.Conversation, v.Messages), LegalHold: v.Conversation.LegalHold}
+	if v.PurgeAfter != nil {
+		t := v.PurgeAfter.UTC()
+		out.PurgeAfter = &t
+	}
 	if l.err != nil {
 		s.apiFail(w, r, l.err)
 		return

@@ -74,7 +74,7 @@ func TestAPIConversationRound(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := "category company created_at customer handler id messages number person roles status subject updated_at"; strings.Join(keys, " ") != want {
+	if want := "category company created_at customer handler id legal_hold messages number person purge_after roles status subject updated_at"; strings.Join(keys, " ") != want {
 		t.Fatalf("conversation keys %v, want %s", keys, want)
 	}
 	var ts string
@@ -240,5 +240,50 @@ func TestAPIPaging(t *testing.T) {
 	_, body = c.get(strings.ReplaceAll(link, "&amp;", "&"))
 	if strings.Count(body, `<li>`) != 5 || strings.Contains(body, `rel="next"`) || !strings.Contains(body, "Question 00") {
 		t.Fatalf("second inbox page: %d rows", strings.Count(body, "<li>"))
+	}
+}
+
+// One conversation tells when the retention purge deletes it: its last
+// activity plus its category's retention (four years by default, in
+// calendar months), or null while a legal hold keeps it. The page says the
+// same.
+func TestAPIConversationPurgeAfter(t *testing.T) {
+	f := setup(t)
+	cara, aino := f.api("cara.customer@acme.example"), f.api("aino.handler@example.com")
+	var opened apiConv
+	res, body := cara.call("POST", "/conversations", map[string]any{"category": "payroll", "subject": "Retention", "body": "How long do you keep this?"}, &opened)
+	wantStatus(t, "open", res, body, http.StatusCreated)
+
+	type one struct {
+		UpdatedAt  time.Time  `json:"updated_at"`
+		PurgeAfter *time.Time `json:"purge_after"`
+		LegalHold  bool       `json:"legal_hold"`
+	}
+	var got one
+	res, body = aino.call("GET", fmt.Sprintf("/conversations/%d", opened.ID), nil, &got)
+	wantStatus(t, "get", res, body, http.StatusOK)
+	if got.PurgeAfter == nil || got.LegalHold {
+		t.Fatalf("purge_after missing: %s", body)
+	}
+	want := got.UpdatedAt.AddDate(4, 0, 0)
+	if d := got.PurgeAfter.Sub(want); d < -time.Millisecond || d > time.Millisecond {
+		t.Fatalf("purge_after %v, want %v (updated_at + 4 years)", got.PurgeAfter, want)
+	}
+	web := f.login("aino.handler@example.com")
+	if _, page := web.get(fmt.Sprintf("/conversations/%d", opened.ID)); !strings.Contains(page, "deleted on "+got.PurgeAfter.Local().Format("2 Jan 2006")) {
+		t.Fatalf("the page does not show the purge date %v", got.PurgeAfter)
+	}
+
+	if _, err := f.st.Pool().Exec(f.ctx, `UPDATE conversations SET legal_hold = true WHERE id = $1`, opened.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = one{}
+	res, body = aino.call("GET", fmt.Sprintf("/conversations/%d", opened.ID), nil, &got)
+	wantStatus(t, "get held", res, body, http.StatusOK)
+	if got.PurgeAfter != nil || !got.LegalHold || !strings.Contains(body, `"purge_after":null`) {
+		t.Fatalf("under a legal hold: %s", body)
+	}
+	if _, page := web.get(fmt.Sprintf("/conversations/%d", opened.ID)); !strings.Contains(page, "kept by a legal hold") {
+		t.Fatal("the page does not say the legal hold keeps it")
 	}
 }

@@ -79,6 +79,11 @@ type convData struct {
 	Roles         []roleOption
 	Form          convForm
 	Failed        string // the action whose form shows the error
+	// PurgeAfter is when the retention purge deletes the conversation if
+	// nothing happens before (nil: a legal hold keeps it); Open says the
+	// date still moves with new activity.
+	PurgeAfter *time.Time
+	Open       bool
 }
 
 // conversationPage shows one conversation, chat style, with its actions.
@@ -114,6 +119,7 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		CustomerEmail: l.email(c.CustomerID), Assignee: l.email(c.AssigneeID),
 		Company: l.company(c.CompanyID), Person: l.person(c.PersonID)}
 	d.Error = msg
+	d.PurgeAfter, d.Open = v.PurgeAfter, c.Status != store.StatusSolved
 	d.Customer, d.CustomerWarn = l.sender(c.CustomerID)
 	if cat := l.category(c.CategoryID); cat.Name != "" {
 		d.Category = cat.Name
