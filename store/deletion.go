@@ -26,12 +26,22 @@ type Deletion struct {
 	CreatedAt time.Time
 }
 
-// queueDeletions queues the server copies of the conversations' inbound
-// messages (their own copy and every message_copies row), before they are
-// deleted in the same transaction. It returns how many it queued. They are
+// deletionsOf names what the ids given to queueDeletions are: the column
+// of messages m they are compared with (constants only, never input).
+type deletionsOf string
+
+const (
+	deletionsOfConversations deletionsOf = "m.conversation_id"
+	deletionsOfMessages      deletionsOf = "m.id"
+)
+
+// queueDeletions queues the server copies of the inbound messages of the
+// conversations (or the messages) ids (their own copy and every
+// message_copies row), before they are deleted or emptied in the same
+// transaction. It returns how many it queued. They are
 // due at once: at the purge's now or the database's, whichever is earlier
 // (a deleter's clock decides what is due).
-func (tx *Tx) queueDeletions(ctx context.Context, ids []int64, now time.Time) (int64, error) {
+func (tx *Tx) queueDeletions(ctx context.Context, of deletionsOf, ids []int64, now time.Time) (int64, error) {
 	tag, err := tx.q.Exec(ctx, `INSERT INTO imap_deletions (mailbox, uid_validity, uid, message_id, raw_sha256, raw_size, category, next_attempt_at)
 		SELECT x.mailbox, x.uid_validity, x.uid, coalesce(m.message_id, ''), m.raw_sha256,
 			coalesce((SELECT b.size FROM blobs b WHERE b.sha256 = m.raw_sha256), 0), cat.key, least(now(), $2::timestamptz)
@@ -42,7 +52,7 @@ func (tx *Tx) queueDeletions(ctx context.Context, ids []int64, now time.Time) (i
 			SELECT m.mailbox, m.uid_validity, m.uid WHERE m.mailbox IS NOT NULL AND m.uid IS NOT NULL AND m.direction = 'in'
 			UNION ALL
 			SELECT mc.mailbox, mc.uid_validity, mc.uid FROM message_copies mc WHERE mc.message_id = m.id) x
-		WHERE m.conversation_id = ANY($1)`, ids, now)
+		WHERE `+string(of)+` = ANY($1)`, ids, now)
 	if err != nil {
 		return 0, fmt.Errorf("queue IMAP deletions: %w", err)
 	}

@@ -638,20 +638,29 @@ func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (bat
 	for i, c := range b.purged {
 		ids[i] = c.ID
 	}
+	b.counts, err = tx.deleteConversations(ctx, ids, now)
+	return b, err
+}
+
+// deleteConversations deletes conversations this transaction has locked,
+// with everything that belongs to them only, and queues the IMAP deletions
+// of their server copies: the purge's delete, also used by Erase.
+func (tx *Tx) deleteConversations(ctx context.Context, ids []int64, now time.Time) (PurgeCounts, error) {
+	var n PurgeCounts
 	// Nothing can be added to the locked conversations now (a new message's
 	// foreign key check waits for this transaction, then fails), so the
 	// inventory is what the delete removes.
 	inv, err := tx.inventoryOf(ctx, ids, false)
 	if err != nil {
-		return b, err
+		return n, err
 	}
-	b.counts.Messages, b.counts.Attachments = inv.messages, inv.attachments
-	if b.counts.IMAPCopies, err = tx.queueDeletions(ctx, ids, now); err != nil {
-		return b, err
+	n.Messages, n.Attachments = inv.messages, inv.attachments
+	if n.IMAPCopies, err = tx.queueDeletions(ctx, deletionsOfConversations, ids, now); err != nil {
+		return n, err
 	}
-	if b.counts.IMAPCopies > 0 {
+	if n.IMAPCopies > 0 {
 		if err := tx.Notify(ctx, ChannelDeletions); err != nil {
-			return b, err
+			return n, err
 		}
 	}
 	// The rest goes by the foreign keys' ON DELETE CASCADE: messages (and
@@ -661,15 +670,15 @@ func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (bat
 	// cascade triggers run for every deleted row anyway.
 	tag, err := tx.q.Exec(ctx, `DELETE FROM conversations WHERE id = ANY($1)`, ids)
 	if err != nil {
-		return b, fmt.Errorf("delete conversations: %w", err)
+		return n, fmt.Errorf("delete conversations: %w", err)
 	}
-	b.counts.Conversations = tag.RowsAffected()
+	n.Conversations = tag.RowsAffected()
 	if len(inv.shas) > 0 {
-		if b.counts.Blobs, b.counts.Bytes, err = tx.deleteBlobs(ctx, inv.shas); err != nil {
-			return b, err
+		if n.Blobs, n.Bytes, err = tx.deleteBlobs(ctx, inv.shas); err != nil {
+			return n, err
 		}
 	}
-	return b, nil
+	return n, nil
 }
 
 // deleteBlobs deletes the blobs among shas that nothing refers to any more.

@@ -32,6 +32,10 @@ commands:
                              (device flow) and save its refresh token
   token create --user EMAIL  print a new API token for a user
   user password --user EMAIL set a user's web password (asked on a terminal, or one line on stdin)
+  person export --email ADDRESS --out FILE.zip [--with-notes]
+                             everything about one person (GDPR Art. 15), as a zip
+  person erase --email ADDRESS [--dry-run]
+                             delete or anonymise everything about one person (GDPR Art. 17)
 
 --config defaults to postdesk.yaml.
 `
@@ -57,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: no command", errUsage)
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == "token" || cmd == "user" || cmd == "oauth" {
+	if cmd == "token" || cmd == "user" || cmd == "oauth" || cmd == "person" {
 		if len(args) == 0 {
 			return fmt.Errorf("%w: %s needs a subcommand", errUsage, cmd)
 		}
@@ -68,7 +72,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	configFile := fs.String("config", "postdesk.yaml", "config file")
 	userEmail := fs.String("user", "", "user email")
 	mailboxName := fs.String("mailbox", "", "oauth login: the mailbox")
-	dryRun := fs.Bool("dry-run", false, "purge: list what would go, delete nothing")
+	dryRun := fs.Bool("dry-run", false, "purge, person erase: list what would go, delete nothing")
+	personEmail := fs.String("email", "", "person export|erase: the person's address")
+	outFile := fs.String("out", "", "person export: the zip file to write")
+	withNotes := fs.Bool("with-notes", false, "person export: include internal notes and delivery reports")
 	devListen := fs.String("listen", "127.0.0.1:8080", "dev: web address")
 	devIMAP := fs.String("imap", "127.0.0.1:1143", "dev: sandbox IMAP address")
 	// --smtp is dev's sandbox address and oauth login's choice of the relay.
@@ -109,6 +116,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: token create needs --user EMAIL", errUsage)
 		}
 		return tokenCreate(ctx, *configFile, *userEmail, stdout)
+	case "person export":
+		if *personEmail == "" || *outFile == "" {
+			return fmt.Errorf("%w: person export needs --email ADDRESS --out FILE.zip", errUsage)
+		}
+		return personExport(ctx, *configFile, *personEmail, *outFile, *withNotes, stdout)
+	case "person erase":
+		if *personEmail == "" {
+			return fmt.Errorf("%w: person erase needs --email ADDRESS", errUsage)
+		}
+		return personErase(ctx, *configFile, *personEmail, *dryRun, stdout)
 	case "user password":
 		if *userEmail == "" {
 			return fmt.Errorf("%w: user password needs --user EMAIL", errUsage)
