@@ -136,6 +136,9 @@ type Category struct {
 	Roles     []string  `yaml:"roles"`
 	Retention Retention `yaml:"retention"`
 	AllowFrom []string  `yaml:"allow_from"`
+	// Secure keeps the conversations' content off email: every mail about
+	// them says only that there is something to read, and where.
+	Secure bool `yaml:"secure"`
 }
 
 // Role is a group of users; conversations are routed to roles, never to people.
@@ -713,7 +716,7 @@ func init() {
 		"sender_auth", "sender_auth.authserv_ids", "sender_auth.authserv_ids[]", "sender_auth.staff_powers",
 		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
-		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]",
+		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]", "categories[].secure",
 		"roles", "roles[]", "roles[].key", "roles[].name", "roles[].staff", "roles[].may", "roles[].may[]",
 		"users", "users[]", "users[].email", "users[].name", "users[].roles", "users[].roles[]", "users[].language", "users[].company",
 	} {

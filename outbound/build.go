@@ -152,7 +152,18 @@ func (w *Worker) build(ctx context.Context, tx *store.Tx, it *store.OutboxItem, 
 		// and the link.
 		data.Subject, data.Text, data.Author, data.Attachments = "", "", templates.Person{}, nil
 	}
-	r, err := w.o.Templates.Render(it.Template, lang, data)
+	// A secure category's mail says who, where and the link, nothing more:
+	// the content is blanked here, before any template sees it, and no
+	// file is attached. The mode is recorded with the row.
+	template, secure := it.Template, cat.Secure
+	if secure {
+		data = secureData(data, it.Template)
+		template = templates.Secure
+	}
+	if err := tx.SetOutboxBuilt(ctx, it.ID, secure); err != nil {
+		return nil, err
+	}
+	r, err := w.o.Templates.Render(template, lang, data)
 	if err != nil {
 		return nil, permanent(err)
 	}
@@ -178,7 +189,7 @@ func (w *Worker) build(ctx context.Context, tx *store.Tx, it *store.OutboxItem, 
 		h.Set("In-Reply-To", "<"+inReplyTo+">")
 		h.Set("References", refs)
 	}
-	if carriesFiles(it.Template) && it.MessageID != nil {
+	if carriesFiles(it.Template) && it.MessageID != nil && !secure {
 		for _, a := range files {
 			if err := headerSafe(a.Filename); err != nil {
 				return nil, permanentf("attachment name %q: %v", a.Filename, err)
@@ -198,6 +209,24 @@ func (w *Worker) build(ctx context.Context, tx *store.Tx, it *store.OutboxItem, 
 		}
 	}
 	return w.outgoing(e, it, from, to)
+}
+
+// secureData is what a secure category's mail may say: the number, the
+// category, the link, the recipient, and who wrote (a name, no address); a
+// delivery failure's address and the server's answer. Everything else,
+// the subject above all, stays out.
+func secureData(d *templates.Data, kind string) *templates.Data {
+	return &templates.Data{
+		Kind:      kind,
+		Number:    d.Number,
+		Category:  d.Category,
+		Link:      d.Link,
+		Recipient: d.Recipient,
+		Customer:  templates.Person{Name: d.Customer.Name},
+		Handler:   templates.Person{Name: d.Handler.Name},
+		Author:    templates.Person{Name: d.Author.Name},
+		Failure:   templates.Failure{Address: d.Failure.Address, Reason: d.Failure.Reason, Template: d.Failure.Template},
+	}
 }
 
 // outgoing serialises a mail with its envelope: the sender is the row's own

@@ -17,15 +17,18 @@ type Category struct {
 	AllowFrom []string
 	Addresses []string // in the config's order: the first is the one mail is sent from
 	RoleIDs   []int64  // preset receivers
+	// Secure: mail about its conversations carries no content (config's
+	// categories[].secure).
+	Secure bool
 }
 
-const categoryColumns = `c.id, c.key, c.name, c.retention, c.allow_from,
+const categoryColumns = `c.id, c.key, c.name, c.retention, c.allow_from, c.secure,
 	coalesce((SELECT array_agg(address ORDER BY position, address) FROM category_addresses WHERE category_id = c.id), '{}'),
 	coalesce((SELECT array_agg(role_id ORDER BY role_id) FROM category_roles WHERE category_id = c.id), '{}')`
 
 func scanCategory(row interface{ Scan(...any) error }) (*Category, error) {
 	var c Category
-	err := row.Scan(&c.ID, &c.Key, &c.Name, &c.Retention, &c.AllowFrom, &c.Addresses, &c.RoleIDs)
+	err := row.Scan(&c.ID, &c.Key, &c.Name, &c.Retention, &c.AllowFrom, &c.Secure, &c.Addresses, &c.RoleIDs)
 	return &c, err
 }
 

@@ -42,10 +42,10 @@ func (s *Store) ApplyConfig(ctx context.Context, c *config.Config) error {
 		catKeys := make([]string, 0, len(c.Categories))
 		for _, cat := range c.Categories {
 			var id int64
-			err := tx.q.QueryRow(ctx, `INSERT INTO categories (key, name, retention, allow_from, active) VALUES ($1, $2, $3, $4, true)
+			err := tx.q.QueryRow(ctx, `INSERT INTO categories (key, name, retention, allow_from, secure, active) VALUES ($1, $2, $3, $4, $5, true)
 				ON CONFLICT (key) DO UPDATE SET name = EXCLUDED.name, retention = EXCLUDED.retention,
-					allow_from = EXCLUDED.allow_from, active = true
-				RETURNING id`, cat.Key, cat.Name, Interval(cat.Retention), cat.AllowFrom).Scan(&id)
+					allow_from = EXCLUDED.allow_from, secure = EXCLUDED.secure, active = true
+				RETURNING id`, cat.Key, cat.Name, Interval(cat.Retention), cat.AllowFrom, cat.Secure).Scan(&id)
 			if err != nil {
 				return fmt.Errorf("apply category %s: %w", cat.Key, err)
 			}

@@ -43,6 +43,9 @@ func golden(name string) *templates.Data {
 	case "quarantined":
 		d.Subject = "Mail could not be processed"
 		d.Text = "postdesk could not process this mail (mailbox payroll, UIDVALIDITY 1, UID 7, 6210 bytes) and kept it unread by the rules: panic: boom"
+	case templates.Secure:
+		// As outbound builds it: the kind, who, where; nothing of the content.
+		d.Kind, d.Subject, d.Text, d.Attachments = "new_conversation", "", "", nil
 	case "mailbox_alert":
 		d.Link = "https://desk.example.com/"
 		d.Mailbox, d.Reason = "payroll", "no successful connection for 1h5m0s (last error: login: NO [AUTHENTICATIONFAILED] Authentication failed.)"
@@ -62,23 +65,75 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				for _, part := range []struct{ ext, got string }{{"subject", r.Subject + "\n"}, {"txt", r.Text}, {"html", r.HTML}} {
-					file := filepath.Join("testdata", "golden", name+"."+lang+"."+part.ext)
-					if *update {
-						if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-							t.Fatal(err)
-						}
-						if err := os.WriteFile(file, []byte(part.got), 0o644); err != nil {
-							t.Fatal(err)
-						}
-						continue
-					}
-					want, err := os.ReadFile(file)
-					if err != nil {
-						t.Fatalf("%v (run go test ./templates -update to write it)", err)
-					}
-					if part.got != string(want) {
-						t.Errorf("%s differs from the golden file (go test ./templates -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", file, part.got, want)
+				compareGolden(t, name+"."+lang, r)
+			})
+		}
+	}
+}
+
+// compareGolden compares a rendered mail with its golden files (or, with
+// -update, writes them).
+func compareGolden(t *testing.T, base string, r templates.Rendered) {
+	t.Helper()
+	for _, part := range []struct{ ext, got string }{{"subject", r.Subject + "\n"}, {"txt", r.Text}, {"html", r.HTML}} {
+		file := filepath.Join("testdata", "golden", base+"."+part.ext)
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, []byte(part.got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("%v (run go test ./templates -update to write it)", err)
+		}
+		if part.got != string(want) {
+			t.Errorf("%s differs from the golden file (go test ./templates -update rewrites it)\n--- got ---\n%s\n--- want ---\n%s", file, part.got, want)
+		}
+	}
+}
+
+// The secure mail, for every kind of mail it stands for, in every
+// language: golden files, and not a word of the conversation even when
+// the data it is given holds some (outbound blanks it; this is the second
+// wall).
+func TestSecureMailCarriesNoContent(t *testing.T) {
+	set, err := templates.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range templates.SecureKinds {
+		for _, lang := range templates.Languages {
+			t.Run(kind+"."+lang, func(t *testing.T) {
+				d := golden(templates.Secure)
+				d.Kind = kind
+				if kind == "answer" {
+					d.Recipient, d.Author = d.Customer, d.Handler
+				}
+				if kind == "delivery_failed" {
+					d.Failure = templates.Failure{Address: "cara.customer@acme.example", Reason: "SMTP error 550: 5.1.1 no such user", Template: "answer"}
+				}
+				r, err := set.Render(templates.Secure, lang, d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				compareGolden(t, "secure-"+kind+"."+lang, r)
+				if !strings.Contains(r.Text, d.Link) || !strings.Contains(r.HTML, d.Link) || !strings.Contains(r.Text, "#1042") {
+					t.Errorf("no number or link:\n%s", r.Text)
+				}
+				leaky := *d
+				leaky.Subject, leaky.Text = "Sairausloma diagnoosi", "palkka 4321 euroa"
+				leaky.Attachments = []templates.File{{Name: "lääkärintodistus.pdf", Size: 10}}
+				r, err = set.Render(templates.Secure, lang, &leaky)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, word := range []string{"Sairausloma", "diagnoosi", "4321", "lääkärintodistus"} {
+					if strings.Contains(r.Subject+r.Text+r.HTML, word) {
+						t.Errorf("the secure mail shows %q", word)
 					}
 				}
 			})
@@ -107,6 +162,8 @@ func TestEveryMailRenders(t *testing.T) {
 				want = d.Mailbox
 			case "received":
 				want = "" // carries no word of the sender's: see TestReceiptRepeatsNothing
+			case templates.Secure:
+				want = "" // carries no content: see TestSecureMailCarriesNoContent
 			}
 			if !strings.Contains(r.Subject, want) || strings.ContainsAny(r.Subject, "\r\n") {
 				t.Errorf("%s.%s: subject %q", name, lang, r.Subject)
@@ -215,10 +272,10 @@ func TestHTMLEscapesUserInput(t *testing.T) {
 					t.Errorf("%s.%s: HTML holds %q:\n%s", name, lang, bad, r.HTML)
 				}
 			}
-			if !strings.Contains(r.HTML, "&lt;script&gt;") && name != "received" {
+			if !strings.Contains(r.HTML, "&lt;script&gt;") && name != "received" && name != templates.Secure {
 				t.Errorf("%s.%s: the subject or text is not shown escaped:\n%s", name, lang, r.HTML)
 			}
-			if !strings.Contains(r.Subject, `<script>alert("subject")</script>`) && name != "received" {
+			if !strings.Contains(r.Subject, `<script>alert("subject")</script>`) && name != "received" && name != templates.Secure {
 				t.Errorf("%s.%s: the subject is plain text and must not be escaped: %q", name, lang, r.Subject)
 			}
 		}

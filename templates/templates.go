@@ -42,7 +42,17 @@ import (
 var embedded embed.FS
 
 // Names are the mail templates, one per outbox template value.
-var Names = []string{"new_conversation", "answer", "customer_reply", "assigned", "solved", "received", "delivery_failed", "too_large", "mailbox_alert", "quarantined"}
+var Names = []string{"new_conversation", "answer", "customer_reply", "assigned", "solved", "received", "delivery_failed", "too_large", "mailbox_alert", "quarantined",
+	Secure}
+
+// Secure is the mail of a secure category (config's categories[].secure),
+// one template for every kind of mail about its conversations (Data.Kind):
+// it names who wrote, the number and the link, and nothing of the content.
+const Secure = "secure"
+
+// SecureKinds are the kinds of mail Secure has words for; any other kind
+// gets its generic "new message" wording.
+var SecureKinds = []string{"new_conversation", "customer_reply", "answer", "received", "solved", "assigned", "delivery_failed", "too_large", "quarantined"}
 
 // Languages are the languages every template exists in; the first is the
 // fallback for a recipient whose language has none.
@@ -77,6 +87,8 @@ type Data struct {
 	Text string
 	// Attachments are the files of that message.
 	Attachments []File
+	// Kind is, for Secure, which mail it stands for (a value of Names).
+	Kind string
 	// Failure is, for delivery_failed, the mail that could not be delivered.
 	Failure Failure
 	// Mailbox and Reason are, for mailbox_alert, the mailbox in trouble and

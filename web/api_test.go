@@ -287,3 +287,24 @@ func TestAPIConversationPurgeAfter(t *testing.T) {
 		t.Fatal("the page does not say the legal hold keeps it")
 	}
 }
+
+// Staff see under each message the mails sent about it and the mode each
+// was built in (secure: without content); a customer sees none of that.
+func TestPageShowsEachMailsMode(t *testing.T) {
+	f := setup(t)
+	cara := f.api("cara.customer@acme.example")
+	var opened apiConv
+	res, body := cara.call("POST", "/conversations", map[string]any{"category": "payroll", "subject": "Mode", "body": "Which mode?"}, &opened)
+	wantStatus(t, "open", res, body, http.StatusCreated)
+	n, err := f.st.Pool().Exec(f.ctx, `UPDATE outbox SET built_secure = (recipient <> 'aino.handler@example.com') WHERE conversation_id = $1`, opened.ID)
+	if err != nil || n.RowsAffected() == 0 {
+		t.Fatalf("no outbox rows to mark: %v", err)
+	}
+	_, page := f.login("aino.handler@example.com").get(fmt.Sprintf("/conversations/%d", opened.ID))
+	if !strings.Contains(page, "Mailed to") || !strings.Contains(page, "without content (secure category)") || !strings.Contains(page, "with content") {
+		t.Fatalf("the staff page does not show the mails' modes:\n%s", page)
+	}
+	if _, page := f.login("cara.customer@acme.example").get(fmt.Sprintf("/conversations/%d", opened.ID)); strings.Contains(page, "Mailed to") {
+		t.Fatal("the customer sees the outbox")
+	}
+}

@@ -37,6 +37,36 @@ type messageView struct {
 	Attachments []attachmentView
 	Problems    []string
 	Last        bool
+	// Mails are, for staff, the mails the outbox holds for this message and
+	// the mode each was built in.
+	Mails []mailView
+}
+
+// mailView is one mail about a message, as staff see it.
+type mailView struct {
+	Recipient string
+	Secure    bool
+	Mode      string
+}
+
+func mailViews(ms []store.MailSent) []mailView {
+	out := make([]mailView, 0, len(ms))
+	for _, m := range ms {
+		v := mailView{Recipient: m.Recipient}
+		switch {
+		case m.Secure == nil:
+			v.Mode = m.Status + ", not built yet"
+		case *m.Secure:
+			v.Secure, v.Mode = true, "without content (secure category)"
+		default:
+			v.Mode = "with content"
+		}
+		if m.Status == "failed" {
+			v.Mode += ", failed"
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 type roleOption struct {
@@ -154,8 +184,16 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		s.fail(w, r, rq, err)
 		return
 	}
+	var mails map[int64][]store.MailSent
+	if v.Staff {
+		mails, err = s.st.MailsOf(r.Context(), id)
+		if err != nil {
+			s.fail(w, r, rq, err)
+			return
+		}
+	}
 	for _, m := range v.Messages {
-		mv := messageView{ID: m.ID, Kind: m.Kind, From: m.FromName, Addr: m.FromAddr, When: m.CreatedAt, Event: m.Event, Text: m.Text}
+		mv := messageView{Mails: mailViews(mails[m.ID]), ID: m.ID, Kind: m.Kind, From: m.FromName, Addr: m.FromAddr, When: m.CreatedAt, Event: m.Event, Text: m.Text}
 		if mv.Addr == "" && m.AuthorID != nil {
 			mv.From, mv.Addr = l.name(m.AuthorID), l.email(m.AuthorID)
 		}
