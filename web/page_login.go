@@ -43,10 +43,16 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	pw := r.PostFormValue("password")
 	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next"))}
 	ip := s.clientIP(r)
-	if wait := s.limiter.wait(email, ip); wait > 0 {
-		mins := int(math.Ceil(wait.Minutes()))
-		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-		d.Error = fmt.Sprintf("Too many failed sign-ins. Please wait %d minute(s) and try again.", mins)
+	wait, err := s.limiter.wait(r.Context(), email, ip)
+	if err != nil {
+		s.log.Error("login: throttle", "err", err)
+		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
+		return
+	}
+	if wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		d.Error = "Too many failed sign-ins from here. Please wait " + waitText(secs) + " and try again."
 		s.render(w, http.StatusTooManyRequests, "login", d)
 		return
 	}
@@ -65,13 +71,17 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("login: unreadable password hash", "user", email, "err", err)
 	}
 	if !ok || u == nil || u.PasswordHash == "" {
-		s.limiter.failed(email, ip)
+		if err := s.limiter.failed(r.Context(), email, ip); err != nil {
+			s.log.Error("login: throttle", "err", err)
+		}
 		s.log.Info("login failed", "email", email, "ip", ip)
 		d.Error = loginFailed
 		s.render(w, http.StatusUnauthorized, "login", d)
 		return
 	}
-	s.limiter.succeeded(email)
+	if err := s.limiter.succeeded(r.Context(), email, ip); err != nil {
+		s.log.Error("login: throttle", "err", err)
+	}
 	// A session id the browser held before signing in is never reused.
 	if old, _ := s.session(r); old != nil {
 		s.st.DeleteSession(r.Context(), old.hash) //nolint:errcheck
@@ -169,4 +179,12 @@ func (s *server) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// waitText says a wait in words: seconds under two minutes, else minutes.
+func waitText(secs int) string {
+	if secs < 120 {
+		return fmt.Sprintf("%d second(s)", secs)
+	}
+	return fmt.Sprintf("%d minutes", (secs+59)/60)
 }

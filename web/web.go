@@ -17,12 +17,15 @@
 // ends every session of that user.
 //
 // Sign-in answers the same for an unknown address, a user without a password
-// and a wrong password, and spends the same argon2id time on each. Failures
-// are counted in memory per address (5) and per client IP (20) over 15
-// minutes; past that sign-in answers 429 until the window has passed. The IP
-// is the connection's peer, or behind a reverse proxy on the same host the
-// address that proxy put last in X-Forwarded-For. The counts live in one
-// process: with several instances, each keeps its own.
+// and a wrong password, and spends the same argon2id time on each. There is
+// no lockout: failures are counted in PostgreSQL (shared by every instance)
+// per (typed address, client) and slow only that pair, exponentially past
+// three (1 s, 2 s, 4 s ... 15 min; answered 429 with Retry-After before the
+// password is looked at), and per client against a budget of 100 an hour
+// over all addresses. So the right password from a client that has not
+// failed always works. The client is the connection's peer, or, when that
+// peer is listed in trusted_proxies, the address it put last in
+// X-Forwarded-For; an IPv6 client counts as its /64.
 //
 // CSRF. Unsafe requests to the pages pass net/http's CrossOriginProtection
 // (Sec-Fetch-Site / Origin), and every form also carries the session's own
@@ -76,14 +79,11 @@ type Options struct {
 	// sandbox captured, shown at /sandbox to members of a staff role.
 	SandboxMail func() []CapturedMail
 	// TrustedProxies are the peers whose X-Forwarded-For and
-	// X-Forwarded-Proto are believed (the
-	// config's trusted_proxies); nil means loopback only (a proxy on the
-	// same host, as docs/deploy.md sets it up), empty means none.
+	// X-Forwarded-Proto are believed (the config's trusted_proxies); none
+	// by default, not even loopback: a local process that is not the
+	// proxy could otherwise claim any client address.
 	TrustedProxies []netip.Prefix
 }
-
-// loopback is the default of Options.TrustedProxies.
-var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 
 // CapturedMail is one mail the sandbox's SMTP server took.
 type CapturedMail struct {
@@ -131,9 +131,6 @@ func New(opts *Options) (http.Handler, error) {
 	}
 	s := &server{st: opts.Store, svc: opts.Service, log: opts.Logger, now: opts.Now, secret: opts.Secret,
 		cookie: "postdesk_session", flashName: "postdesk_flash", sandboxMail: opts.SandboxMail, proxies: opts.TrustedProxies}
-	if opts.TrustedProxies == nil {
-		s.proxies = loopback
-	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -152,7 +149,7 @@ func New(opts *Options) (http.Handler, error) {
 			s.cookie, s.flashName = "__Host-postdesk", "__Host-postdesk_flash"
 		}
 	}
-	s.limiter = newLimiter(s.now)
+	s.limiter = newLimiter(s.st, s.now)
 	dummyHash() // made now, so that the first unknown address takes no longer than the rest
 	fsys, err := templates.WebFS(opts.TemplatesDir)
 	if err != nil {

@@ -1,0 +1,25 @@
+-- Sign-in: throttling shared by every instance, the sign-in audit with its
+-- own retention, one-time links, TOTP and OpenID Connect identities.
+
+-- Failed sign-ins per (typed address, client): each failure past a few
+-- pushes blocked_until further out, exponentially. Only this pair is
+-- slowed, so nobody can lock an account's owner out by guessing from
+-- elsewhere. account is the address as typed, known or not.
+CREATE TABLE signin_throttle (
+    account       text NOT NULL,
+    client        text NOT NULL,
+    failures      int NOT NULL,
+    last_at       timestamptz NOT NULL,
+    blocked_until timestamptz NOT NULL,
+    PRIMARY KEY (account, client)
+);
+CREATE INDEX signin_throttle_last ON signin_throttle (last_at);
+
+-- Failed sign-ins per client over a fixed window, whatever the account:
+-- the budget that bounds guessing over many addresses.
+CREATE TABLE signin_budget (
+    client       text PRIMARY KEY,
+    window_start timestamptz NOT NULL,
+    failures     int NOT NULL
+);
+CREATE INDEX signin_budget_window ON signin_budget (window_start);
