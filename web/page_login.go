@@ -53,6 +53,8 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
 		d.Error = "Too many failed sign-ins from here. Please wait " + waitText(secs) + " and try again."
+		s.record(r, store.SigninEvent{Email: email, Event: store.EventSignInThrottled, Method: "password",
+			Detail: map[string]any{"wait_seconds": secs}})
 		s.render(w, http.StatusTooManyRequests, "login", d)
 		return
 	}
@@ -75,6 +77,12 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			s.log.Error("login: throttle", "err", err)
 		}
 		s.log.Info("login failed", "email", email, "ip", ip)
+		var uid *int64
+		if u != nil {
+			uid = &u.ID
+		}
+		s.record(r, store.SigninEvent{UserID: uid, Email: email, Event: store.EventSignInFailed, Method: "password",
+			Detail: map[string]any{"reason": "wrong address or password"}})
 		d.Error = loginFailed
 		s.render(w, http.StatusUnauthorized, "login", d)
 		return
@@ -92,6 +100,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("login", "user", u.Email, "ip", ip)
+	s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password"})
 	redirect(w, r, d.Next)
 }
 
@@ -102,6 +111,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request, rq *request) {
 		return
 	}
 	s.clearSessionCookie(w, r)
+	s.record(r, store.SigninEvent{UserID: &rq.actor.User.ID, Email: rq.actor.User.Email, Event: store.EventSignOut})
 	redirect(w, r, "/login")
 }
 

@@ -175,6 +175,9 @@ func New(opts *Options) (http.Handler, error) {
 	if s.sandboxMail != nil {
 		pages.Handle("GET /sandbox", s.auth(s.sandboxPage))
 	}
+	// Sign-in: throttled password, audit, settings, links, TOTP, OpenID Connect.
+	pages.Handle("GET /audit", s.auth(s.auditPage))
+
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.errorPage(w, r, rq, http.StatusNotFound, "")

@@ -23,3 +23,21 @@ CREATE TABLE signin_budget (
     failures     int NOT NULL
 );
 CREATE INDEX signin_budget_window ON signin_budget (window_start);
+
+-- The sign-in audit: every sign-in, failure, link request, MFA enrolment and
+-- password change, kept for audit_retention (the purge deletes older rows).
+-- email is the address as given, so failures for unknown addresses are
+-- recorded too; user_id is set when it names a user.
+CREATE TABLE signin_audit (
+    id         bigserial PRIMARY KEY,
+    at         timestamptz NOT NULL,
+    user_id    bigint REFERENCES users(id) ON DELETE SET NULL,
+    email      text NOT NULL,
+    event      text NOT NULL,
+    method     text NOT NULL DEFAULT '',
+    ip         text NOT NULL DEFAULT '',
+    client     text NOT NULL DEFAULT '', -- User-Agent, shortened
+    detail     jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX signin_audit_at ON signin_audit (at);
+CREATE INDEX signin_audit_email ON signin_audit (email, at);
