@@ -42,7 +42,8 @@ import (
 var embedded embed.FS
 
 // Names are the mail templates, one per outbox template value.
-var Names = []string{"new_conversation", "answer", "customer_reply", "assigned", "solved", "received", "delivery_failed", "too_large", "mailbox_alert", "quarantined"}
+var Names = []string{"new_conversation", "answer", "customer_reply", "assigned", "solved", "received", "delivery_failed", "too_large", "mailbox_alert", "quarantined",
+	"signin_link", "password_reset"}
 
 // Languages are the languages every template exists in; the first is the
 // fallback for a recipient whose language has none.

@@ -29,6 +29,7 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"))}
+	d.Flash = s.takeFlash(w, r)
 	s.render(w, http.StatusOK, "login", d)
 }
 

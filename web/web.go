@@ -52,9 +52,12 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"postdesk/config"
 	"postdesk/conversation"
+	"postdesk/signinlink"
 	"postdesk/store"
 	"postdesk/templates"
 )
@@ -83,6 +86,17 @@ type Options struct {
 	// by default, not even loopback: a local process that is not the
 	// proxy could otherwise claim any client address.
 	TrustedProxies []netip.Prefix
+	// SignIn configures the sign-in methods beyond the password.
+	SignIn SignIn
+}
+
+// SignIn is what the config says of signing in (see the README's Sign-in).
+type SignIn struct {
+	// RequireMFA and RequireSSO are the keys of the roles with
+	// require_mfa and require_sso.
+	RequireMFA, RequireSSO []string
+	// OIDC, when set, adds single sign-on through that provider.
+	OIDC *config.OIDC
 }
 
 // CapturedMail is one mail the sandbox's SMTP server took.
@@ -118,6 +132,11 @@ type server struct {
 
 	sandboxMail func() []CapturedMail
 	proxies     []netip.Prefix // trusted for X-Forwarded-For and -Proto
+
+	// Sign-in beyond the password (signin_*.go).
+	links              *signinlink.Keys
+	bg                 sync.WaitGroup // link requests being handled after their answer
+	mfaRoles, ssoRoles map[string]bool
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -138,6 +157,7 @@ func New(opts *Options) (http.Handler, error) {
 		s.now = time.Now
 	}
 	var origin string
+	var err error
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -150,6 +170,10 @@ func New(opts *Options) (http.Handler, error) {
 		}
 	}
 	s.limiter = newLimiter(s.st, s.now)
+	if s.links, err = signinlink.New(opts.Secret); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s.mfaRoles, s.ssoRoles = keySet(opts.SignIn.RequireMFA), keySet(opts.SignIn.RequireSSO)
 	dummyHash() // made now, so that the first unknown address takes no longer than the rest
 	fsys, err := templates.WebFS(opts.TemplatesDir)
 	if err != nil {
@@ -177,6 +201,12 @@ func New(opts *Options) (http.Handler, error) {
 	}
 	// Sign-in: throttled password, audit, settings, links, TOTP, OpenID Connect.
 	pages.Handle("GET /audit", s.auth(s.auditPage))
+	pages.Handle("GET /settings", s.auth(s.settingsPage))
+	pages.Handle("POST /settings/password", s.auth(s.changePassword))
+	pages.HandleFunc("GET /reset", s.resetPage)
+	pages.HandleFunc("POST /reset", s.resetRequest)
+	pages.HandleFunc("GET /reset/{token}", s.resetLinkPage)
+	pages.HandleFunc("POST /reset/{token}", s.resetLinkSubmit)
 
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {

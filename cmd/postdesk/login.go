@@ -9,6 +9,7 @@ import (
 	"postdesk/config"
 	"postdesk/mailauth"
 	"postdesk/mailtls"
+	"postdesk/web"
 )
 
 // mailLogin turns a mailbox's or smtp's login settings into a TLS config
@@ -57,4 +58,18 @@ func trustedProxies(list []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// signIn is the web's sign-in configuration from the file.
+func signIn(c *config.Config) web.SignIn {
+	s := web.SignIn{OIDC: c.OIDC}
+	for _, r := range c.Roles {
+		if r.RequireMFA {
+			s.RequireMFA = append(s.RequireMFA, r.Key)
+		}
+		if r.RequireSSO {
+			s.RequireSSO = append(s.RequireSSO, r.Key)
+		}
+	}
+	return s
 }

@@ -41,3 +41,23 @@ CREATE TABLE signin_audit (
 );
 CREATE INDEX signin_audit_at ON signin_audit (at);
 CREATE INDEX signin_audit_email ON signin_audit (email, at);
+
+-- One-time links mailed for signing in (customers) and for resetting a
+-- password. The token is never stored: it is derived from the server secret
+-- and nonce when the mail is built (package signinlink), and only its
+-- SHA-256 is kept to find the row when the link is opened. A link is bound
+-- to the address it was sent to, used once, and dies at expires_at.
+CREATE TABLE signin_links (
+    id              bigserial PRIMARY KEY,
+    hash            bytea NOT NULL UNIQUE,
+    nonce           bytea NOT NULL,
+    purpose         text NOT NULL CHECK (purpose IN ('signin', 'reset')),
+    email           text NOT NULL,
+    user_id         bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    conversation_id bigint REFERENCES conversations(id) ON DELETE SET NULL, -- where it leads, if anywhere
+    created_at      timestamptz NOT NULL,
+    expires_at      timestamptz NOT NULL,
+    used_at         timestamptz
+);
+CREATE INDEX signin_links_email ON signin_links (email, created_at);
+CREATE INDEX signin_links_expires ON signin_links (expires_at);
