@@ -207,6 +207,9 @@ func New(opts *Options) (http.Handler, error) {
 	pages.HandleFunc("POST /reset", s.resetRequest)
 	pages.HandleFunc("GET /reset/{token}", s.resetLinkPage)
 	pages.HandleFunc("POST /reset/{token}", s.resetLinkSubmit)
+	pages.HandleFunc("POST /login/link", s.linkRequestSubmit)
+	pages.HandleFunc("GET /link/{token}", s.linkPage)
+	pages.HandleFunc("POST /link/{token}", s.linkSubmit)
 
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
