@@ -95,9 +95,23 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if old, _ := s.session(r); old != nil {
 		s.st.DeleteSession(r.Context(), old.hash) //nolint:errcheck
 	}
-	if err := s.newSession(w, r, u.ID); err != nil {
+	stage, err := s.signInStage(r, u.ID)
+	if err == nil {
+		err = s.newStagedSession(w, r, u.ID, stage)
+	}
+	if err != nil {
 		s.log.Error("login: session", "err", err)
 		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
+		return
+	}
+	switch stage {
+	case store.StageMFA:
+		redirect(w, r, "/login/mfa") // the sign-in is recorded once the code is given
+		return
+	case store.StageEnrol:
+		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password",
+			Detail: map[string]any{"must_enrol_mfa": true}})
+		redirect(w, r, "/settings/mfa")
 		return
 	}
 	s.log.Info("login", "user", u.Email, "ip", ip)

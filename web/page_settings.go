@@ -29,6 +29,10 @@ func (s *server) renderSettings(w http.ResponseWriter, r *http.Request, rq *requ
 	}
 	d := settingsData{page: s.base(w, r, rq, "Settings", "settings"), HasPassword: u.PasswordHash != "",
 		SSOOnly: s.requiresSSO(rq.actor.Roles)}
+	if d.MFA, err = s.mfaEnrolled(r, u.ID); err != nil {
+		s.fail(w, r, rq, err)
+		return
+	}
 	d.Error = msg
 	s.render(w, status, "settings", d)
 }

@@ -12,7 +12,7 @@ import (
 
 func init() {
 	// The sign-in pages, parsed with the layout like the rest (render.go).
-	pageNames = append(pageNames, "audit", "settings", "reset", "signin_message", "signin_link")
+	pageNames = append(pageNames, "audit", "settings", "reset", "signin_message", "signin_link", "mfa", "login_mfa")
 }
 
 // record adds an event to the sign-in audit with the request's time,

@@ -41,6 +41,7 @@
 package web
 
 import (
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -137,6 +138,7 @@ type server struct {
 	links              *signinlink.Keys
 	bg                 sync.WaitGroup // link requests being handled after their answer
 	mfaRoles, ssoRoles map[string]bool
+	mfaAEAD            cipher.AEAD // seals TOTP secrets (mfa.go)
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -174,6 +176,9 @@ func New(opts *Options) (http.Handler, error) {
 		return nil, fmt.Errorf("web: %w", err)
 	}
 	s.mfaRoles, s.ssoRoles = keySet(opts.SignIn.RequireMFA), keySet(opts.SignIn.RequireSSO)
+	if s.mfaAEAD, err = mfaCipher(opts.Secret); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
 	dummyHash() // made now, so that the first unknown address takes no longer than the rest
 	fsys, err := templates.WebFS(opts.TemplatesDir)
 	if err != nil {
@@ -189,7 +194,7 @@ func New(opts *Options) (http.Handler, error) {
 	pages := http.NewServeMux()
 	pages.HandleFunc("GET /login", s.loginPage)
 	pages.HandleFunc("POST /login", s.loginSubmit)
-	pages.Handle("POST /logout", s.auth(s.logout))
+	pages.Handle("POST /logout", s.authStaged(s.logout))
 	pages.Handle("GET /{$}", s.auth(s.inbox))
 	pages.Handle("GET /conversations/{id}", s.auth(s.conversationPage))
 	pages.Handle("POST /conversations/{id}/{action}", s.auth(s.conversationAction))
@@ -207,6 +212,12 @@ func New(opts *Options) (http.Handler, error) {
 	pages.HandleFunc("POST /reset", s.resetRequest)
 	pages.HandleFunc("GET /reset/{token}", s.resetLinkPage)
 	pages.HandleFunc("POST /reset/{token}", s.resetLinkSubmit)
+	pages.Handle("GET /settings/mfa", s.authStaged(s.mfaPage))
+	pages.Handle("POST /settings/mfa/start", s.authStaged(s.mfaStart))
+	pages.Handle("GET /settings/mfa/qr.png", s.authStaged(s.mfaQR))
+	pages.Handle("POST /settings/mfa/confirm", s.authStaged(s.mfaConfirm))
+	pages.Handle("GET /login/mfa", s.authStaged(s.loginMFAPage))
+	pages.Handle("POST /login/mfa", s.authStaged(s.loginMFASubmit))
 	pages.HandleFunc("POST /login/link", s.linkRequestSubmit)
 	pages.HandleFunc("GET /link/{token}", s.linkPage)
 	pages.HandleFunc("POST /link/{token}", s.linkSubmit)

@@ -61,3 +61,26 @@ CREATE TABLE signin_links (
 );
 CREATE INDEX signin_links_email ON signin_links (email, created_at);
 CREATE INDEX signin_links_expires ON signin_links (expires_at);
+
+-- TOTP second factor (RFC 6238). The secret is kept encrypted under a key
+-- derived from the server secret (web/mfa.go); enabled_at is NULL while an
+-- enrolment waits for its first code. last_step is the newest time step a
+-- code was accepted for: a code is never accepted twice.
+CREATE TABLE user_mfa (
+    user_id    bigint PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    secret     bytea NOT NULL,
+    enabled_at timestamptz,
+    last_step  bigint NOT NULL DEFAULT 0
+);
+
+-- Ten one-time recovery codes per enrolment, only their SHA-256.
+CREATE TABLE mfa_recovery (
+    user_id bigint NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    hash    bytea NOT NULL,
+    used_at timestamptz,
+    PRIMARY KEY (user_id, hash)
+);
+
+-- A session signed in by password that still owes a second factor ('mfa')
+-- or must enrol one first ('enrol') reaches only those pages.
+ALTER TABLE sessions ADD COLUMN stage text NOT NULL DEFAULT 'full' CHECK (stage IN ('full', 'mfa', 'enrol'));
