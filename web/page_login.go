@@ -16,6 +16,7 @@ type loginData struct {
 	page
 	Email string
 	Next  string
+	SSO   string // the single sign-on button's label, "" without oidc
 }
 
 // loginFailed is the one answer for an unknown address, a user without a
@@ -28,7 +29,7 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, localPath(r.URL.Query().Get("next")))
 		return
 	}
-	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"))}
+	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Next: localPath(r.URL.Query().Get("next")), SSO: s.ssoLabel()}
 	d.Flash = s.takeFlash(w, r)
 	s.render(w, http.StatusOK, "login", d)
 }
@@ -42,7 +43,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	pw := r.PostFormValue("password")
-	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next"))}
+	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next")), SSO: s.ssoLabel()}
 	ip := s.clientIP(r)
 	wait, err := s.limiter.wait(r.Context(), email, ip)
 	if err != nil {
@@ -90,6 +91,19 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := s.limiter.succeeded(r.Context(), email, ip); err != nil {
 		s.log.Error("login: throttle", "err", err)
+	}
+	// require_sso: the right password says nothing a wrong one would not
+	// (only its owner gets here), so the reason can be told.
+	if a, err := s.svc.Actor(r.Context(), u.ID); err != nil {
+		s.log.Error("login: roles", "err", err)
+		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
+		return
+	} else if s.requiresSSO(a.Roles) {
+		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignInFailed, Method: "password",
+			Detail: map[string]any{"reason": "role requires single sign-on"}})
+		d.Error = "Your organisation requires single sign-on: use the button below instead of your password."
+		s.render(w, http.StatusForbidden, "login", d)
+		return
 	}
 	// A session id the browser held before signing in is never reused.
 	if old, _ := s.session(r); old != nil {
@@ -212,4 +226,15 @@ func waitText(secs int) string {
 		return fmt.Sprintf("%d second(s)", secs)
 	}
 	return fmt.Sprintf("%d minutes", (secs+59)/60)
+}
+
+// ssoLabel is the single sign-on button's text, "" when there is none.
+func (s *server) ssoLabel() string {
+	if s.oidc == nil {
+		return ""
+	}
+	if s.oidc.cfg.ButtonLabel == "" {
+		return "Sign in with single sign-on"
+	}
+	return s.oidc.cfg.ButtonLabel
 }

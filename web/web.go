@@ -25,7 +25,10 @@
 // over all addresses. So the right password from a client that has not
 // failed always works. The client is the connection's peer, or, when that
 // peer is listed in trusted_proxies, the address it put last in
-// X-Forwarded-For; an IPv6 client counts as its /64.
+// X-Forwarded-For; an IPv6 client counts as its /64. Beyond the password:
+// a TOTP second factor (mfa.go), one-time links by mail for customers and
+// for password resets (signin_links.go), OpenID Connect (oidc.go), and the
+// sign-in audit (signin_audit.go); the README's Sign-in tells the rules.
 //
 // CSRF. Unsafe requests to the pages pass net/http's CrossOriginProtection
 // (Sec-Fetch-Site / Origin), and every form also carries the session's own
@@ -139,6 +142,8 @@ type server struct {
 	bg                 sync.WaitGroup // link requests being handled after their answer
 	mfaRoles, ssoRoles map[string]bool
 	mfaAEAD            cipher.AEAD // seals TOTP secrets (mfa.go)
+	oidc               *oidcState  // nil without single sign-on (oidc.go)
+	publicURL          string      // PublicURL without a trailing slash
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -179,6 +184,10 @@ func New(opts *Options) (http.Handler, error) {
 	if s.mfaAEAD, err = mfaCipher(opts.Secret); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	if opts.SignIn.OIDC != nil {
+		s.oidc = &oidcState{cfg: opts.SignIn.OIDC}
+	}
+	s.publicURL = strings.TrimRight(opts.PublicURL, "/")
 	dummyHash() // made now, so that the first unknown address takes no longer than the rest
 	fsys, err := templates.WebFS(opts.TemplatesDir)
 	if err != nil {
@@ -218,6 +227,10 @@ func New(opts *Options) (http.Handler, error) {
 	pages.Handle("POST /settings/mfa/confirm", s.authStaged(s.mfaConfirm))
 	pages.Handle("GET /login/mfa", s.authStaged(s.loginMFAPage))
 	pages.Handle("POST /login/mfa", s.authStaged(s.loginMFASubmit))
+	if s.oidc != nil {
+		pages.HandleFunc("GET /login/oidc", s.oidcStart)
+		pages.HandleFunc("GET /login/oidc/callback", s.oidcCallback)
+	}
 	pages.HandleFunc("POST /login/link", s.linkRequestSubmit)
 	pages.HandleFunc("GET /link/{token}", s.linkPage)
 	pages.HandleFunc("POST /link/{token}", s.linkSubmit)
