@@ -46,6 +46,9 @@ type Config struct {
 	Categories     []Category `yaml:"categories"`
 	Roles          []Role     `yaml:"roles"`
 	Users          []User     `yaml:"users"`
+	// AuditRetention is how long the sign-in audit is kept (default 1y).
+	AuditRetention Retention `yaml:"audit_retention"`
+	OIDC           *OIDC     `yaml:"oidc"` // sign-in through an OpenID provider
 }
 
 // IMAPPush enables the endpoint a mail server calls when a watched mailbox
@@ -147,6 +150,12 @@ type Role struct {
 	Name  string   `yaml:"name"`
 	Staff bool     `yaml:"staff"`
 	May   []string `yaml:"may"`
+	// RequireMFA makes members enrol a TOTP second factor and give a code
+	// at every password sign-in (enforced from their next sign-in).
+	RequireMFA bool `yaml:"require_mfa"`
+	// RequireSSO makes members sign in through oidc only: their password
+	// is refused.
+	RequireSSO bool `yaml:"require_sso"`
 }
 
 // User is a person known from the file (customers who only write in are
@@ -166,10 +175,11 @@ const (
 	MayAssign          = "assign"           // make another staff member the Handler
 	MayLegalHold       = "legal_hold"       // keep a conversation from the purge
 	MayManage          = "manager"          // see every conversation about one's own company
+	MayAudit           = "audit"            // read the sign-in audit
 )
 
 // Permissions lists every permission a role may grant.
-var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage}
+var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage, MayAudit}
 
 // Languages that templates exist for.
 var Languages = []string{"en", "fi"}
@@ -460,6 +470,7 @@ func (c *Config) setDefaults() {
 	if c.PurgeAt == "" {
 		c.PurgeAt = DefaultPurgeAt
 	}
+	c.setSignInDefaults()
 	c.SenderAuth.setDefaults()
 	if c.SMTP.TLS == "" {
 		c.SMTP.TLS = "starttls"
@@ -517,6 +528,7 @@ func (c *Config) check(p *parser) {
 		p.add("imap_push.secret", "too short: %d bytes, want at least %d (anyone who knows it can make postdesk poll)", len(c.IMAPPush.Secret), MinSecretBytes)
 	}
 
+	c.checkSignIn(p)
 	if _, err := time.Parse("15:04", c.PurgeAt); err != nil {
 		p.add("purge_at", "want a time of day as HH:MM, got %q", c.PurgeAt)
 	}
@@ -718,6 +730,9 @@ func init() {
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
 		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]", "categories[].secure",
 		"roles", "roles[]", "roles[].key", "roles[].name", "roles[].staff", "roles[].may", "roles[].may[]",
+		"roles[].require_mfa", "roles[].require_sso", "audit_retention",
+		"oidc", "oidc.issuer", "oidc.client_id", "oidc.client_secret", "oidc.scopes", "oidc.scopes[]",
+		"oidc.button_label", "oidc.allow_domains", "oidc.allow_domains[]",
 		"users", "users[]", "users[].email", "users[].name", "users[].roles", "users[].roles[]", "users[].language", "users[].company",
 	} {
 		knownKeys[k] = true

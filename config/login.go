@@ -153,3 +153,66 @@ func ParseProxy(s string) (netip.Prefix, error) {
 	}
 	return netip.Prefix{}, fmt.Errorf("%q is not a CIDR (10.0.0.0/8) or an address", s)
 }
+
+// OIDC is sign-in through an OpenID Connect provider (Entra ID, Google,
+// Keycloak ...): the authorization code flow with PKCE.
+type OIDC struct {
+	Issuer       string   `yaml:"issuer"` // its discovery document is ISSUER/.well-known/openid-configuration
+	ClientID     string   `yaml:"client_id"`
+	ClientSecret string   `yaml:"client_secret"`
+	Scopes       []string `yaml:"scopes"`       // besides openid; default email, profile
+	ButtonLabel  string   `yaml:"button_label"` // default "Sign in with single sign-on"
+	// AllowDomains, when set, are the only email domains accepted from the
+	// provider (a multi-tenant provider vouches for anyone's address).
+	AllowDomains []string `yaml:"allow_domains"`
+}
+
+// DefaultAuditRetention is how long the sign-in audit is kept: one year.
+var DefaultAuditRetention = Retention{Months: 12, Set: true}
+
+func (c *Config) setSignInDefaults() {
+	if !c.AuditRetention.Set {
+		c.AuditRetention = DefaultAuditRetention
+	}
+	if o := c.OIDC; o != nil {
+		if len(o.Scopes) == 0 {
+			o.Scopes = []string{"email", "profile"}
+		}
+		if o.ButtonLabel == "" {
+			o.ButtonLabel = "Sign in with single sign-on"
+		}
+		for i, d := range o.AllowDomains {
+			o.AllowDomains[i] = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(d), "@"))
+		}
+	}
+}
+
+func (c *Config) checkSignIn(p *parser) {
+	switch {
+	case c.AuditRetention.bad != "":
+		p.add("audit_retention", "%s", c.AuditRetention.bad)
+	case c.AuditRetention.Zero():
+		p.add("audit_retention", "must be longer than zero")
+	}
+	for i, r := range c.Roles {
+		if r.RequireSSO && c.OIDC == nil {
+			p.add(fmt.Sprintf("roles[%d].require_sso", i), "needs oidc: its members could not sign in at all")
+		}
+	}
+	o := c.OIDC
+	if o == nil {
+		return
+	}
+	checkEndpoint(p, "oidc.issuer", o.Issuer, true)
+	if o.ClientID == "" {
+		p.add("oidc.client_id", "missing: the client (application) ID registered at the provider")
+	}
+	if o.ClientSecret == "" {
+		p.add("oidc.client_secret", "missing: the client secret registered at the provider")
+	}
+	for i, d := range o.AllowDomains {
+		if d == "" || strings.ContainsAny(d, " @/") {
+			p.add(fmt.Sprintf("oidc.allow_domains[%d]", i), "%q is not a domain", d)
+		}
+	}
+}

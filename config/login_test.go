@@ -133,7 +133,7 @@ func TestOAuth2ConfigProblems(t *testing.T) {
 	}
 }
 
-// trusted_proxies: absent is nil (web trusts loopback), [] is empty (none).
+// trusted_proxies: absent is nil, [] is empty; web trusts no peer either way.
 func TestTrustedProxiesAbsentOrEmpty(t *testing.T) {
 	c, _, err := Parse("postdesk.yaml", []byte(valid), lookup)
 	if err != nil || c.TrustedProxies != nil {

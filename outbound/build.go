@@ -51,6 +51,9 @@ type outgoing struct {
 // needs inside the row's transaction. Problems with the mail itself are
 // permanent delivery errors; database errors are returned as they are.
 func (w *Worker) build(ctx context.Context, tx *store.Tx, it *store.OutboxItem, now time.Time) (*outgoing, error) {
+	if linkMail(it.Template) {
+		return w.buildLink(ctx, tx, it, now) // link.go
+	}
 	if it.ConversationID == nil {
 		if it.Template == store.TemplateMailboxAlert && it.CategoryID != nil {
 			return w.buildAlert(ctx, tx, it, now)

@@ -13,6 +13,7 @@ import (
 	"postdesk/conversation"
 	"postdesk/metrics"
 	"postdesk/queue"
+	"postdesk/signinlink"
 	"postdesk/store"
 	"postdesk/templates"
 	"postdesk/threading"
@@ -48,6 +49,9 @@ type Options struct {
 	Signer *threading.Signer
 	// Templates renders the mail. Required.
 	Templates *templates.Set
+	// LinkKeys derives the tokens of sign-in and password-reset link
+	// mails (link.go); without it such mail fails.
+	LinkKeys *signinlink.Keys
 	// LoopID is the value of the loop header; default the domain of the
 	// row's Message-ID (the instance's MessageIDDomain).
 	LoopID string

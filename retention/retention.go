@@ -83,6 +83,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jonboulle/clockwork"
 
+	"postdesk/config"
 	"postdesk/ingest"
 	"postdesk/metrics"
 	"postdesk/store"
@@ -152,6 +153,9 @@ type Options struct {
 	// clock; tests pass a fake one).
 	Clock  clockwork.Clock
 	Logger *slog.Logger
+	// AuditRetention is how long the sign-in audit is kept (the config's
+	// audit_retention); zero: it is not purged.
+	AuditRetention config.Retention
 }
 
 // Retention runs the purge, on schedule and on demand.
@@ -169,6 +173,7 @@ type Retention struct {
 	imapTimeout time.Duration
 	clock       clockwork.Clock
 	log         *slog.Logger
+	auditKeep   config.Retention
 
 	mu   sync.Mutex
 	last *Report // the last scheduled run's report
@@ -206,6 +211,7 @@ func New(st *store.Store, opts *Options) (*Retention, error) {
 			r.log = opts.Logger
 		}
 		maps.Copy(r.mailboxes, opts.Mailboxes)
+		r.auditKeep = opts.AuditRetention
 	}
 	if r.locker == nil {
 		r.locker = NewLocker(st)
@@ -330,6 +336,9 @@ type Report struct {
 	IMAPDeleted int
 	IMAPFailed  int
 	IMAPQueued  int64
+	// SigninAudit is how many sign-in audit rows older than
+	// AuditRetention were deleted.
+	SigninAudit int64
 }
 
 // IMAPResult is the deletion of one group of copies: one mailbox's folder,
@@ -383,7 +392,12 @@ func (r *Retention) purge(ctx context.Context, dryRun bool, actor string) (*Repo
 	if err != nil {
 		return rep, fmt.Errorf("retention: %w", err)
 	}
-	log.Info("retention: purge done", "conversations", rep.Conversations, "messages", rep.Messages,
+	if !dryRun && !r.auditKeep.Zero() {
+		if rep.SigninAudit, err = r.st.PurgeSigninAudit(ctx, r.auditKeep, opts.Now); err != nil {
+			return rep, fmt.Errorf("retention: %w", err)
+		}
+	}
+	log.Info("retention: purge done", "signin_audit", rep.SigninAudit, "conversations", rep.Conversations, "messages", rep.Messages,
 		"attachments", rep.Attachments, "blobs", rep.Blobs, "bytes", rep.Bytes, "imap_copies", rep.IMAPCopies,
 		"imap_deleted", rep.IMAPDeleted, "imap_failed", rep.IMAPFailed, "skipped", rep.Skipped,
 		"seconds", rep.Duration.Seconds())

@@ -14,12 +14,26 @@ type Session struct {
 	CSRF      string // a per-session token the forms carry
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Stage is "full", or "mfa" / "enrol" for a session that still owes a
+	// second factor or must enrol one ("" is "full").
+	Stage string
 }
+
+// Session stages.
+const (
+	StageFull  = "full"
+	StageMFA   = "mfa"
+	StageEnrol = "enrol"
+)
 
 // CreateSession stores a session under the hash of its id.
 func (db *DB) CreateSession(ctx context.Context, s *Session) error {
-	_, err := db.q.Exec(ctx, `INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		s.Hash, s.UserID, s.CSRF, s.CreatedAt, s.ExpiresAt)
+	stage := s.Stage
+	if stage == "" {
+		stage = StageFull
+	}
+	_, err := db.q.Exec(ctx, `INSERT INTO sessions (hash, user_id, csrf, created_at, expires_at, stage) VALUES ($1, $2, $3, $4, $5, $6)`,
+		s.Hash, s.UserID, s.CSRF, s.CreatedAt, s.ExpiresAt, stage)
 	if err != nil {
 		if uniqueViolation(err) {
 			return fmt.Errorf("create session: %w", ErrConflict)
@@ -32,8 +46,8 @@ func (db *DB) CreateSession(ctx context.Context, s *Session) error {
 // SessionByHash finds a session that has not expired at now.
 func (db *DB) SessionByHash(ctx context.Context, hash []byte, now time.Time) (*Session, error) {
 	var s Session
-	err := db.q.QueryRow(ctx, `SELECT hash, user_id, csrf, created_at, expires_at FROM sessions
-		WHERE hash = $1 AND expires_at > $2`, hash, now).Scan(&s.Hash, &s.UserID, &s.CSRF, &s.CreatedAt, &s.ExpiresAt)
+	err := db.q.QueryRow(ctx, `SELECT hash, user_id, csrf, created_at, expires_at, stage FROM sessions
+		WHERE hash = $1 AND expires_at > $2`, hash, now).Scan(&s.Hash, &s.UserID, &s.CSRF, &s.CreatedAt, &s.ExpiresAt, &s.Stage)
 	if err != nil {
 		return nil, notFound(err, "session")
 	}

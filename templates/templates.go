@@ -43,7 +43,7 @@ var embedded embed.FS
 
 // Names are the mail templates, one per outbox template value.
 var Names = []string{"new_conversation", "answer", "customer_reply", "assigned", "solved", "received", "delivery_failed", "too_large", "mailbox_alert", "quarantined",
-	Secure}
+	"signin_link", "password_reset", Secure}
 
 // Secure is the mail of a secure category (config's categories[].secure),
 // one template for every kind of mail about its conversations (Data.Kind):

@@ -83,6 +83,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.Handle("/api/v1/conversations/{id}/handler", methods{"POST": s.apiHandlerSet})
 	mux.Handle("/api/v1/conversations/{id}/status", methods{"POST": s.apiStatus})
 	mux.Handle("/api/v1/attachments/{id}", methods{"GET": s.apiAttachment})
+	mux.Handle("/api/v1/audit/signin", methods{"GET": s.apiSigninAudit}) // sign-in (signin_audit.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such API call")
 	})

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,66 +48,155 @@ func TestLoginSameAnswerForUnknownUserAndWrongPassword(t *testing.T) {
 	}
 }
 
-func TestLoginRateLimit(t *testing.T) {
+// behindProxy makes the test client's loopback peer a trusted proxy, so
+// that X-Forwarded-For tells clients apart.
+func behindProxy(o *web.Options) {
+	o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")}
+}
+
+// from is the header of a request a trusted proxy forwards for ip.
+func from(ip string) []string { return []string{"X-Forwarded-For", ip} }
+
+// failUntil posts wrong passwords for email from ip until n of them have
+// been checked (and refused with 401), moving the clock past each delay the
+// throttle answers with 429 and Retry-After.
+func failUntil(t *testing.T, f *fixture, c *client, email, ip string, n int) {
+	t.Helper()
+	for checked, tries := 0, 0; checked < n; tries++ {
+		if tries > 4*n {
+			t.Fatalf("after %d tries only %d failures were checked", tries, checked)
+		}
+		res, body := c.post("/login", url.Values{"email": {email}, "password": {fmt.Sprintf("guess %d", tries)}}, from(ip)...)
+		switch res.StatusCode {
+		case http.StatusUnauthorized:
+			checked++
+		case http.StatusTooManyRequests:
+			secs, err := strconv.Atoi(res.Header.Get("Retry-After"))
+			if err != nil || secs < 1 || !strings.Contains(body, "Too many failed sign-ins") {
+				t.Fatalf("429 without a clear message or Retry-After (%q):\n%s", res.Header.Get("Retry-After"), body)
+			}
+			f.advance(time.Duration(secs) * time.Second)
+		default:
+			t.Fatalf("wrong password %d: status %d", tries, res.StatusCode)
+		}
+	}
+}
+
+// Fifty wrong passwords for one account from one client slow that client
+// down on that account, and never lock the account's owner out: the right
+// password from another client signs in at once.
+func TestLoginThrottleNoLockout(t *testing.T) {
+	f := setup(t, behindProxy)
+	f.setPassword("aino.handler@example.com")
+	attacker := f.anonymous()
+	failUntil(t, f, attacker, "aino.handler@example.com", "203.0.113.9", 50)
+
+	// The attacker's next try waits, whatever the password.
+	res, body := attacker.post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}}, from("203.0.113.9")...)
+	wantStatus(t, "the attacker, right after", res, body, http.StatusTooManyRequests)
+	if secs, _ := strconv.Atoi(res.Header.Get("Retry-After")); secs < 60 {
+		t.Fatalf("after 50 failures the delay is only %d s", secs)
+	}
+	// The owner, elsewhere, is not slowed at all.
+	res, body = f.anonymous().post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}}, from("198.51.100.20")...)
+	wantStatus(t, "the owner from another client", res, body, http.StatusSeeOther)
+	// A forged first X-Forwarded-For entry does not make the attacker
+	// someone else: the trusted proxy's entry is the last one.
+	res, body = attacker.post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {"guess"}},
+		"X-Forwarded-For", "198.51.100.20, 203.0.113.9")
+	wantStatus(t, "a forged X-Forwarded-For", res, body, http.StatusTooManyRequests)
+}
+
+// A few typos cost nothing; then each failure doubles the wait, and
+// signing in forgets them.
+func TestLoginThrottleDelaysGrow(t *testing.T) {
+	f := setup(t, behindProxy)
+	f.setPassword("aino.handler@example.com")
+	c := f.anonymous()
+	try := func(pw string) (*http.Response, string) {
+		t.Helper()
+		return c.post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {pw}}, from("203.0.113.9")...)
+	}
+	for i := range 3 {
+		res, body := try(fmt.Sprintf("typo %d", i))
+		wantStatus(t, fmt.Sprintf("typo %d", i+1), res, body, http.StatusUnauthorized)
+	}
+	var delays []int
+	for i := range 6 {
+		res, body := try(fmt.Sprintf("guess %d", i))
+		wantStatus(t, fmt.Sprintf("guess %d", i+1), res, body, http.StatusUnauthorized)
+		res, body = try(password)
+		wantStatus(t, fmt.Sprintf("right password after guess %d", i+1), res, body, http.StatusTooManyRequests)
+		secs, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+		delays = append(delays, secs)
+		f.advance(time.Duration(secs) * time.Second)
+	}
+	if delays[0] != 1 {
+		t.Fatalf("first delay %d s, want 1", delays[0])
+	}
+	for i := 1; i < len(delays); i++ {
+		if delays[i] != 2*delays[i-1] {
+			t.Fatalf("delays do not double: %v", delays)
+		}
+	}
+	res, body := try(password)
+	wantStatus(t, "after the last delay", res, body, http.StatusSeeOther)
+	// Signed in: the pair starts again from zero.
+	c = f.anonymous()
+	res, body = try("typo")
+	wantStatus(t, "a typo after signing in", res, body, http.StatusUnauthorized)
+	res, body = try(password)
+	wantStatus(t, "right after it", res, body, http.StatusSeeOther)
+}
+
+// A client gets a budget of failures over all addresses; past it, that
+// client waits for the window, others do not.
+func TestLoginThrottleClientBudget(t *testing.T) {
+	f := setup(t, behindProxy)
+	f.setPassword("ben.payroll@example.com")
+	spray := f.anonymous()
+	for i := range 100 {
+		res, body := spray.post("/login", url.Values{"email": {fmt.Sprintf("spray%d@example.com", i)}, "password": {"x"}}, from("203.0.113.9")...)
+		wantStatus(t, fmt.Sprintf("spray %d", i), res, body, http.StatusUnauthorized)
+	}
+	res, body := spray.post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}}, from("203.0.113.9")...)
+	wantStatus(t, "past the budget", res, body, http.StatusTooManyRequests)
+	// An IPv6 client is counted by its /64: moving within it does not help.
+	for i := range 100 {
+		res, body := spray.post("/login", url.Values{"email": {fmt.Sprintf("spray%d@example.com", i)}, "password": {"x"}},
+			from(fmt.Sprintf("2001:db8:1:2::%x", i+1))...)
+		wantStatus(t, fmt.Sprintf("v6 spray %d", i), res, body, http.StatusUnauthorized)
+	}
+	res, body = spray.post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}}, from("2001:db8:1:2:ffff::1")...)
+	wantStatus(t, "another address of the same /64", res, body, http.StatusTooManyRequests)
+	res, body = f.anonymous().post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}}, from("203.0.113.10")...)
+	wantStatus(t, "another client", res, body, http.StatusSeeOther)
+	f.advance(61 * time.Minute)
+	res, body = spray.post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}}, from("203.0.113.9")...)
+	wantStatus(t, "after the window", res, body, http.StatusSeeOther)
+}
+
+// Two instances on one database share the counters: failing on one slows
+// the same pair on the other.
+func TestLoginThrottleSharedByInstances(t *testing.T) {
+	f := setup(t, behindProxy)
+	f.setPassword("aino.handler@example.com")
+	g := f.second(behindProxy)
+	failUntil(t, f, f.anonymous(), "aino.handler@example.com", "203.0.113.9", 6)
+	res, body := g.anonymous().post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}}, from("203.0.113.9")...)
+	wantStatus(t, "the other instance", res, body, http.StatusTooManyRequests)
+	res, body = g.anonymous().post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}}, from("198.51.100.20")...)
+	wantStatus(t, "the other instance, another client", res, body, http.StatusSeeOther)
+}
+
+// Without trusted_proxies, X-Forwarded-For is ignored even from loopback:
+// a local process is not a proxy just because it is local.
+func TestLoginForwardedForIgnoredByDefault(t *testing.T) {
 	f := setup(t)
 	f.setPassword("aino.handler@example.com")
-	f.setPassword("ben.payroll@example.com")
-	c := f.anonymous()
-	for i := range 5 {
-		res, _ := c.post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {"guess " + string(rune('a'+i))}})
-		if res.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("failure %d: status %d", i+1, res.StatusCode)
-		}
-	}
-	// The sixth try is refused before the password is looked at, even the right one.
-	res, body := c.post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}})
-	wantStatus(t, "sixth try", res, body, http.StatusTooManyRequests)
-	if !strings.Contains(body, "Too many failed sign-ins") || res.Header.Get("Retry-After") == "" {
-		t.Fatalf("429 without a clear message or Retry-After:\n%s", body)
-	}
-	// Another address from the same IP is still under its own limit...
-	res, _ = c.post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}})
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("another user: %d", res.StatusCode)
-	}
-	// ...and once the window has passed, the right password works again.
-	f.advance(16 * time.Minute)
-	res, _ = c.post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}})
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("after the window: %d", res.StatusCode)
-	}
-
-	// Per IP: 20 failures over many addresses block every address.
-	ip := f.anonymous()
-	for i := range 20 {
-		res, _ := ip.post("/login", url.Values{"email": {"spray" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}})
-		if res.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("spray %d: %d", i, res.StatusCode)
-		}
-	}
-	res, _ = ip.post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}})
-	if res.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("after 20 failures from one IP: %d, want 429", res.StatusCode)
-	}
-
-	// Behind a reverse proxy on loopback, clients are told apart by the
-	// address the proxy appends to X-Forwarded-For; what the client put
-	// before it does not count.
-	for i := range 20 {
-		res, _ := ip.post("/login", url.Values{"email": {"proxied" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}},
-			"X-Forwarded-For", "203.0.113.9")
-		if res.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("proxied spray %d: %d", i, res.StatusCode)
-		}
-	}
-	res, _ = ip.post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}}, "X-Forwarded-For", "198.51.100.1, 203.0.113.9")
-	if res.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("a forged first X-Forwarded-For entry escaped the limit: %d", res.StatusCode)
-	}
-	res, _ = ip.post("/login", url.Values{"email": {"ben.payroll@example.com"}, "password": {password}}, "X-Forwarded-For", "203.0.113.10")
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("another client behind the proxy: %d, want a sign-in", res.StatusCode)
-	}
+	failUntil(t, f, f.anonymous(), "aino.handler@example.com", "203.0.113.9", 6)
+	res, body := f.anonymous().post("/login", url.Values{"email": {"aino.handler@example.com"}, "password": {password}}, from("198.51.100.20")...)
+	wantStatus(t, "a claimed other client", res, body, http.StatusTooManyRequests)
 }
 
 func TestLogoutEndsSession(t *testing.T) {
@@ -330,8 +420,8 @@ func TestForwardedProtoOnlyFromTrustedProxies(t *testing.T) {
 		return nil
 	}
 	t.Run("trusted", func(t *testing.T) {
-		// The test client connects from loopback, the default trusted proxy.
-		f := setup(t)
+		// The test client connects from loopback, listed as the proxy.
+		f := setup(t, behindProxy)
 		if c := signIn(t, f, "X-Forwarded-Proto", "https"); !c.Secure {
 			t.Errorf("cookie %+v behind a trusted https proxy: want Secure", c)
 		}

@@ -16,6 +16,7 @@ type loginData struct {
 	page
 	Email string
 	Next  string
+	SSO   string // the single sign-on button's label, "" without oidc
 }
 
 // loginFailed is the one answer for an unknown address, a user without a
@@ -28,7 +29,8 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, localPath(r.URL.Query().Get("next")))
 		return
 	}
-	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Next: localPath(r.URL.Query().Get("next"))}
+	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Next: localPath(r.URL.Query().Get("next")), SSO: s.ssoLabel()}
+	d.Flash = s.takeFlash(w, r)
 	s.render(w, http.StatusOK, "login", d)
 }
 
@@ -41,12 +43,20 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	pw := r.PostFormValue("password")
-	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next"))}
+	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next")), SSO: s.ssoLabel()}
 	ip := s.clientIP(r)
-	if wait := s.limiter.wait(email, ip); wait > 0 {
-		mins := int(math.Ceil(wait.Minutes()))
-		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
-		d.Error = fmt.Sprintf("Too many failed sign-ins. Please wait %d minute(s) and try again.", mins)
+	wait, err := s.limiter.wait(r.Context(), email, ip)
+	if err != nil {
+		s.log.Error("login: throttle", "err", err)
+		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
+		return
+	}
+	if wait > 0 {
+		secs := int(math.Ceil(wait.Seconds()))
+		w.Header().Set("Retry-After", fmt.Sprint(secs))
+		d.Error = "Too many failed sign-ins from here. Please wait " + waitText(secs) + " and try again."
+		s.record(r, store.SigninEvent{Email: email, Event: store.EventSignInThrottled, Method: "password",
+			Detail: map[string]any{"wait_seconds": secs}})
 		s.render(w, http.StatusTooManyRequests, "login", d)
 		return
 	}
@@ -65,23 +75,61 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("login: unreadable password hash", "user", email, "err", err)
 	}
 	if !ok || u == nil || u.PasswordHash == "" {
-		s.limiter.failed(email, ip)
+		if err := s.limiter.failed(r.Context(), email, ip); err != nil {
+			s.log.Error("login: throttle", "err", err)
+		}
 		s.log.Info("login failed", "email", email, "ip", ip)
+		var uid *int64
+		if u != nil {
+			uid = &u.ID
+		}
+		s.record(r, store.SigninEvent{UserID: uid, Email: email, Event: store.EventSignInFailed, Method: "password",
+			Detail: map[string]any{"reason": "wrong address or password"}})
 		d.Error = loginFailed
 		s.render(w, http.StatusUnauthorized, "login", d)
 		return
 	}
-	s.limiter.succeeded(email)
+	if err := s.limiter.succeeded(r.Context(), email, ip); err != nil {
+		s.log.Error("login: throttle", "err", err)
+	}
+	// require_sso: the right password says nothing a wrong one would not
+	// (only its owner gets here), so the reason can be told.
+	if a, err := s.svc.Actor(r.Context(), u.ID); err != nil {
+		s.log.Error("login: roles", "err", err)
+		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
+		return
+	} else if s.requiresSSO(a.Roles) {
+		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignInFailed, Method: "password",
+			Detail: map[string]any{"reason": "role requires single sign-on"}})
+		d.Error = "Your organisation requires single sign-on: use the button below instead of your password."
+		s.render(w, http.StatusForbidden, "login", d)
+		return
+	}
 	// A session id the browser held before signing in is never reused.
 	if old, _ := s.session(r); old != nil {
 		s.st.DeleteSession(r.Context(), old.hash) //nolint:errcheck
 	}
-	if err := s.newSession(w, r, u.ID); err != nil {
+	stage, err := s.signInStage(r, u.ID)
+	if err == nil {
+		err = s.newStagedSession(w, r, u.ID, stage)
+	}
+	if err != nil {
 		s.log.Error("login: session", "err", err)
 		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
 		return
 	}
+	switch stage {
+	case store.StageMFA:
+		redirect(w, r, "/login/mfa") // the sign-in is recorded once the code is given
+		return
+	case store.StageEnrol:
+		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password",
+			Detail: map[string]any{"must_enrol_mfa": true}})
+		redirect(w, r, "/settings/mfa")
+		return
+	}
 	s.log.Info("login", "user", u.Email, "ip", ip)
+	s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password"})
 	redirect(w, r, d.Next)
 }
 
@@ -92,6 +140,7 @@ func (s *server) logout(w http.ResponseWriter, r *http.Request, rq *request) {
 		return
 	}
 	s.clearSessionCookie(w, r)
+	s.record(r, store.SigninEvent{UserID: &rq.actor.User.ID, Email: rq.actor.User.Email, Event: store.EventSignOut})
 	redirect(w, r, "/login")
 }
 
@@ -169,4 +218,23 @@ func (s *server) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// waitText says a wait in words: seconds under two minutes, else minutes.
+func waitText(secs int) string {
+	if secs < 120 {
+		return fmt.Sprintf("%d second(s)", secs)
+	}
+	return fmt.Sprintf("%d minutes", (secs+59)/60)
+}
+
+// ssoLabel is the single sign-on button's text, "" when there is none.
+func (s *server) ssoLabel() string {
+	if s.oidc == nil {
+		return ""
+	}
+	if s.oidc.cfg.ButtonLabel == "" {
+		return "Sign in with single sign-on"
+	}
+	return s.oidc.cfg.ButtonLabel
 }

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
+
+	_ "embed" // the common password list
 
 	"golang.org/x/crypto/argon2"
 
@@ -37,6 +40,60 @@ const (
 
 // ErrWeakPassword is returned by SetPassword for a password that is too short.
 var ErrWeakPassword = fmt.Errorf("password must have at least %d characters", MinPasswordLength)
+
+// ErrCommonPassword is returned for a password that is, or is built on,
+// one of the passwords guessers try first.
+var ErrCommonPassword = errors.New("password is too common: it is among the first a guesser tries")
+
+// ErrLongPassword is returned for a password over maxPasswordLength bytes.
+var ErrLongPassword = fmt.Errorf("password must be at most %d bytes", maxPasswordLength)
+
+// commonPasswordList is the first 3,903 lines of SecLists'
+// 10k-most-common.txt (MIT licence; the file's header names the commit).
+//
+//go:embed common_passwords.txt
+var commonPasswordList string
+
+var commonPasswords = sync.OnceValue(func() map[string]bool {
+	m := map[string]bool{}
+	for line := range strings.Lines(commonPasswordList) {
+		line = strings.TrimRight(line, "\r\n")
+		if line != "" && !strings.HasPrefix(line, "# ") {
+			m[strings.ToLower(line)] = true
+		}
+	}
+	return m
+})
+
+// CheckNewPassword says why a password may not be set, or nil: shorter
+// than MinPasswordLength characters, longer than maxPasswordLength bytes,
+// or common. Common is on the list as it is, or once lower-cased and
+// stripped of the digits and punctuation people add to pass a length rule
+// ("Password2024!"), or the account's own address or its local part, or
+// one character repeated.
+func CheckNewPassword(pw, email string) error {
+	if utf8.RuneCountInString(pw) < MinPasswordLength {
+		return ErrWeakPassword
+	}
+	if len(pw) > maxPasswordLength {
+		return ErrLongPassword
+	}
+	lower := strings.ToLower(pw)
+	stem := strings.TrimRightFunc(lower, func(r rune) bool { return unicode.IsDigit(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) })
+	stem = strings.TrimLeftFunc(stem, unicode.IsDigit)
+	common := commonPasswords()
+	email = strings.ToLower(strings.TrimSpace(email))
+	local, _, _ := strings.Cut(email, "@")
+	switch {
+	case common[lower], common[stem], stem == "":
+		return ErrCommonPassword
+	case email != "" && (lower == email || stem == local || strings.Contains(lower, email)):
+		return ErrCommonPassword
+	case strings.Count(lower, string([]rune(lower)[0])) == utf8.RuneCountInString(lower):
+		return ErrCommonPassword
+	}
+	return nil
+}
 
 // HashPassword returns the argon2id hash of a password with a fresh salt.
 func HashPassword(pw string) (string, error) {
@@ -90,11 +147,11 @@ func CheckPassword(encoded, pw string) (bool, error) {
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
-// SetPassword sets a user's password (at least MinPasswordLength
-// characters) and ends every session they have, for `postdesk user password`.
+// SetPassword sets a user's password (one CheckNewPassword accepts) and
+// ends every session they have, for `postdesk user password`.
 func SetPassword(ctx context.Context, st *store.Store, email, password string) error {
-	if utf8.RuneCountInString(password) < MinPasswordLength {
-		return ErrWeakPassword
+	if err := CheckNewPassword(password, email); err != nil {
+		return err
 	}
 	u, err := st.UserByEmail(ctx, strings.TrimSpace(email))
 	if err != nil {

@@ -26,8 +26,9 @@ func TestClientIPTrustedProxies(t *testing.T) {
 		{"header lines joined", lb, "10.1.2.3:5000", []string{"198.51.100.1", "203.0.113.9"}, "203.0.113.9"},
 		{"garbage stops the walk", lb, "10.1.2.3:5000", []string{"203.0.113.9, bogus"}, "10.1.2.3"},
 		{"loopback not trusted unless listed", lb, "127.0.0.1:5000", []string{"203.0.113.9"}, "127.0.0.1"},
-		{"default loopback", loopback, "[::1]:5000", []string{"2001:db8::5"}, "2001:db8::5"},
+		{"loopback listed", []netip.Prefix{netip.MustParsePrefix("::1/128")}, "[::1]:5000", []string{"2001:db8::5"}, "2001:db8::5"},
 		{"none trusted", []netip.Prefix{}, "127.0.0.1:5000", []string{"203.0.113.9"}, "127.0.0.1"},
+		{"default: none, not even loopback", nil, "127.0.0.1:5000", []string{"203.0.113.9"}, "127.0.0.1"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := &server{proxies: c.proxies}

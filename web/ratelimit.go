@@ -1,85 +1,73 @@
 package web
 
 import (
-	"sync"
+	"context"
+	"net/netip"
 	"time"
+
+	"postdesk/store"
 )
 
-// Sign-in failures allowed within loginWindow, per address and per client IP.
-const (
-	loginWindow      = 15 * time.Minute
-	loginPerEmail    = 5
-	loginPerIP       = 20
-	limiterSweepSize = 10000
-)
+// throttle is the sign-in policy. Three typos cost nothing; from the
+// fourth failure on, the same address from the same client waits 1 s,
+// then 2 s, 4 s ... up to 15 minutes, so a guesser gets about four tries
+// an hour on one account from one client. A client gets 100 failures an
+// hour over all addresses. Nothing here ever refuses the right password
+// from a client that has not failed: there is no lockout of an account.
+var throttle = store.Throttle{
+	Free:         3,
+	BaseDelay:    time.Second,
+	MaxDelay:     15 * time.Minute,
+	Forget:       time.Hour,
+	Budget:       100,
+	BudgetWindow: time.Hour,
+}
 
-// limiter counts failed sign-ins in memory. A restart forgets the counts,
-// which costs an attacker a restart per five tries: good enough for one
-// process.
+// limiter keeps the counts in PostgreSQL, so that every instance shares
+// them and a restart forgets nothing.
 type limiter struct {
-	mu    sync.Mutex
-	now   func() time.Time
-	fails map[string][]time.Time // "e:address" or "i:ip" → failure times in the window
+	st  *store.Store
+	now func() time.Time
 }
 
-func newLimiter(now func() time.Time) *limiter {
-	return &limiter{now: now, fails: map[string][]time.Time{}}
+func newLimiter(st *store.Store, now func() time.Time) *limiter {
+	return &limiter{st: st, now: now}
 }
 
-// recent drops the failures that have left the window and returns the rest.
-func (l *limiter) recent(key string, now time.Time) []time.Time {
-	ts := l.fails[key]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= loginWindow {
-		i++
+// clientKey is what a client is counted under: its address, and for IPv6
+// its /64, which one host can fill with addresses of its own.
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
 	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-		return nil
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.String()
 	}
-	l.fails[key] = ts
-	return ts
+	return a.Unmap().String()
 }
 
-// wait returns how long a sign-in for this address from this IP must wait,
-// or 0 when it may go ahead.
-func (l *limiter) wait(email, ip string) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+// wait returns how long a sign-in for this address from this client must
+// wait, or 0 when it may go ahead.
+func (l *limiter) wait(ctx context.Context, email, ip string) (time.Duration, error) {
+	return l.st.SigninWait(ctx, throttle, email, clientKey(ip), l.now())
+}
+
+// failed records a failed sign-in; now and then it sweeps old counters.
+func (l *limiter) failed(ctx context.Context, email, ip string) error {
 	now := l.now()
-	var d time.Duration
-	for _, k := range []struct {
-		key   string
-		limit int
-	}{{"e:" + email, loginPerEmail}, {"i:" + ip, loginPerIP}} {
-		ts := l.recent(k.key, now)
-		if len(ts) >= k.limit {
-			// Free again when the oldest counted failure leaves the window.
-			d = max(d, ts[len(ts)-k.limit].Add(loginWindow).Sub(now))
-		}
+	n, err := l.st.SigninFailed(ctx, throttle, email, clientKey(ip), now)
+	if err != nil {
+		return err
 	}
-	return d
+	if n%64 == 1 {
+		return l.st.SweepThrottle(ctx, throttle, now)
+	}
+	return nil
 }
 
-// failed records a failed sign-in.
-func (l *limiter) failed(email, ip string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	if len(l.fails) > limiterSweepSize {
-		for k := range l.fails {
-			l.recent(k, now)
-		}
-	}
-	for _, k := range []string{"e:" + email, "i:" + ip} {
-		l.fails[k] = append(l.recent(k, now), now)
-	}
-}
-
-// succeeded forgets an address's failures once its owner signs in.
-func (l *limiter) succeeded(email string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, "e:"+email)
+// succeeded forgets this client's failures for this address.
+func (l *limiter) succeeded(ctx context.Context, email, ip string) error {
+	return l.st.SigninSucceeded(ctx, email, clientKey(ip))
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"postdesk/config"
 	"postdesk/store"
 )
 
@@ -103,6 +104,7 @@ type page struct {
 	Error string
 	// Sandbox shows the link to the sandbox's captured mail (postdesk dev, staff).
 	Sandbox bool
+	Audit   bool // the link to the sign-in audit (the audit permission)
 }
 
 func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title, nav string) page {
@@ -110,6 +112,7 @@ func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title
 	if rq != nil {
 		p.User, p.Staff, p.CSRF = &rq.actor.User, rq.actor.IsStaff(), rq.csrf
 		p.Sandbox = s.sandboxMail != nil && p.Staff
+		p.Audit = rq.actor.Has(config.MayAudit)
 		p.Flash = s.takeFlash(w, r)
 	}
 	return p

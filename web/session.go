@@ -21,6 +21,7 @@ type request struct {
 	actor *conversation.Actor
 	hash  []byte // the session's hash
 	csrf  string
+	stage string // store.StageFull, or StageMFA / StageEnrol (mfa.go)
 }
 
 type pageHandler func(w http.ResponseWriter, r *http.Request, rq *request)
@@ -28,6 +29,12 @@ type pageHandler func(w http.ResponseWriter, r *http.Request, rq *request)
 // newSession signs a user in: a fresh random id for the cookie, its hash in
 // the database.
 func (s *server) newSession(w http.ResponseWriter, r *http.Request, userID int64) error {
+	return s.newStagedSession(w, r, userID, store.StageFull)
+}
+
+// newStagedSession is newSession for a session that may still owe a second
+// factor (mfa.go).
+func (s *server) newStagedSession(w http.ResponseWriter, r *http.Request, userID int64, stage string) error {
 	ctx := r.Context()
 	id := make([]byte, 32)
 	rand.Read(id) //nolint:errcheck // never fails
@@ -36,7 +43,7 @@ func (s *server) newSession(w http.ResponseWriter, r *http.Request, userID int64
 	rand.Read(csrf) //nolint:errcheck
 	now := s.now()
 	if err := s.st.CreateSession(ctx, &store.Session{Hash: sum[:], UserID: userID,
-		CSRF: base64.RawURLEncoding.EncodeToString(csrf), CreatedAt: now, ExpiresAt: now.Add(sessionIdle)}); err != nil {
+		CSRF: base64.RawURLEncoding.EncodeToString(csrf), CreatedAt: now, ExpiresAt: now.Add(sessionIdle), Stage: stage}); err != nil {
 		return err
 	}
 	// Now and then, sweep the expired rows away.
@@ -96,13 +103,19 @@ func (s *server) session(r *http.Request) (*request, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	return &request{actor: a, hash: sum[:], csrf: sess.CSRF}, nil
+	return &request{actor: a, hash: sum[:], csrf: sess.CSRF, stage: sess.Stage}, nil
 }
 
 // auth lets only signed-in users through: others are sent to the sign-in
 // page. For unsafe methods it also reads the form (within the size limit)
 // and checks the session's CSRF token.
-func (s *server) auth(h pageHandler) http.Handler {
+func (s *server) auth(h pageHandler) http.Handler { return s.guard(h, false) }
+
+// authStaged is auth for the pages a session that still owes a second
+// factor may reach (mfa.go): the code form, enrolment, signing out.
+func (s *server) authStaged(h pageHandler) http.Handler { return s.guard(h, true) }
+
+func (s *server) guard(h pageHandler, staged bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rq, err := s.session(r)
 		if err != nil {
@@ -125,6 +138,15 @@ func (s *server) auth(h pageHandler) http.Handler {
 			to := "/login"
 			if len(v) > 0 {
 				to += "?" + v.Encode()
+			}
+			redirect(w, r, to)
+			return
+		}
+		if !staged && rq.stage != store.StageFull && rq.stage != "" {
+			// Signed in by password only: the second factor comes first.
+			to := "/login/mfa"
+			if rq.stage == store.StageEnrol {
+				to = "/settings/mfa"
 			}
 			redirect(w, r, to)
 			return

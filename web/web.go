@@ -17,12 +17,18 @@
 // ends every session of that user.
 //
 // Sign-in answers the same for an unknown address, a user without a password
-// and a wrong password, and spends the same argon2id time on each. Failures
-// are counted in memory per address (5) and per client IP (20) over 15
-// minutes; past that sign-in answers 429 until the window has passed. The IP
-// is the connection's peer, or behind a reverse proxy on the same host the
-// address that proxy put last in X-Forwarded-For. The counts live in one
-// process: with several instances, each keeps its own.
+// and a wrong password, and spends the same argon2id time on each. There is
+// no lockout: failures are counted in PostgreSQL (shared by every instance)
+// per (typed address, client) and slow only that pair, exponentially past
+// three (1 s, 2 s, 4 s ... 15 min; answered 429 with Retry-After before the
+// password is looked at), and per client against a budget of 100 an hour
+// over all addresses. So the right password from a client that has not
+// failed always works. The client is the connection's peer, or, when that
+// peer is listed in trusted_proxies, the address it put last in
+// X-Forwarded-For; an IPv6 client counts as its /64. Beyond the password:
+// a TOTP second factor (mfa.go), one-time links by mail for customers and
+// for password resets (signin_links.go), OpenID Connect (oidc.go), and the
+// sign-in audit (signin_audit.go); the README's Sign-in tells the rules.
 //
 // CSRF. Unsafe requests to the pages pass net/http's CrossOriginProtection
 // (Sec-Fetch-Site / Origin), and every form also carries the session's own
@@ -38,6 +44,7 @@
 package web
 
 import (
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -49,9 +56,12 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"postdesk/config"
 	"postdesk/conversation"
+	"postdesk/signinlink"
 	"postdesk/store"
 	"postdesk/templates"
 )
@@ -76,14 +86,22 @@ type Options struct {
 	// sandbox captured, shown at /sandbox to members of a staff role.
 	SandboxMail func() []CapturedMail
 	// TrustedProxies are the peers whose X-Forwarded-For and
-	// X-Forwarded-Proto are believed (the
-	// config's trusted_proxies); nil means loopback only (a proxy on the
-	// same host, as docs/deploy.md sets it up), empty means none.
+	// X-Forwarded-Proto are believed (the config's trusted_proxies); none
+	// by default, not even loopback: a local process that is not the
+	// proxy could otherwise claim any client address.
 	TrustedProxies []netip.Prefix
+	// SignIn configures the sign-in methods beyond the password.
+	SignIn SignIn
 }
 
-// loopback is the default of Options.TrustedProxies.
-var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+// SignIn is what the config says of signing in (see the README's Sign-in).
+type SignIn struct {
+	// RequireMFA and RequireSSO are the keys of the roles with
+	// require_mfa and require_sso.
+	RequireMFA, RequireSSO []string
+	// OIDC, when set, adds single sign-on through that provider.
+	OIDC *config.OIDC
+}
 
 // CapturedMail is one mail the sandbox's SMTP server took.
 type CapturedMail struct {
@@ -118,6 +136,14 @@ type server struct {
 
 	sandboxMail func() []CapturedMail
 	proxies     []netip.Prefix // trusted for X-Forwarded-For and -Proto
+
+	// Sign-in beyond the password (signin_*.go).
+	links              *signinlink.Keys
+	bg                 sync.WaitGroup // link requests being handled after their answer
+	mfaRoles, ssoRoles map[string]bool
+	mfaAEAD            cipher.AEAD // seals TOTP secrets (mfa.go)
+	oidc               *oidcState  // nil without single sign-on (oidc.go)
+	publicURL          string      // PublicURL without a trailing slash
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -131,9 +157,6 @@ func New(opts *Options) (http.Handler, error) {
 	}
 	s := &server{st: opts.Store, svc: opts.Service, log: opts.Logger, now: opts.Now, secret: opts.Secret,
 		cookie: "postdesk_session", flashName: "postdesk_flash", sandboxMail: opts.SandboxMail, proxies: opts.TrustedProxies}
-	if opts.TrustedProxies == nil {
-		s.proxies = loopback
-	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -141,6 +164,7 @@ func New(opts *Options) (http.Handler, error) {
 		s.now = time.Now
 	}
 	var origin string
+	var err error
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -152,7 +176,18 @@ func New(opts *Options) (http.Handler, error) {
 			s.cookie, s.flashName = "__Host-postdesk", "__Host-postdesk_flash"
 		}
 	}
-	s.limiter = newLimiter(s.now)
+	s.limiter = newLimiter(s.st, s.now)
+	if s.links, err = signinlink.New(opts.Secret); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s.mfaRoles, s.ssoRoles = keySet(opts.SignIn.RequireMFA), keySet(opts.SignIn.RequireSSO)
+	if s.mfaAEAD, err = mfaCipher(opts.Secret); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if opts.SignIn.OIDC != nil {
+		s.oidc = &oidcState{cfg: opts.SignIn.OIDC}
+	}
+	s.publicURL = strings.TrimRight(opts.PublicURL, "/")
 	dummyHash() // made now, so that the first unknown address takes no longer than the rest
 	fsys, err := templates.WebFS(opts.TemplatesDir)
 	if err != nil {
@@ -168,7 +203,7 @@ func New(opts *Options) (http.Handler, error) {
 	pages := http.NewServeMux()
 	pages.HandleFunc("GET /login", s.loginPage)
 	pages.HandleFunc("POST /login", s.loginSubmit)
-	pages.Handle("POST /logout", s.auth(s.logout))
+	pages.Handle("POST /logout", s.authStaged(s.logout))
 	pages.Handle("GET /{$}", s.auth(s.inbox))
 	pages.Handle("GET /conversations/{id}", s.auth(s.conversationPage))
 	pages.Handle("POST /conversations/{id}/{action}", s.auth(s.conversationAction))
@@ -178,6 +213,28 @@ func New(opts *Options) (http.Handler, error) {
 	if s.sandboxMail != nil {
 		pages.Handle("GET /sandbox", s.auth(s.sandboxPage))
 	}
+	// Sign-in: throttled password, audit, settings, links, TOTP, OpenID Connect.
+	pages.Handle("GET /audit", s.auth(s.auditPage))
+	pages.Handle("GET /settings", s.auth(s.settingsPage))
+	pages.Handle("POST /settings/password", s.auth(s.changePassword))
+	pages.HandleFunc("GET /reset", s.resetPage)
+	pages.HandleFunc("POST /reset", s.resetRequest)
+	pages.HandleFunc("GET /reset/{token}", s.resetLinkPage)
+	pages.HandleFunc("POST /reset/{token}", s.resetLinkSubmit)
+	pages.Handle("GET /settings/mfa", s.authStaged(s.mfaPage))
+	pages.Handle("POST /settings/mfa/start", s.authStaged(s.mfaStart))
+	pages.Handle("GET /settings/mfa/qr.png", s.authStaged(s.mfaQR))
+	pages.Handle("POST /settings/mfa/confirm", s.authStaged(s.mfaConfirm))
+	pages.Handle("GET /login/mfa", s.authStaged(s.loginMFAPage))
+	pages.Handle("POST /login/mfa", s.authStaged(s.loginMFASubmit))
+	if s.oidc != nil {
+		pages.HandleFunc("GET /login/oidc", s.oidcStart)
+		pages.HandleFunc("GET /login/oidc/callback", s.oidcCallback)
+	}
+	pages.HandleFunc("POST /login/link", s.linkRequestSubmit)
+	pages.HandleFunc("GET /link/{token}", s.linkPage)
+	pages.HandleFunc("POST /link/{token}", s.linkSubmit)
+
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.errorPage(w, r, rq, http.StatusNotFound, "")

@@ -26,6 +26,7 @@ import (
 	"postdesk/push"
 	"postdesk/retention"
 	"postdesk/senderauth"
+	"postdesk/signinlink"
 	"postdesk/store"
 	"postdesk/templates"
 	"postdesk/threading"
@@ -167,6 +168,9 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
 		Username: c.SMTP.Username, Password: c.SMTP.Password, PublicURL: c.PublicURL, Signer: signer, Templates: mails,
 		Conversations: svc, Logger: log.With("component", "outbound")}
+	if sendOpts.LinkKeys, err = signinlink.New([]byte(c.Secret)); err != nil {
+		return fmt.Errorf("secret: %w", err)
+	}
 	smtpAuth, smtpTLS, err := mailLogin(c.SMTP.Login, log)
 	if err != nil {
 		return fmt.Errorf("smtp: %w", err)
@@ -233,7 +237,7 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 		metricsMux.Handle("GET /metrics", metrics.Handler(st))
 	}
 	webOpts := &web.Options{Store: st, Service: svc, PublicURL: c.PublicURL, Secret: []byte(c.Secret),
-		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web")}
+		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web"), SignIn: signIn(c)}
 	if dev != nil {
 		webOpts.SandboxMail = dev.sandboxMail
 	}

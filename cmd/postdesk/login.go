@@ -1,14 +1,20 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"postdesk/config"
 	"postdesk/mailauth"
 	"postdesk/mailtls"
+	"postdesk/store"
+	"postdesk/web"
 )
 
 // mailLogin turns a mailbox's or smtp's login settings into a TLS config
@@ -57,4 +63,49 @@ func trustedProxies(list []string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// signIn is the web's sign-in configuration from the file.
+func signIn(c *config.Config) web.SignIn {
+	s := web.SignIn{OIDC: c.OIDC}
+	for _, r := range c.Roles {
+		if r.RequireMFA {
+			s.RequireMFA = append(s.RequireMFA, r.Key)
+		}
+		if r.RequireSSO {
+			s.RequireSSO = append(s.RequireSSO, r.Key)
+		}
+	}
+	return s
+}
+
+// userResetMFA removes a user's second factor, for one who lost their
+// phone and recovery codes: they sign in with the password alone, or, in
+// a require_mfa role, are asked to enrol again at once. Their sessions end.
+func userResetMFA(ctx context.Context, file, email string, stdout io.Writer) error {
+	_, st, err := configuredStore(ctx, file)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	u, err := st.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no user %s (users come from the config file, applied by serve)", email)
+	} else if err != nil {
+		return err
+	}
+	had, err := st.ResetMFA(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	if err := st.RecordSignin(ctx, &store.SigninEvent{At: time.Now(), UserID: &u.ID, Email: u.Email, Event: store.EventMFAReset,
+		Method: "cli", Detail: map[string]any{"had_mfa": had}}); err != nil {
+		return err
+	}
+	if !had {
+		fmt.Fprintf(stdout, "%s had no second factor; their sessions have ended\n", u.Email)
+		return nil
+	}
+	fmt.Fprintf(stdout, "second factor removed for %s; their sessions have ended\n", u.Email)
+	return nil
 }

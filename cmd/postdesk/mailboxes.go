@@ -88,7 +88,7 @@ func newRetention(c *config.Config, st *store.Store, log *slog.Logger) (*retenti
 // on a server for a week through alerts.
 func newRetentionReporting(c *config.Config, st *store.Store, log *slog.Logger, alerts retention.StaffAlerter) (*retention.Retention, error) {
 	return retention.New(st, &retention.Options{Mailboxes: imapOptions(c, log), At: c.PurgeAt, Location: time.Local,
-		Alerts: alerts, Logger: log.With("job", "retention")})
+		Alerts: alerts, Logger: log.With("job", "retention"), AuditRetention: c.AuditRetention})
 }
 
 // startMailboxes runs one ingest worker per configured mailbox, the mailbox

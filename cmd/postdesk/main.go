@@ -32,6 +32,7 @@ commands:
                              (device flow) and save its refresh token
   token create --user EMAIL  print a new API token for a user
   user password --user EMAIL set a user's web password (asked on a terminal, or one line on stdin)
+  user reset-mfa --user EMAIL remove a user's second factor (TOTP) and recovery codes, end their sessions
   person export --email ADDRESS --out FILE.zip [--with-notes]
                              everything about one person (GDPR Art. 15), as a zip
   person erase --email ADDRESS [--dry-run]
@@ -131,6 +132,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%w: user password needs --user EMAIL", errUsage)
 		}
 		return userPassword(ctx, *configFile, *userEmail, os.Stdin, stdout)
+	case "user reset-mfa":
+		if *userEmail == "" {
+			return fmt.Errorf("%w: user reset-mfa needs --user EMAIL", errUsage)
+		}
+		return userResetMFA(ctx, *configFile, *userEmail, stdout)
 	}
 	return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
 }
