@@ -187,8 +187,9 @@ func (a *Actor) id() *int64 { id := a.User.ID; return &id }
 // access is what an actor may do on one conversation, read from the
 // visibility rule inside the transaction that acts on it.
 type access struct {
-	see   bool
-	staff bool
+	see     bool
+	staff   bool
+	manager bool // sees it as a manager of its company
 }
 
 func (s *Service) access(ctx context.Context, tx *store.Tx, a *Actor, convID int64) (access, error) {
@@ -196,7 +197,7 @@ func (s *Service) access(ctx context.Context, tx *store.Tx, a *Actor, convID int
 	if err != nil {
 		return access{}, err
 	}
-	return access{see: v.Sees(), staff: v.Staff()}, nil
+	return access{see: v.Sees(), staff: v.Staff(), manager: slices.Contains(v.Reasons, ReasonManager)}, nil
 }
 
 // lock reads and locks a conversation for an action, returning ErrNotFound when

@@ -25,6 +25,7 @@ type View struct {
 // Get returns a conversation the actor may see, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error) {
 	var v *View
+	var acc access
 	err := s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, err := tx.ConversationByID(ctx, convID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -32,9 +33,9 @@ func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error
 		} else if err != nil {
 			return err
 		}
-		acc, err := s.access(ctx, tx, a, convID)
-		if err != nil {
-			return err
+		var err2 error
+		if acc, err2 = s.access(ctx, tx, a, convID); err2 != nil {
+			return err2
 		}
 		if !acc.see {
 			return fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
@@ -56,7 +57,13 @@ func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error
 			PurgeAfter: purge}
 		return nil
 	})
-	return v, err
+	if err != nil {
+		return nil, err
+	}
+	if err := s.logAccess(ctx, a, convID, "", acc); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // Filter narrows a list.
@@ -94,6 +101,8 @@ func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, er
 func (s *Service) Attachment(ctx context.Context, a *Actor, id string) (*store.Attachment, []byte, error) {
 	var att *store.Attachment
 	var data []byte
+	var acc access
+	var conv int64
 	err := s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
 		at, convID, kind, err := tx.AttachmentByID(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -101,16 +110,21 @@ func (s *Service) Attachment(ctx context.Context, a *Actor, id string) (*store.A
 		} else if err != nil {
 			return err
 		}
-		acc, err := s.access(ctx, tx, a, convID)
-		if err != nil {
+		if acc, err = s.access(ctx, tx, a, convID); err != nil {
 			return err
 		}
 		if !acc.see || (store.StaffOnlyKind(kind) && !acc.staff) {
 			return fmt.Errorf("attachment: %w", ErrNotFound)
 		}
 		data, err = tx.Blob(ctx, at.SHA256)
-		att = at
+		att, conv = at, convID
 		return err
 	})
-	return att, data, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.logAccess(ctx, a, conv, id, acc); err != nil {
+		return nil, nil, err
+	}
+	return att, data, nil
 }

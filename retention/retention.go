@@ -339,6 +339,9 @@ type Report struct {
 	// SigninAudit is how many sign-in audit rows older than
 	// AuditRetention were deleted.
 	SigninAudit int64
+	// AccessLog is how many access log rows (who read what) older than
+	// AuditRetention were deleted.
+	AccessLog int64
 }
 
 // IMAPResult is the deletion of one group of copies: one mailbox's folder,
@@ -396,8 +399,11 @@ func (r *Retention) purge(ctx context.Context, dryRun bool, actor string) (*Repo
 		if rep.SigninAudit, err = r.st.PurgeSigninAudit(ctx, r.auditKeep, opts.Now); err != nil {
 			return rep, fmt.Errorf("retention: %w", err)
 		}
+		if rep.AccessLog, err = r.st.PurgeAccessLog(ctx, r.auditKeep, opts.Now); err != nil {
+			return rep, fmt.Errorf("retention: %w", err)
+		}
 	}
-	log.Info("retention: purge done", "signin_audit", rep.SigninAudit, "conversations", rep.Conversations, "messages", rep.Messages,
+	log.Info("retention: purge done", "signin_audit", rep.SigninAudit, "access_log", rep.AccessLog, "conversations", rep.Conversations, "messages", rep.Messages,
 		"attachments", rep.Attachments, "blobs", rep.Blobs, "bytes", rep.Bytes, "imap_copies", rep.IMAPCopies,
 		"imap_deleted", rep.IMAPDeleted, "imap_failed", rep.IMAPFailed, "skipped", rep.Skipped,
 		"seconds", rep.Duration.Seconds())

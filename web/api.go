@@ -84,6 +84,7 @@ func (s *server) apiHandler() http.Handler {
 	mux.Handle("/api/v1/conversations/{id}/status", methods{"POST": s.apiStatus})
 	mux.Handle("/api/v1/attachments/{id}", methods{"GET": s.apiAttachment})
 	mux.Handle("/api/v1/audit/signin", methods{"GET": s.apiSigninAudit}) // sign-in (signin_audit.go)
+	mux.Handle("/api/v1/audit/access", methods{"GET": s.apiAccessLog})   // who read what (access.go)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, "no such API call")
 	})
@@ -108,6 +109,7 @@ func (s *server) apiHandler() http.Handler {
 			s.apiFail(w, r, err)
 			return
 		}
+		r = s.reading(r, conversation.ViaAPI)
 		mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), apiKey{}, a)))
 	})
 }

@@ -114,6 +114,8 @@ type convData struct {
 	// date still moves with new activity.
 	PurgeAfter *time.Time
 	Open       bool
+	// MayAudit: the user may read who read this conversation.
+	MayAudit bool
 }
 
 // conversationPage shows one conversation, chat style, with its actions.
@@ -150,6 +152,7 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		Company: l.company(c.CompanyID), Person: l.person(c.PersonID)}
 	d.Error = msg
 	d.PurgeAfter, d.Open = v.PurgeAfter, c.Status != store.StatusSolved
+	d.MayAudit = a.Has(config.MayAudit)
 	d.Customer, d.CustomerWarn = l.sender(c.CustomerID)
 	if cat := l.category(c.CategoryID); cat.Name != "" {
 		d.Category = cat.Name

@@ -163,8 +163,14 @@ func (s *server) guard(h pageHandler, staged bool) http.Handler {
 				return
 			}
 		}
-		h(w, r, rq)
+		h(w, s.reading(r, conversation.ViaWeb), rq)
 	})
+}
+
+// reading marks a request for the access log (conversation.WithReading):
+// its door and its client, the address as trusted_proxies decide it.
+func (s *server) reading(r *http.Request, via string) *http.Request {
+	return r.WithContext(conversation.WithReading(r.Context(), conversation.Reading{Via: via, Client: s.clientIP(r) + " " + r.UserAgent()}))
 }
 
 // readForm parses a posted form, multipart or not, within maxFormBody.

@@ -235,6 +235,9 @@ func New(opts *Options) (http.Handler, error) {
 	pages.HandleFunc("GET /link/{token}", s.linkPage)
 	pages.HandleFunc("POST /link/{token}", s.linkSubmit)
 
+	// Who read what (access.go).
+	pages.Handle("GET /audit/access", s.auth(s.accessPage))
+
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.errorPage(w, r, rq, http.StatusNotFound, "")
