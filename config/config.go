@@ -175,11 +175,12 @@ const (
 	MayAssign          = "assign"           // make another staff member the Handler
 	MayLegalHold       = "legal_hold"       // keep a conversation from the purge
 	MayManage          = "manager"          // see every conversation about one's own company
-	MayAudit           = "audit"            // read the sign-in audit
+	MayAudit           = "audit"            // read the sign-in audit and the access log
+	MayPrivacy         = "privacy"          // export and erase one person's data (GDPR Art. 15, 17)
 )
 
 // Permissions lists every permission a role may grant.
-var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage, MayAudit}
+var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage, MayAudit, MayPrivacy}
 
 // Languages that templates exist for.
 var Languages = []string{"en", "fi"}
@@ -559,6 +560,9 @@ func (c *Config) check(p *parser) {
 			}
 			if m == MaySetCompany && !r.Staff {
 				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "set_company grants nothing on a role without staff: true (managers set person and assignee through manager)")
+			}
+			if (m == MayAudit || m == MayPrivacy) && !r.Staff {
+				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "%s reaches every company's data and grants nothing on a role without staff: true", m)
 			}
 		}
 	}

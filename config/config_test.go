@@ -244,6 +244,19 @@ func TestSetCompanyOnNonStaffRoleWarns(t *testing.T) {
 	}
 }
 
+// audit and privacy reach every company's data: on a customer-side role
+// they grant nothing, and the file says so.
+func TestAuditAndPrivacyOnNonStaffRoleWarn(t *testing.T) {
+	y := strings.Replace(strings.Replace(valid, "    staff: true\n", "", 1), "may: [change_receivers, set_company]", "may: [audit, privacy]", 1)
+	_, warnings, err := Parse("postdesk.yaml", []byte(y), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warnings) != 2 || warnings[0].Key != "roles[0].may[0]" || warnings[1].Key != "roles[0].may[1]" || !strings.Contains(warnings[1].Message, "privacy reaches every company") {
+		t.Fatalf("warnings %v", warnings)
+	}
+}
+
 func TestParseRetention(t *testing.T) {
 	for _, tc := range []struct {
 		in   string

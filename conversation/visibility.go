@@ -147,6 +147,11 @@ func (a *Actor) hasStaffPermission(perm string) bool {
 	return slices.ContainsFunc(a.Roles, func(r store.Role) bool { return r.Staff && r.Has(perm) })
 }
 
+// StaffMay reports a permission that reaches past one company (audit,
+// privacy): only a staff role grants it; on a customer-side role it grants
+// nothing, and check-config warns.
+func (a *Actor) StaffMay(perm string) bool { return a.hasStaffPermission(perm) }
+
 // managerOf reports whether the actor is a manager of this company.
 func (a *Actor) managerOf(company *int64) bool {
 	return a.Has(config.MayManage) && company != nil && a.User.CompanyID != nil && *a.User.CompanyID == *company

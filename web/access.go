@@ -53,12 +53,12 @@ type accessData struct {
 // accessPage lists who read which conversation or file, newest first, to
 // holders of the audit permission, by conversation, by reader or both.
 func (s *server) accessPage(w http.ResponseWriter, r *http.Request, rq *request) {
-	if !rq.actor.Has(config.MayAudit) {
+	if !rq.actor.StaffMay(config.MayAudit) {
 		s.errorPage(w, r, rq, http.StatusForbidden, "Not allowed: the access log is for roles with the audit permission.")
 		return
 	}
 	f, num, email, err := s.accessQuery(r)
-	d := accessData{page: s.base(w, r, rq, "Access log", "audit"), Conversation: num, Reader: email}
+	d := accessData{page: s.base(w, r, rq, "Access log", "access"), Conversation: num, Reader: email}
 	if err != nil && f.Number == 0 && num != "" {
 		d.Problem = err.Error()
 		s.render(w, http.StatusBadRequest, "access", d)
@@ -92,7 +92,7 @@ type apiAccessEvent struct {
 // the page's list as JSON, for the same permission. Reading it through the
 // API is itself no conversation read.
 func (s *server) apiAccessLog(w http.ResponseWriter, r *http.Request) {
-	if !apiActor(r.Context()).Has(config.MayAudit) {
+	if !apiActor(r.Context()).StaffMay(config.MayAudit) {
 		apiError(w, http.StatusForbidden, "the access log is for roles with the audit permission")
 		return
 	}

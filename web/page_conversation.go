@@ -152,7 +152,7 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		Company: l.company(c.CompanyID), Person: l.person(c.PersonID)}
 	d.Error = msg
 	d.PurgeAfter, d.Open = v.PurgeAfter, c.Status != store.StatusSolved
-	d.MayAudit = a.Has(config.MayAudit)
+	d.MayAudit = a.StaffMay(config.MayAudit)
 	d.Customer, d.CustomerWarn = l.sender(c.CustomerID)
 	if cat := l.category(c.CategoryID); cat.Name != "" {
 		d.Category = cat.Name

@@ -71,6 +71,7 @@ func (s *server) loadPages(fsys fs.FS) error {
 		"when":   when,
 		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size":   humanSize,
+		"add":    func(a, b int64) int64 { return a + b },
 		"status": statusLabel,
 		"join":   strings.Join,
 		"has": func(list []string, v string) bool {
@@ -105,6 +106,7 @@ type page struct {
 	// Sandbox shows the link to the sandbox's captured mail (postdesk dev, staff).
 	Sandbox bool
 	Audit   bool // the link to the sign-in audit (the audit permission)
+	Privacy bool // the link to data-subject requests (the privacy permission)
 }
 
 func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title, nav string) page {
@@ -112,7 +114,8 @@ func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title
 	if rq != nil {
 		p.User, p.Staff, p.CSRF = &rq.actor.User, rq.actor.IsStaff(), rq.csrf
 		p.Sandbox = s.sandboxMail != nil && p.Staff
-		p.Audit = rq.actor.Has(config.MayAudit)
+		p.Audit = rq.actor.StaffMay(config.MayAudit)
+		p.Privacy = rq.actor.StaffMay(config.MayPrivacy)
 		p.Flash = s.takeFlash(w, r)
 	}
 	return p

@@ -39,7 +39,7 @@ const auditPageSize = 200
 // auditPage lists the sign-in audit, newest first, to holders of the audit
 // permission; ?email= narrows it to one address.
 func (s *server) auditPage(w http.ResponseWriter, r *http.Request, rq *request) {
-	if !rq.actor.Has(config.MayAudit) {
+	if !rq.actor.StaffMay(config.MayAudit) {
 		s.errorPage(w, r, rq, http.StatusForbidden, "Not allowed: the sign-in audit is for roles with the audit permission.")
 		return
 	}
@@ -72,7 +72,7 @@ type apiSigninEvent struct {
 // apiSigninAudit is GET /api/v1/audit/signin[?email=&before=]: the page's
 // list as JSON, for the same permission.
 func (s *server) apiSigninAudit(w http.ResponseWriter, r *http.Request) {
-	if !apiActor(r.Context()).Has(config.MayAudit) {
+	if !apiActor(r.Context()).StaffMay(config.MayAudit) {
 		apiError(w, http.StatusForbidden, "the sign-in audit is for roles with the audit permission")
 		return
 	}

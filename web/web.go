@@ -237,6 +237,10 @@ func New(opts *Options) (http.Handler, error) {
 
 	// Who read what (access.go).
 	pages.Handle("GET /audit/access", s.auth(s.accessPage))
+	// Data-subject requests (privacy.go).
+	pages.Handle("GET /privacy", s.auth(s.privacyPage))
+	pages.Handle("POST /privacy/export", s.auth(s.privacyExport))
+	pages.Handle("POST /privacy/erase", s.auth(s.privacyErase))
 
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
