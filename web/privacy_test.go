@@ -86,7 +86,7 @@ func TestPrivacyPages(t *testing.T) {
 	wantStatus(t, "a configured user", res, "", http.StatusConflict)
 	var audits int
 	f.st.Pool().QueryRow(f.ctx, `SELECT count(*) FROM audit WHERE action IN ('export', 'erase') AND actor = 'lea.lead@example.com'`).Scan(&audits) //nolint:errcheck
-	if audits != 4 { // the export, two dry runs, the erasure
+	if audits != 4 {                                                                                                                               // the export, two dry runs, the erasure
 		t.Fatalf("%d audit records by lea, want 4", audits)
 	}
 }
