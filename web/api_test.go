@@ -308,3 +308,21 @@ func TestPageShowsEachMailsMode(t *testing.T) {
 		t.Fatal("the customer sees the outbox")
 	}
 }
+
+// Staff see each category's retention and mode on the categories page; a
+// customer does not find the page.
+func TestCategoriesPageListsRetention(t *testing.T) {
+	f := setup(t)
+	if _, err := f.st.Pool().Exec(f.ctx, `UPDATE categories SET retention = interval '18 months', secure = true WHERE key = 'payroll'`); err != nil {
+		t.Fatal(err)
+	}
+	res, body := f.login("aino.handler@example.com").get("/categories")
+	wantStatus(t, "staff", res, body, http.StatusOK)
+	for _, want := range []string{"Payroll", "payroll@example.com", "18mo", "secure: no content by email", "4y"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the categories page lacks %q", want)
+		}
+	}
+	res, _ = f.login("cara.customer@acme.example").get("/categories")
+	wantStatus(t, "customer", res, "", http.StatusNotFound)
+}

@@ -237,6 +237,7 @@ func New(opts *Options) (http.Handler, error) {
 
 	// Who read what (access.go).
 	pages.Handle("GET /audit/access", s.auth(s.accessPage))
+	pages.Handle("GET /categories", s.auth(s.categoriesPage))
 	// Data-subject requests (privacy.go).
 	pages.Handle("GET /privacy", s.auth(s.privacyPage))
 	pages.Handle("POST /privacy/export", s.auth(s.privacyExport))
