@@ -94,3 +94,14 @@ func (db *DB) PurgeSigninAudit(ctx context.Context, keep config.Retention, now t
 	}
 	return tag.RowsAffected(), nil
 }
+
+// CountSigninEvents counts the events of a kind from a client address
+// since a time (to bound the link requests of one client).
+func (db *DB) CountSigninEvents(ctx context.Context, event, ip string, since time.Time) (int, error) {
+	var n int
+	if err := db.q.QueryRow(ctx, `SELECT count(*) FROM signin_audit WHERE event = $1 AND ip = $2 AND at > $3`,
+		event, ip, since).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count signin events: %w", err)
+	}
+	return n, nil
+}

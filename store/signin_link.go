@@ -122,13 +122,14 @@ func (db *DB) LinkCategory(ctx context.Context, userID int64) (int64, error) {
 	return id, nil
 }
 
-// CustomerConversation is a conversation a user is the customer of, or
-// wrote in: the newest, or ErrNotFound for someone who never wrote.
+// CustomerConversation is the newest conversation a user is the customer
+// of, or ErrNotFound for someone who never wrote in. (Someone who only
+// wrote in another's conversation is not its customer, and the visibility
+// rule would show them nothing of it.)
 func (db *DB) CustomerConversation(ctx context.Context, userID int64) (int64, error) {
 	var id int64
 	err := db.q.QueryRow(ctx, `SELECT id FROM conversations WHERE customer_id = $1
-		UNION ALL SELECT conversation_id FROM messages WHERE author_id = $1
-		LIMIT 1`, userID).Scan(&id)
+		ORDER BY updated_at DESC, id DESC LIMIT 1`, userID).Scan(&id)
 	if err != nil {
 		return 0, notFound(err, "customer conversation")
 	}

@@ -372,6 +372,7 @@ func (s *server) loginMFASubmit(w http.ResponseWriter, r *http.Request, rq *requ
 		s.fail(w, r, rq, err)
 		return
 	}
-	s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password+" + method})
+	s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: method,
+		Detail: map[string]any{"stage": store.StageFull}})
 	redirect(w, r, "/")
 }

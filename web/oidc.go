@@ -214,13 +214,33 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	if old, _ := s.session(r); old != nil {
 		s.st.DeleteSession(ctx, old.hash) //nolint:errcheck
 	}
-	if err := s.newSession(w, r, u.ID); err != nil {
+	// A TOTP the user enrolled, or their role requires, is asked for after
+	// single sign-on as after a password, except for require_sso roles,
+	// whose second factor is the provider's.
+	stage := store.StageFull
+	if a, err := s.svc.Actor(ctx, u.ID); err != nil {
+		s.fail(w, r, nil, err)
+		return
+	} else if !s.requiresSSO(a.Roles) {
+		if stage, err = s.signInStage(r, u.ID); err != nil {
+			s.fail(w, r, nil, err)
+			return
+		}
+	}
+	if err := s.newStagedSession(w, r, u.ID, stage); err != nil {
 		s.fail(w, r, nil, err)
 		return
 	}
 	s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "oidc",
-		Detail: map[string]any{"issuer": s.oidc.cfg.Issuer}})
-	redirect(w, r, f.Next)
+		Detail: map[string]any{"issuer": s.oidc.cfg.Issuer, "stage": stage}})
+	switch stage {
+	case store.StageMFA:
+		redirect(w, r, "/login/mfa")
+	case store.StageEnrol:
+		redirect(w, r, "/settings/mfa")
+	default:
+		redirect(w, r, f.Next)
+	}
 }
 
 // oidcIdentity exchanges the code and verifies the ID token; the email

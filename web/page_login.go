@@ -118,19 +118,18 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, nil, http.StatusInternalServerError, "")
 		return
 	}
+	s.log.Info("login", "user", u.Email, "ip", ip, "stage", stage)
+	// stage "mfa": the code comes next, recorded as a sign-in of its own.
+	s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password",
+		Detail: map[string]any{"stage": stage}})
 	switch stage {
 	case store.StageMFA:
-		redirect(w, r, "/login/mfa") // the sign-in is recorded once the code is given
-		return
+		redirect(w, r, "/login/mfa")
 	case store.StageEnrol:
-		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password",
-			Detail: map[string]any{"must_enrol_mfa": true}})
 		redirect(w, r, "/settings/mfa")
-		return
+	default:
+		redirect(w, r, d.Next)
 	}
-	s.log.Info("login", "user", u.Email, "ip", ip)
-	s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignIn, Method: "password"})
-	redirect(w, r, d.Next)
 }
 
 // logout ends the session: the row goes, so the cookie is worthless.

@@ -46,6 +46,7 @@ func TestSigninAudit(t *testing.T) {
 		t.Errorf("the filter by address let another address through")
 	}
 	res, body = lea.get("/audit")
+	wantStatus(t, "the whole audit", res, body, http.StatusOK)
 	if !strings.Contains(body, "nobody@example.com") {
 		t.Errorf("a failure for an unknown address is not in the audit")
 	}

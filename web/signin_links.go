@@ -10,11 +10,13 @@ import (
 	"postdesk/store"
 )
 
-// Mail bombing: at most this many links per address per hour, whatever
-// the purpose; past that, requests are answered as usual and dropped.
+// Mail bombing: at most linksPerHour links per address and
+// requestsPerClient requests per client address an hour, whatever the
+// purpose; past that, requests are answered as usual and dropped.
 const (
-	linksPerHour = 5
-	linkWork     = 30 * time.Second // the most one request's background work may take
+	linksPerHour      = 5
+	requestsPerClient = 20
+	linkWork          = 30 * time.Second // the most one request's background work may take
 )
 
 // linkRequest is what is known of one request for a link by the time the
@@ -58,6 +60,14 @@ func (s *server) makeLink(ctx context.Context, req linkRequest) error {
 			s.log.Error("sign-in audit", "event", ev.Event, "err", err)
 		}
 	}()
+	asked, err := s.st.CountSigninEvents(ctx, store.EventLinkRequested, req.ip, req.at.Add(-time.Hour))
+	if err != nil {
+		return err
+	}
+	if asked >= requestsPerClient {
+		ev.Detail["sent"], ev.Detail["why"] = false, "too many requests from this client within the hour"
+		return nil
+	}
 	u, err := s.st.UserByEmail(ctx, req.email)
 	if errors.Is(err, store.ErrNotFound) {
 		ev.Detail["sent"], ev.Detail["why"] = false, "unknown address"

@@ -140,7 +140,7 @@ func TestTOTPEnrolAndSignIn(t *testing.T) {
 	for _, e := range es {
 		events[e.Event+"/"+e.Method]++
 	}
-	if events["mfa_enrolled/totp"] != 1 || events["signin/password+totp"] != 1 || events["signin/password+recovery"] != 1 ||
+	if events["mfa_enrolled/totp"] != 1 || events["signin/totp"] != 1 || events["signin/recovery"] != 1 || events["signin/password"] != 4 ||
 		events["signin_failed/totp"] != 1 || events["signin_failed/recovery"] != 1 {
 		t.Fatalf("audit: %v", events)
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -109,6 +110,7 @@ func TestPasswordResetByLink(t *testing.T) {
 	c := f.anonymous()
 
 	res, body := c.get("/login")
+	wantStatus(t, "sign-in page", res, body, http.StatusOK)
 	if !strings.Contains(body, `href="/reset"`) {
 		t.Fatalf("no way to a reset from the sign-in page:\n%s", body)
 	}
@@ -176,4 +178,37 @@ func TestPasswordResetByLink(t *testing.T) {
 	// A made-up token: refused alike.
 	res, body = c.get("/reset/pdl_" + strings.Repeat("A", 43))
 	wantStatus(t, "made-up link", res, body, http.StatusGone)
+}
+
+// Links cannot be used to flood a mailbox: at most five an hour to one
+// address, and twenty requests an hour from one client, all answered alike.
+func TestLinkRequestLimits(t *testing.T) {
+	f := setup(t, behindProxy)
+	f.setPassword("aino.handler@example.com")
+	f.setPassword("ben.payroll@example.com")
+	c := f.anonymous()
+	ask := func(email, ip string) {
+		t.Helper()
+		done := web.LinkDone(email)
+		res, body := c.post("/reset", url.Values{"email": {email}}, from(ip)...)
+		wantStatus(t, "reset request", res, body, http.StatusOK)
+		awaitLink(t, done, email)
+	}
+	for range 6 {
+		ask("aino.handler@example.com", "203.0.113.9")
+	}
+	if n := f.queued(store.TemplatePasswordReset, "aino.handler@example.com"); n != 5 {
+		t.Fatalf("%d reset mails queued for one address within the hour, want 5", n)
+	}
+	for i := range 14 {
+		ask(fmt.Sprintf("nobody%d@example.com", i), "203.0.113.9")
+	}
+	ask("ben.payroll@example.com", "203.0.113.9") // the client's 21st request
+	if n := f.queued(store.TemplatePasswordReset, "ben.payroll@example.com"); n != 0 {
+		t.Fatalf("a client past its 20 requests had %d mails queued", n)
+	}
+	ask("ben.payroll@example.com", "198.51.100.20")
+	if n := f.queued(store.TemplatePasswordReset, "ben.payroll@example.com"); n != 1 {
+		t.Fatalf("another client: %d mails queued, want 1", n)
+	}
 }

@@ -14,7 +14,9 @@
 // sessions table. A session expires after 12 hours without a request (sliding
 // expiry) and in any case 7 days after sign-in (absolute expiry). Signing out
 // deletes the row, so the old cookie is worthless at once; setting a password
-// ends every session of that user.
+// ends every session of that user (changing one's own on the settings page,
+// every other one). A session signed in by password that still owes its
+// TOTP code, or must enrol one (require_mfa), reaches only those pages.
 //
 // Sign-in answers the same for an unknown address, a user without a password
 // and a wrong password, and spends the same argon2id time on each. There is
