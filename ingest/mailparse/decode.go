@@ -30,21 +30,34 @@ func (p *parser) transferDecode(h message.Header, body []byte) (data []byte, own
 	case "base64":
 		out, ok := decodeBase64(body)
 		if !ok {
-			p.problem("A base64 part has characters outside the base64 alphabet or is cut short; what could be decoded was kept.")
+			p.problem(damageProblem(enc))
 		}
 		return out, true
 	case "quoted-printable":
 		out, ok := decodeQuotedPrintable(body)
 		if !ok {
-			p.problem("A quoted-printable part has malformed escapes; they were kept as they are.")
+			p.problem(damageProblem(enc))
 		}
 		return out, true
 	case "", "7bit", "8bit", "binary":
 		return body, false
 	default:
-		p.problem(fmt.Sprintf("The transfer encoding %q is unknown; the part was kept undecoded.", short(enc)))
+		p.problem(unknownEncoding(enc))
 		return body, false
 	}
+}
+
+// damageProblem is the problem noted for a base64 or quoted-printable part
+// that decoding had to go around damage in.
+func damageProblem(enc string) string {
+	if enc == "base64" {
+		return "A base64 part has characters outside the base64 alphabet or is cut short; what could be decoded was kept."
+	}
+	return "A quoted-printable part has malformed escapes; they were kept as they are."
+}
+
+func unknownEncoding(enc string) string {
+	return fmt.Sprintf("The transfer encoding %q is unknown; the part was kept undecoded.", short(enc))
 }
 
 // bodyDecode undoes the transfer encoding of a body part. Text that is
@@ -255,48 +268,74 @@ var b64Values = func() [256]byte {
 // carrying on after padding, which concatenated base64 blocks contain. ok is
 // false when something had to be skipped or the input was cut short.
 func decodeBase64(in []byte) (out []byte, ok bool) {
-	out = make([]byte, 0, len(in)/4*3+3)
-	ok = true
-	var q [4]byte
-	n := 0
-	flush := func() {
-		switch n {
-		case 1:
-			ok = false
-		case 2:
-			out = append(out, q[0]<<2|q[1]>>4)
-		case 3:
-			out = append(out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2)
-		}
-		n = 0
+	var d b64Decoder
+	out = d.decode(make([]byte, 0, len(in)/4*3+3), in)
+	out = d.finish(out)
+	return out, d.ok()
+}
+
+// b64Decoder is decodeBase64 in pieces: fed the input in any cuts it gives
+// the same bytes, so an attachment is decoded as a stream (partReader) by
+// the same rules as a body part decoded whole.
+type b64Decoder struct {
+	q   [4]byte
+	n   int
+	bad bool
+}
+
+func (d *b64Decoder) ok() bool { return !d.bad }
+
+func (d *b64Decoder) flush(out []byte) []byte {
+	switch d.n {
+	case 1:
+		d.bad = true
+	case 2:
+		out = append(out, d.q[0]<<2|d.q[1]>>4)
+	case 3:
+		out = append(out, d.q[0]<<2|d.q[1]>>4, d.q[1]<<4|d.q[2]>>2)
 	}
+	d.n = 0
+	return out
+}
+
+// decode appends what in decodes to and keeps an unfinished quantum for the
+// next piece.
+func (d *b64Decoder) decode(out, in []byte) []byte {
 	for _, c := range in {
 		switch v := b64Values[c]; v {
 		case b64Space:
 		case b64Pad:
-			flush()
+			out = d.flush(out)
 		case b64Invalid:
-			ok = false
+			d.bad = true
 		default:
-			q[n] = v
-			n++
-			if n == 4 {
-				out = append(out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2, q[2]<<6|q[3])
-				n = 0
+			d.q[d.n] = v
+			d.n++
+			if d.n == 4 {
+				out = append(out, d.q[0]<<2|d.q[1]>>4, d.q[1]<<4|d.q[2]>>2, d.q[2]<<6|d.q[3])
+				d.n = 0
 			}
 		}
 	}
-	flush()
-	return out, ok
+	return out
 }
+
+// finish decodes the quantum the input ended in.
+func (d *b64Decoder) finish(out []byte) []byte { return d.flush(out) }
 
 // decodeQuotedPrintable decodes RFC 2045 section 6.7: =XX escapes (lower-case
 // hex accepted), "=" at a line end as a soft break, and trailing white space
 // dropped as rule 3 asks. An '=' that starts no escape is kept as it is and ok
 // is false. Line ends are kept as they were.
 func decodeQuotedPrintable(in []byte) (out []byte, ok bool) {
-	out = make([]byte, 0, len(in))
-	ok = true
+	return appendQuotedPrintable(make([]byte, 0, len(in)), in)
+}
+
+// appendQuotedPrintable is decodeQuotedPrintable appending to out. Each line
+// decodes on its own, so input cut after a line end decodes piece by piece
+// to the same bytes (partReader).
+func appendQuotedPrintable(out, in []byte) ([]byte, bool) {
+	ok := true
 	for len(in) > 0 {
 		line, rest, nl := bytes.Cut(in, []byte("\n"))
 		in = rest
