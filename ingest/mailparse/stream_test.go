@@ -88,24 +88,61 @@ func TestStreamedMatchesHeld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		held, streamed := Parse(raw, nil), Parse(raw, &Limits{InMemoryBytes: 1})
-		name := filepath.Base(path)
-		if held.Text != streamed.Text || held.HTML != streamed.HTML || !reflect.DeepEqual(held.Problems, streamed.Problems) ||
-			!reflect.DeepEqual(held.Report, streamed.Report) {
-			t.Errorf("%s: streamed parse differs: problems %q vs %q", name, streamed.Problems, held.Problems)
-		}
-		if len(held.Attachments) != len(streamed.Attachments) {
-			t.Fatalf("%s: %d attachments streamed, %d held", name, len(streamed.Attachments), len(held.Attachments))
-		}
-		for i, h := range held.Attachments {
-			s := streamed.Attachments[i]
-			got, _ := io.ReadAll(s.Open())
-			if s.Filename != h.Filename || s.ContentType != h.ContentType || s.Size != h.Size || s.SHA256 != h.SHA256 ||
-				!bytes.Equal(got, h.Data) || h.SHA256 != sha256.Sum256(h.Data) {
-				t.Errorf("%s: attachment %d: streamed %q %d bytes, held %q %d bytes", name, i, s.Filename, len(got), h.Filename, len(h.Data))
-			}
+		sameParse(t, filepath.Base(path), raw)
+	}
+}
+
+// FuzzStreamed holds the streaming path to the held one on any input.
+func FuzzStreamed(f *testing.F) {
+	for _, c := range readCorpus(f) {
+		f.Add(c.raw)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) { sameParse(t, "input", raw) })
+}
+
+// sameParse parses raw with the default limits and with every attachment
+// streamed, and fails on any difference.
+func sameParse(t *testing.T, name string, raw []byte) {
+	t.Helper()
+	held, streamed := Parse(raw, nil), Parse(raw, &Limits{InMemoryBytes: 1})
+	if held.Text != streamed.Text || held.HTML != streamed.HTML || !reflect.DeepEqual(held.Problems, streamed.Problems) ||
+		!reflect.DeepEqual(held.Report, streamed.Report) {
+		t.Errorf("%s: streamed parse differs: problems %q vs %q", name, streamed.Problems, held.Problems)
+	}
+	if len(held.Attachments) != len(streamed.Attachments) {
+		t.Fatalf("%s: %d attachments streamed, %d held", name, len(streamed.Attachments), len(held.Attachments))
+	}
+	for i, h := range held.Attachments {
+		s := streamed.Attachments[i]
+		got, _ := io.ReadAll(s.Open())
+		if s.Filename != h.Filename || s.ContentType != h.ContentType || s.ContentID != h.ContentID || s.Inline != h.Inline ||
+			s.Size != h.Size || s.SHA256 != h.SHA256 || !bytes.Equal(got, h.Data) || h.SHA256 != sha256.Sum256(h.Data) {
+			t.Errorf("%s: attachment %d: streamed %q %d bytes, held %q %d bytes", name, i, s.Filename, len(got), h.Filename, len(h.Data))
 		}
 	}
+}
+
+// FuzzPartReader holds the piecewise decoders to the whole ones on any
+// input cut in pieces of any size.
+func FuzzPartReader(f *testing.F) {
+	f.Add([]byte("QU*JD!RU ZH=QUJD"), uint8(3))
+	f.Add([]byte("hello=20world=\r\nnext =3D=ZZ=\n=4"), uint8(5))
+	f.Fuzz(func(t *testing.T, in []byte, piece uint8) {
+		wantB, okB := decodeBase64(in)
+		wantQ, okQ := decodeQuotedPrintable(in)
+		for _, c := range []struct {
+			enc  string
+			want []byte
+			ok   bool
+		}{{"base64", wantB, okB}, {"quoted-printable", wantQ, okQ}} {
+			r := newPartReader(in, c.enc)
+			r.piece = int(piece) + 1
+			got, _ := io.ReadAll(r)
+			if !bytes.Equal(got, c.want) || r.ok() != c.ok {
+				t.Errorf("%s in pieces of %d: %q ok=%v, want %q ok=%v", c.enc, r.piece, got, r.ok(), c.want, c.ok)
+			}
+		}
+	})
 }
 
 // Decoded a piece at a time, cut anywhere, base64 and quoted-printable give
