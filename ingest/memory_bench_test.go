@@ -182,14 +182,17 @@ func largeMail(id string, seed uint64) []byte {
 		"--alt\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n%s\r\n--alt--\r\n"+
 		"--mix\r\nContent-Type: application/pdf; name=\"palkkalaskelmat.pdf\"\r\nContent-Disposition: attachment; filename=\"palkkalaskelmat.pdf\"\r\n"+
 		"Content-Transfer-Encoding: base64\r\n\r\n", id, id, text, html)
-	enc := base64.StdEncoding.EncodeToString(pdf)
-	for len(enc) > 76 {
-		m.WriteString(enc[:76])
-		m.WriteString("\r\n")
-		enc = enc[76:]
+	// Line by line into the buffer: the bench's own allocations stay out
+	// of the -memprofile of the ingest.
+	line := make([]byte, 76, 78)
+	for rest := pdf; len(rest) > 0; {
+		n := min(len(rest), 57)
+		line = line[:base64.StdEncoding.EncodedLen(n)]
+		base64.StdEncoding.Encode(line, rest[:n])
+		m.Write(append(line, '\r', '\n'))
+		rest = rest[n:]
 	}
-	m.WriteString(enc)
-	m.WriteString("\r\n--mix--\r\n")
+	m.WriteString("--mix--\r\n")
 	return m.Bytes()
 }
 
