@@ -16,7 +16,8 @@ func isTNEF(typ, name string) bool {
 }
 
 // tnef adds the files of a winmail.dat after it (the winmail.dat itself is
-// kept) and keeps its body for a mail whose MIME parts have none.
+// kept) and keeps its body for a mail whose MIME parts have none. The files'
+// Data are parts of data, which the parser owns: each is held once.
 func (p *parser) tnef(data []byte) {
 	t, err := tnef.Decode(data, &tnef.Limits{MaxAttachments: max(p.lim.MaxParts-p.parts, 1)})
 	switch {
