@@ -175,8 +175,12 @@ func (s *chunkSource) Err() error { return s.err }
 
 // Blob reads stored content.
 func (db *DB) Blob(ctx context.Context, sha []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := db.WriteBlob(ctx, sha, &buf); err != nil {
+	data, size, chunked, err := db.blobRow(ctx, sha)
+	if err != nil || !chunked {
+		return data, err
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if err := db.writeChunks(ctx, sha, size, buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
@@ -185,11 +189,9 @@ func (db *DB) Blob(ctx context.Context, sha []byte) ([]byte, error) {
 // WriteBlob writes stored content to w a chunk at a time, for a reader that
 // should not hold a large file whole (an HTTP response).
 func (db *DB) WriteBlob(ctx context.Context, sha []byte, w io.Writer) error {
-	var data []byte
-	var size int64
-	var chunked bool
-	if err := db.q.QueryRow(ctx, `SELECT data, size, data IS NULL FROM blobs WHERE sha256 = $1`, sha).Scan(&data, &size, &chunked); err != nil {
-		return notFound(err, "blob")
+	data, size, chunked, err := db.blobRow(ctx, sha)
+	if err != nil {
+		return err
 	}
 	if !chunked {
 		if _, err := w.Write(data); err != nil {
@@ -197,9 +199,20 @@ func (db *DB) WriteBlob(ctx context.Context, sha []byte, w io.Writer) error {
 		}
 		return nil
 	}
-	if b, ok := w.(*bytes.Buffer); ok {
-		b.Grow(int(size))
+	return db.writeChunks(ctx, sha, size, w)
+}
+
+// blobRow reads a blob's row: its data, or chunked when that is in
+// blob_chunks.
+func (db *DB) blobRow(ctx context.Context, sha []byte) (data []byte, size int64, chunked bool, err error) {
+	err = db.q.QueryRow(ctx, `SELECT data, size, data IS NULL FROM blobs WHERE sha256 = $1`, sha).Scan(&data, &size, &chunked)
+	if err != nil {
+		return nil, 0, false, notFound(err, "blob")
 	}
+	return data, size, chunked, nil
+}
+
+func (db *DB) writeChunks(ctx context.Context, sha []byte, size int64, w io.Writer) error {
 	rows, err := db.q.Query(ctx, `SELECT data FROM blob_chunks WHERE sha256 = $1 ORDER BY seq`, sha)
 	if err != nil {
 		return fmt.Errorf("blob: %w", err)
