@@ -48,10 +48,10 @@ func (db *DB) PutBlob(ctx context.Context, data []byte) ([]byte, error) {
 }
 
 // PutBlobStream stores the content open yields, whose sha256 and size the
-// caller knows (mailparse hashes a large attachment while it parses). When a
-// blob with that hash is stored already nothing is read; otherwise open is
-// read once, a chunk at a time, and what it yielded is checked against sha
-// and size (ErrBlobMismatch).
+// caller knows (mailparse hashes a large attachment while it parses). Content
+// over BlobChunkBytes whose blob is stored already is not read at all;
+// otherwise open is read once, a chunk at a time, and what it yielded is
+// checked against sha and size (ErrBlobMismatch).
 func (db *DB) PutBlobStream(ctx context.Context, sha []byte, size int64, open func() io.Reader) error {
 	if len(sha) != sha256.Size {
 		return fmt.Errorf("put blob: a sha256 of %d bytes: %w", len(sha), ErrInvalidInput)

@@ -76,9 +76,9 @@ type Attachment struct {
 
 // NewAttachment is a file to store with a message. Its content is Data or,
 // for a file too large to hold in memory, Open with the SHA256 and Size of
-// what it yields: Open is called only when no blob has that hash yet, and
-// what it yields is checked against both. A file that can be read only once
-// is put in a Spool first, whose Open, SHA256 and Size these are.
+// what it yields (see PutBlobStream: a large file already stored is not read
+// again, and what is read is checked against both). A file that can be read
+// only once is put in a Spool first, whose Open, SHA256 and Size these are.
 type NewAttachment struct {
 	Filename    string
 	ContentType string

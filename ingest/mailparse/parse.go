@@ -364,8 +364,9 @@ func (p *parser) streamed(h message.Header, body []byte) Attachment {
 	return Attachment{Size: size, SHA256: sum, src: body, enc: enc}
 }
 
-// head returns at least the first n decoded bytes of the attachment (all of
-// them when it is shorter), for reading the header of a forwarded message.
+// head returns the start of the attachment's decoded content, for reading
+// the header of a forwarded message: a held one's Data, or the first n bytes
+// decoded of a large one (the header reader stops at MaxHeaderBytes anyway).
 func (a Attachment) head(n int) []byte {
 	if a.src == nil {
 		return a.Data
