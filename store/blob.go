@@ -133,7 +133,7 @@ func (db *DB) atomically(ctx context.Context, fn func(q querier) error) error {
 		return fn(db.q)
 	}
 	if p.st.inTx(ctx) {
-		return ErrNestedTx
+		return fmt.Errorf("put blob: %w", ErrNestedTx)
 	}
 	return pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error { return fn(tx) })
 }
