@@ -177,3 +177,20 @@ func TestBlobChunksDeletedWithBlob(t *testing.T) {
 		t.Errorf("%d chunk rows outlived their blob", n)
 	}
 }
+
+// Large content put through the pool writes its row and chunks in a
+// transaction of its own, so the pool's rule holds for it too: inside one of
+// the store's transactions it is refused, never run on a second connection.
+func TestBlobPutOnPoolInsideTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	big := randomBytes(2*store.BlobChunkBytes, 10)
+	err := st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		_, err := st.PutBlob(ctx, big)
+		return err
+	})
+	if !errors.Is(err, store.ErrNestedTx) {
+		t.Fatalf("PutBlob on the pool inside a transaction: %v, want ErrNestedTx", err)
+	}
+}
