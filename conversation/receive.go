@@ -480,11 +480,18 @@ func emails(as []mailparse.Address) []string {
 	return out
 }
 
+// attachmentsOf hands the store the mail's files. A large one is not held
+// decoded (mailparse.Attachment.Streamed): the store decodes it from the raw
+// source a chunk at a time, and only when no blob has its sha256 yet.
 func attachmentsOf(m *mailparse.Message) []store.NewAttachment {
 	files := make([]store.NewAttachment, 0, len(m.Attachments))
 	for _, a := range m.Attachments {
-		files = append(files, store.NewAttachment{Filename: a.Filename, ContentType: a.ContentType,
-			ContentID: a.ContentID, Inline: a.Inline, Data: a.Data})
+		f := store.NewAttachment{Filename: a.Filename, ContentType: a.ContentType,
+			ContentID: a.ContentID, Inline: a.Inline, Data: a.Data}
+		if a.Streamed() {
+			f.Open, f.SHA256, f.Size = a.Open, a.SHA256[:], a.Size
+		}
+		files = append(files, f)
 	}
 	return files
 }

@@ -3,10 +3,10 @@ package store
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -74,33 +74,20 @@ type Attachment struct {
 	Size        int64
 }
 
-// NewAttachment is a file to store with a message.
+// NewAttachment is a file to store with a message. Its content is Data or,
+// for a file too large to hold in memory, Open with the SHA256 and Size of
+// what it yields (see PutBlobStream: a large file already stored is not read
+// again, and what is read is checked against both). A file that can be read
+// only once is put in a Spool first, whose Open, SHA256 and Size these are.
 type NewAttachment struct {
 	Filename    string
 	ContentType string
 	ContentID   string
 	Inline      bool
 	Data        []byte
-}
-
-// PutBlob stores content once per sha256 and returns the hash.
-func (db *DB) PutBlob(ctx context.Context, data []byte) ([]byte, error) {
-	sum := sha256.Sum256(data)
-	_, err := db.q.Exec(ctx, `INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
-		sum[:], len(data), data)
-	if err != nil {
-		return nil, fmt.Errorf("put blob: %w", err)
-	}
-	return sum[:], nil
-}
-
-// Blob reads stored content.
-func (db *DB) Blob(ctx context.Context, sha []byte) ([]byte, error) {
-	var data []byte
-	if err := db.q.QueryRow(ctx, `SELECT data FROM blobs WHERE sha256 = $1`, sha).Scan(&data); err != nil {
-		return nil, notFound(err, "blob")
-	}
-	return data, nil
+	Open        func() io.Reader
+	SHA256      []byte
+	Size        int64
 }
 
 // NewID returns a random identifier for URLs: 128 bits, never a sequence.
@@ -137,12 +124,19 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 		return fmt.Errorf("insert message: %w", err)
 	}
 	for _, f := range files {
-		sha, err := db.PutBlob(ctx, f.Data)
+		sha, size := f.SHA256, f.Size
+		var err error
+		if f.Open != nil {
+			err = db.PutBlobStream(ctx, sha, size, f.Open)
+		} else {
+			sha, err = db.PutBlob(ctx, f.Data)
+			size = int64(len(f.Data))
+		}
 		if err != nil {
 			return err
 		}
 		a := Attachment{ID: NewID(), MessageID: m.ID, Filename: f.Filename, ContentType: f.ContentType,
-			ContentID: f.ContentID, Inline: f.Inline, SHA256: sha, Size: int64(len(f.Data))}
+			ContentID: f.ContentID, Inline: f.Inline, SHA256: sha, Size: size}
 		if _, err := db.q.Exec(ctx, `INSERT INTO attachments (id, message_id, filename, content_type, content_id, inline, sha256, size)
 			VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8)`,
 			a.ID, a.MessageID, a.Filename, a.ContentType, a.ContentID, a.Inline, a.SHA256, a.Size); err != nil {

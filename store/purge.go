@@ -394,7 +394,7 @@ func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeRe
 // transaction (it cannot run in one) and takes no lock that ingest waits
 // for; a failure (a role that may not vacuum) is reported, not fatal.
 func (s *Store) purgeVacuum(ctx context.Context, r *PurgeReport) {
-	if _, err := s.pool.Exec(ctx, `VACUUM conversations, conversation_roles, participants, messages, attachments, blobs, outbox`); err != nil {
+	if _, err := s.pool.Exec(ctx, `VACUUM conversations, conversation_roles, participants, messages, attachments, blobs, blob_chunks, outbox`); err != nil {
 		r.VacuumError = err.Error()
 		return
 	}

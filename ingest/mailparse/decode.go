@@ -30,21 +30,34 @@ func (p *parser) transferDecode(h message.Header, body []byte) (data []byte, own
 	case "base64":
 		out, ok := decodeBase64(body)
 		if !ok {
-			p.problem("A base64 part has characters outside the base64 alphabet or is cut short; what could be decoded was kept.")
+			p.problem(damageProblem(enc))
 		}
 		return out, true
 	case "quoted-printable":
 		out, ok := decodeQuotedPrintable(body)
 		if !ok {
-			p.problem("A quoted-printable part has malformed escapes; they were kept as they are.")
+			p.problem(damageProblem(enc))
 		}
 		return out, true
 	case "", "7bit", "8bit", "binary":
 		return body, false
 	default:
-		p.problem(fmt.Sprintf("The transfer encoding %q is unknown; the part was kept undecoded.", short(enc)))
+		p.problem(unknownEncoding(enc))
 		return body, false
 	}
+}
+
+// damageProblem is the problem noted for a base64 or quoted-printable part
+// that decoding had to go around damage in.
+func damageProblem(enc string) string {
+	if enc == "base64" {
+		return "A base64 part has characters outside the base64 alphabet or is cut short; what could be decoded was kept."
+	}
+	return "A quoted-printable part has malformed escapes; they were kept as they are."
+}
+
+func unknownEncoding(enc string) string {
+	return fmt.Sprintf("The transfer encoding %q is unknown; the part was kept undecoded.", short(enc))
 }
 
 // bodyDecode undoes the transfer encoding of a body part. Text that is
@@ -122,6 +135,9 @@ func looksBinary(data []byte, charset string) bool {
 
 // decodeText returns decoded body data as UTF-8 text with \n line ends.
 func (p *parser) decodeText(label string, data []byte) string {
+	if isUTF8Label(label) && utf8.Valid(data) {
+		return normalizeText(data)
+	}
 	s, err := decodeCharset(label, data)
 	switch {
 	case errors.Is(err, errBadUTF7):
@@ -148,7 +164,7 @@ func decodeCharset(label string, b []byte) (string, error) {
 	name := strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))
 	name, _, _ = strings.Cut(name, "*") // an RFC 2231 section 5 language tag
 	switch name {
-	case "", "utf-8", "utf8", "us-ascii", "ascii", "unicode-1-1-utf-8":
+	case "", "utf-8", "utf8", "us-ascii", "ascii", "unicode-1-1-utf-8": // isUTF8Label
 		if utf8.Valid(b) {
 			return string(b), nil
 		}
@@ -181,6 +197,43 @@ func decodeCharset(label string, b []byte) (string, error) {
 		return s, fmt.Errorf("charset %q: %w", label, err)
 	}
 	return s, nil
+}
+
+// isUTF8Label tells the labels decodeCharset reads as UTF-8 when the bytes
+// are valid UTF-8.
+func isUTF8Label(label string) bool {
+	name := strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))
+	name, _, _ = strings.Cut(name, "*")
+	switch name {
+	case "", "utf-8", "utf8", "us-ascii", "ascii", "unicode-1-1-utf-8":
+		return true
+	}
+	return false
+}
+
+// normalizeText is what decodeText makes of valid UTF-8, in one copy
+// instead of one per step: no byte order mark, \r\n and lone \r as \n, no
+// NUL.
+func normalizeText(b []byte) string {
+	b = bytes.TrimPrefix(b, []byte("\uFEFF"))
+	var s strings.Builder
+	s.Grow(len(b))
+	for len(b) > 0 {
+		i := bytes.IndexAny(b, "\r\x00")
+		if i < 0 {
+			s.Write(b)
+			break
+		}
+		s.Write(b[:i])
+		if b[i] == '\r' {
+			s.WriteByte('\n')
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+		}
+		b = b[i+1:]
+	}
+	return s.String()
 }
 
 func windows1252(b []byte) string {
@@ -255,48 +308,74 @@ var b64Values = func() [256]byte {
 // carrying on after padding, which concatenated base64 blocks contain. ok is
 // false when something had to be skipped or the input was cut short.
 func decodeBase64(in []byte) (out []byte, ok bool) {
-	out = make([]byte, 0, len(in)/4*3+3)
-	ok = true
-	var q [4]byte
-	n := 0
-	flush := func() {
-		switch n {
-		case 1:
-			ok = false
-		case 2:
-			out = append(out, q[0]<<2|q[1]>>4)
-		case 3:
-			out = append(out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2)
-		}
-		n = 0
+	var d b64Decoder
+	out = d.decode(make([]byte, 0, len(in)/4*3+3), in)
+	out = d.finish(out)
+	return out, d.ok()
+}
+
+// b64Decoder is decodeBase64 in pieces: fed the input in any cuts it gives
+// the same bytes, so an attachment is decoded as a stream (partReader) by
+// the same rules as a body part decoded whole.
+type b64Decoder struct {
+	q   [4]byte
+	n   int
+	bad bool
+}
+
+func (d *b64Decoder) ok() bool { return !d.bad }
+
+func (d *b64Decoder) flush(out []byte) []byte {
+	switch d.n {
+	case 1:
+		d.bad = true
+	case 2:
+		out = append(out, d.q[0]<<2|d.q[1]>>4)
+	case 3:
+		out = append(out, d.q[0]<<2|d.q[1]>>4, d.q[1]<<4|d.q[2]>>2)
 	}
+	d.n = 0
+	return out
+}
+
+// decode appends what in decodes to and keeps an unfinished quantum for the
+// next piece.
+func (d *b64Decoder) decode(out, in []byte) []byte {
 	for _, c := range in {
 		switch v := b64Values[c]; v {
 		case b64Space:
 		case b64Pad:
-			flush()
+			out = d.flush(out)
 		case b64Invalid:
-			ok = false
+			d.bad = true
 		default:
-			q[n] = v
-			n++
-			if n == 4 {
-				out = append(out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2, q[2]<<6|q[3])
-				n = 0
+			d.q[d.n] = v
+			d.n++
+			if d.n == 4 {
+				out = append(out, d.q[0]<<2|d.q[1]>>4, d.q[1]<<4|d.q[2]>>2, d.q[2]<<6|d.q[3])
+				d.n = 0
 			}
 		}
 	}
-	flush()
-	return out, ok
+	return out
 }
+
+// finish decodes the quantum the input ended in.
+func (d *b64Decoder) finish(out []byte) []byte { return d.flush(out) }
 
 // decodeQuotedPrintable decodes RFC 2045 section 6.7: =XX escapes (lower-case
 // hex accepted), "=" at a line end as a soft break, and trailing white space
 // dropped as rule 3 asks. An '=' that starts no escape is kept as it is and ok
 // is false. Line ends are kept as they were.
 func decodeQuotedPrintable(in []byte) (out []byte, ok bool) {
-	out = make([]byte, 0, len(in))
-	ok = true
+	return appendQuotedPrintable(make([]byte, 0, len(in)), in)
+}
+
+// appendQuotedPrintable is decodeQuotedPrintable appending to out. Each line
+// decodes on its own, so input cut after a line end decodes piece by piece
+// to the same bytes (partReader).
+func appendQuotedPrintable(out, in []byte) ([]byte, bool) {
+	ok := true
 	for len(in) > 0 {
 		line, rest, nl := bytes.Cut(in, []byte("\n"))
 		in = rest

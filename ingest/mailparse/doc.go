@@ -72,6 +72,20 @@
 // keeping the extension, both at a character boundary. Each cut is noted in
 // Message.Problems. Limits bounds the work (header size, parts, nesting).
 //
+// # Memory
+//
+// Parse works on the raw source in memory and slices it; it copies out
+// only the bodies (decoded to UTF-8 strings) and the attachments it holds
+// decoded in Attachment.Data: those whose part in the raw source is at most
+// Limits.InMemoryBytes (1 MiB by default), a winmail.dat (package tnef reads
+// it whole) and the files read out of one. A larger attachment is decoded
+// once, a 48 KB piece at a time, into its Size and SHA256 only (damage
+// noted as for a held one); Attachment.Open decodes it again from the raw
+// source when it is stored, so the store can skip a file it already has and
+// write a new one in chunks (store.PutBlobStream). A mail thus costs its raw
+// source and a few pieces, never the raw source plus decoded copies; the raw
+// source must stay unchanged until its attachments are stored.
+//
 // # winmail.dat
 //
 // An application/ms-tnef part, or one named winmail.dat, is kept as it is

@@ -14,14 +14,21 @@ import (
 // nothing of head, style, script or comments. It reads with golang.org/x/net's
 // tokenizer, which decodes entities and survives any markup.
 func htmlToText(s string) string {
-	z := html.NewTokenizer(strings.NewReader(s))
 	w := &textWriter{}
+	render(s, w)
+	return w.String()
+}
+
+// render feeds the HTML's text and tags to w, until the end or, for a
+// probing w, until it has found text.
+func render(s string, w *textWriter) {
+	z := html.NewTokenizer(strings.NewReader(s))
 	skip := 0 // inside <head>, <style>, <script>...
-	for {
+	for !w.found {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			return w.String()
+			return
 		case html.TextToken:
 			if skip == 0 {
 				w.text(string(z.Text()))
@@ -54,6 +61,9 @@ type textWriter struct {
 	breaks int  // line ends owed before the next text
 	space  bool // a space is owed before the next text
 	began  bool
+	// probe: write nothing, only set found at the first output that is
+	// not white space (blankHTML need not render a large body to know).
+	probe, found bool
 }
 
 func (w *textWriter) String() string { return strings.TrimRight(w.b.String(), " \n") }
@@ -114,18 +124,28 @@ func (w *textWriter) text(s string) {
 		return
 	}
 	lead := len(s) > 0 && isHTMLSpace(s[0])
-	words := strings.Fields(strings.ReplaceAll(s, "\u00a0", " "))
-	if len(words) == 0 {
-		if lead {
-			w.space = true
-		}
-		return
-	}
 	if lead {
 		w.space = true
 	}
-	w.write(strings.Join(words, " "))
-	w.space = isHTMLSpace(s[len(s)-1])
+	words := s
+	if strings.Contains(words, "\u00a0") {
+		words = strings.ReplaceAll(words, "\u00a0", " ")
+	}
+	// The words go out one by one, as one write of them joined by spaces
+	// would put them: without a slice of them or the joined copy.
+	first := true
+	for word := range strings.FieldsSeq(words) {
+		if first {
+			w.write(word)
+			first = false
+		} else if !w.probe {
+			w.b.WriteByte(' ')
+			w.b.WriteString(word)
+		}
+	}
+	if !first {
+		w.space = isHTMLSpace(s[len(s)-1])
+	}
 }
 
 // write puts s out after the line ends and space owed.
@@ -135,21 +155,31 @@ func (w *textWriter) write(s string) {
 	}
 	if w.breaks > 0 {
 		n := min(w.breaks, 2)
-		w.b.WriteString("\n\n"[:n])
+		if !w.probe {
+			w.b.WriteString("\n\n"[:n])
+		}
 		w.breaks = 0
 		w.atLineStart()
 	} else if !w.began {
 		w.atLineStart()
-	} else if w.space {
+	} else if w.space && !w.probe {
 		w.b.WriteByte(' ')
 	}
 	w.space = false
 	w.began = true
+	if w.probe {
+		w.found = w.found || strings.TrimSpace(s) != ""
+		return
+	}
 	w.b.WriteString(s)
 }
 
 func (w *textWriter) atLineStart() {
 	if w.quote > 0 {
+		if w.probe {
+			w.found = true // "> " is not white space
+			return
+		}
 		w.b.WriteString(strings.Repeat("> ", w.quote))
 	}
 }
@@ -160,7 +190,9 @@ func isHTMLSpace(c byte) bool {
 
 // blankHTML tells an HTML body that shows nothing: no text and no image.
 func blankHTML(s string) bool {
-	if strings.TrimSpace(htmlToText(s)) != "" {
+	w := &textWriter{probe: true}
+	render(s, w)
+	if w.found {
 		return false
 	}
 	return !strings.Contains(strings.ToLower(s), "<img")

@@ -1,6 +1,8 @@
 package mailparse
 
 import (
+	"bytes"
+	"io"
 	"net/textproto"
 	"time"
 )
@@ -18,8 +20,32 @@ type Attachment struct {
 	ContentType string // media type without parameters, lower-case
 	ContentID   string // without angle brackets, for cid: references
 	Inline      bool
-	Data        []byte
+	// Data is the decoded content of an attachment whose part is at most
+	// Limits.InMemoryBytes long in the raw source, or of a winmail.dat or a
+	// file read out of one. A larger attachment is not held decoded: Data
+	// is nil and Open decodes it from the raw source as it is read.
+	Data   []byte
+	Size   int64    // bytes of decoded content
+	SHA256 [32]byte // of the decoded content
+
+	src []byte // a large attachment's part in the raw source, still encoded
+	enc string // its transfer encoding: base64, quoted-printable or "" (as it stands)
 }
+
+// Open returns the decoded content: Data, or for a large attachment a
+// stream decoding its part of the raw source piece by piece, so only one
+// piece of it is in memory at a time. Each call starts from the beginning.
+// The raw source given to Parse must not change while it is read.
+func (a Attachment) Open() io.Reader {
+	if a.src == nil {
+		return bytes.NewReader(a.Data)
+	}
+	return newPartReader(a.src, a.enc)
+}
+
+// Streamed reports whether the attachment is read from the raw source by
+// Open rather than held in Data.
+func (a Attachment) Streamed() bool { return a.src != nil }
 
 // DeliveryReport is what a multipart/report; report-type=delivery-status mail
 // says about the mail that failed (RFC 3464).
@@ -64,7 +90,11 @@ type Limits struct {
 	MaxHeaderBytes int // per header block
 	MaxParts       int // MIME parts in the whole mail
 	MaxDepth       int // multipart nesting
+	// InMemoryBytes is the largest attachment part (encoded, as it is in
+	// the raw source) decoded into Attachment.Data; a larger one is hashed
+	// in one streaming pass and decoded again by Open when it is stored.
+	InMemoryBytes int
 }
 
 // DefaultLimits are generous for real mail and small for a mail bomb.
-var DefaultLimits = Limits{MaxHeaderBytes: 1 << 20, MaxParts: 200, MaxDepth: 12}
+var DefaultLimits = Limits{MaxHeaderBytes: 1 << 20, MaxParts: 200, MaxDepth: 12, InMemoryBytes: DefaultInMemoryBytes}

@@ -2,7 +2,10 @@ package mailparse
 
 import (
 	"bytes"
+	"cmp"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"net/textproto"
 	"slices"
 	"strings"
@@ -36,8 +39,10 @@ type parser struct {
 // returned. A nil lim means DefaultLimits; a zero field of lim means that
 // field's default.
 //
-// Text and HTML have \n line ends. Attachment data is copied out of raw, so
-// raw may be reused once Parse returns.
+// Text and HTML have \n line ends. Bodies and the Data of attachments are
+// copied out of raw; a large attachment (see Limits.InMemoryBytes) is read
+// from raw by its Open, so raw must stay unchanged until the attachments
+// have been read.
 func Parse(raw []byte, lim *Limits) (m *Message) {
 	m = &Message{Header: textproto.MIMEHeader{}, Size: len(raw)}
 	p := &parser{lim: limitsOrDefault(lim), m: m}
@@ -96,6 +101,9 @@ func limitsOrDefault(lim *Limits) Limits {
 	if lim.MaxDepth > 0 {
 		l.MaxDepth = lim.MaxDepth
 	}
+	if lim.InMemoryBytes > 0 {
+		l.InMemoryBytes = lim.InMemoryBytes
+	}
 	return l
 }
 
@@ -147,11 +155,9 @@ func (p *parser) bodyText(h message.Header, typ string, params map[string]string
 		if !owned {
 			data = bytes.Clone(data)
 		}
-		p.m.Attachments = append(p.m.Attachments, Attachment{
-			Filename:    defaultFilename("application/octet-stream"),
-			ContentType: "application/octet-stream",
-			Data:        data,
-		})
+		a := held(data)
+		a.Filename, a.ContentType = defaultFilename("application/octet-stream"), "application/octet-stream"
+		p.m.Attachments = append(p.m.Attachments, a)
 		return
 	}
 	label := params["charset"]
@@ -295,9 +301,21 @@ func (p *parser) report(params map[string]string, parts [][]byte, depth int) {
 }
 
 func (p *parser) attachment(h message.Header, typ string, params map[string]string, body []byte) {
-	data, owned := p.transferDecode(h, body)
-	if !owned {
-		data = bytes.Clone(data)
+	// A winmail.dat is read by package tnef, which needs it whole; any
+	// other part too large to hold decoded is hashed now and decoded again
+	// as it is stored. (The look at the name notes nothing: the problems
+	// come in the order the part is read.)
+	_, qparams := p.quiet().disposition(h)
+	tentative, _ := cleanFilename(cmp.Or(qparams["filename"], params["name"]))
+	var a Attachment
+	if len(body) <= p.lim.InMemoryBytes || isTNEF(typ, tentative) {
+		data, owned := p.transferDecode(h, body)
+		if !owned {
+			data = bytes.Clone(data)
+		}
+		a = held(data)
+	} else {
+		a = p.streamed(h, body)
 	}
 	disp, dparams := p.disposition(h)
 	name := dparams["filename"]
@@ -305,23 +323,57 @@ func (p *parser) attachment(h message.Header, typ string, params map[string]stri
 		name = params["name"]
 	}
 	if name == "" && isMessageType(typ) {
-		if s := p.embeddedSubject(data); s != "" {
+		if s := p.embeddedSubject(a.head(p.lim.MaxHeaderBytes)); s != "" {
 			name = strings.NewReplacer("/", "-", `\`, "-").Replace(s) + ".eml"
 		}
 	}
 	name = p.filename(name, typ)
 	cid := strings.TrimSpace(h.Get("Content-Id"))
 	cid = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(cid, "<"), ">"))
-	p.m.Attachments = append(p.m.Attachments, Attachment{
-		Filename:    name,
-		ContentType: typ,
-		ContentID:   p.capOneID("Content-ID", sanitize(cid)),
-		Inline:      disp == "inline" || (disp == "" && cid != ""),
-		Data:        data,
-	})
+	a.Filename, a.ContentType = name, typ
+	a.ContentID = p.capOneID("Content-ID", sanitize(cid))
+	a.Inline = disp == "inline" || (disp == "" && cid != "")
+	p.m.Attachments = append(p.m.Attachments, a)
 	if isTNEF(typ, name) {
-		p.tnef(data)
+		p.tnef(a.Data)
 	}
+}
+
+// held is an attachment whose decoded content is in memory.
+func held(data []byte) Attachment {
+	return Attachment{Data: data, Size: int64(len(data)), SHA256: sha256.Sum256(data)}
+}
+
+// streamed is a large attachment: one pass over its part decodes it into
+// sha256 only, noting what transferDecode would note, and Open decodes it
+// again when it is stored. Only a piece of it is ever decoded at a time.
+func (p *parser) streamed(h message.Header, body []byte) Attachment {
+	enc := transferEncoding(h)
+	switch enc {
+	case "base64", "quoted-printable":
+	case "", "7bit", "8bit", "binary":
+		enc = ""
+	default:
+		p.problem(unknownEncoding(enc))
+		enc = ""
+	}
+	size, sum, ok := hashPart(body, enc)
+	if !ok {
+		p.problem(damageProblem(enc))
+	}
+	return Attachment{Size: size, SHA256: sum, src: body, enc: enc}
+}
+
+// head returns the start of the attachment's decoded content, for reading
+// the header of a forwarded message: a held one's Data, or the first n bytes
+// decoded of a large one (the header reader stops at MaxHeaderBytes anyway).
+func (a Attachment) head(n int) []byte {
+	if a.src == nil {
+		return a.Data
+	}
+	b := make([]byte, min(int64(n), a.Size))
+	k, _ := io.ReadFull(a.Open(), b)
+	return b[:k]
 }
 
 // filename makes a sender's file name safe and at most MaxFilenameBytes

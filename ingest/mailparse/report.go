@@ -28,7 +28,7 @@ func (p *parser) reportPart(h message.Header, body []byte) bool {
 	case "message/rfc822", "message/global":
 		p.attachment(h, typ, params, body)
 		if r.OriginalMessageID == "" {
-			r.OriginalMessageID = p.capOneID("returned Message-ID", p.embeddedMessageID(p.m.Attachments[len(p.m.Attachments)-1].Data))
+			r.OriginalMessageID = p.capOneID("returned Message-ID", p.embeddedMessageID(p.m.Attachments[len(p.m.Attachments)-1].head(p.lim.MaxHeaderBytes)))
 		}
 		return true
 	}

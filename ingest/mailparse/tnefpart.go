@@ -16,7 +16,8 @@ func isTNEF(typ, name string) bool {
 }
 
 // tnef adds the files of a winmail.dat after it (the winmail.dat itself is
-// kept) and keeps its body for a mail whose MIME parts have none.
+// kept) and keeps its body for a mail whose MIME parts have none. The files'
+// Data are parts of data, which the parser owns: each is held once.
 func (p *parser) tnef(data []byte) {
 	t, err := tnef.Decode(data, &tnef.Limits{MaxAttachments: max(p.lim.MaxParts-p.parts, 1)})
 	switch {
@@ -32,12 +33,10 @@ func (p *parser) tnef(data []byte) {
 			typ = typeByName(a.Name)
 		}
 		p.parts++
-		p.m.Attachments = append(p.m.Attachments, Attachment{
-			Filename:    p.filename(a.Name, typ),
-			ContentType: typ,
-			ContentID:   p.capOneID("Content-ID", sanitize(a.ContentID)),
-			Data:        a.Data,
-		})
+		f := held(a.Data)
+		f.Filename, f.ContentType = p.filename(a.Name, typ), typ
+		f.ContentID = p.capOneID("Content-ID", sanitize(a.ContentID))
+		p.m.Attachments = append(p.m.Attachments, f)
 	}
 	if p.tnefText == "" && p.tnefHTML == "" && p.tnefRTF == nil {
 		p.tnefText = strings.TrimSpace(p.decodeTNEFText(t.Body))
@@ -93,9 +92,7 @@ func (p *parser) rtfBody() {
 	} else {
 		m.Text = strings.TrimSpace(p.decodeTNEFText(body))
 	}
-	m.Attachments = append(m.Attachments, Attachment{
-		Filename:    "message.rtf",
-		ContentType: "application/rtf",
-		Data:        p.tnefRTF,
-	})
+	a := held(p.tnefRTF)
+	a.Filename, a.ContentType = "message.rtf", "application/rtf"
+	m.Attachments = append(m.Attachments, a)
 }

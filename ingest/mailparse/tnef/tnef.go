@@ -96,8 +96,10 @@ const (
 
 // Decode reads a TNEF stream. On damage it returns what it read so far
 // together with an error wrapping ErrTruncated or ErrMalformed; a stream
-// that does not start with Signature gives ErrNotTNEF. Data is copied out of
-// b. A nil lim means DefaultLimits.
+// that does not start with Signature gives ErrNotTNEF. An attachment's Data
+// is a part of b, not a copy (a file in a winmail.dat is held once, in the
+// winmail.dat), capped so that appending to it cannot write into b: b must
+// not change while the attachments are used. A nil lim means DefaultLimits.
 func Decode(b []byte, lim *Limits) (*Message, error) {
 	d := &decoder{lim: limitsOrDefault(lim), oem: defaultOEMCodepage, htmlCP: 65001}
 	err := d.run(b)
@@ -286,7 +288,7 @@ func (d *decoder) result() *Message {
 			Name:      name,
 			MIMEType:  strings.ToLower(strings.TrimSpace(a.mime)),
 			ContentID: strings.Trim(strings.TrimSpace(a.cid), "<>"),
-			Data:      append([]byte(nil), data...),
+			Data:      data[:len(data):len(data)],
 		})
 	}
 	return m
