@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"html"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/microcosm-cc/bluemonday"
+	"golang.org/x/sync/errgroup"
 
 	"postdesk/config"
 	"postdesk/ingest/mailparse"
@@ -92,6 +94,96 @@ func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("receive %s uid %d: %w", in.Mailbox, in.UID, err)
+	}
+	return res, nil
+}
+
+// BatchError is ReceiveBatch failing because of one mail of the batch (at
+// Index): nothing of the batch is stored, and the caller receives the mails
+// one by one, to store the others and deal with that one alone.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("batch mail %d: %v", e.Index, e.Err) }
+
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// ReceiveBatch is Receive for several mails of one mailbox, in UID order, in
+// ONE transaction with the cursor: they are parsed first, on all cores and
+// outside the transaction, then stored in order (a later mail of the batch
+// sees the earlier ones, as it answers them), and the cursor moves to the
+// last UID with the commit. So the exactly-once argument of Receive holds
+// for the batch as a whole: all of it is stored with the cursor past it, or
+// none of it and the cursor before it. A mail failing (its parse panics, a
+// rule or the database refuses it) fails the whole batch with a
+// *BatchError naming it; the database's own errors (connection, commit)
+// come unwrapped, as they say nothing about one mail.
+func (s *Service) ReceiveBatch(ctx context.Context, ins []Inbound) ([]*Received, error) {
+	if s.signer == nil {
+		return nil, errors.New("receive: the service has no reply token signer")
+	}
+	if len(ins) == 0 {
+		return nil, nil
+	}
+	parsed := make([]*mailparse.Message, len(ins))
+	keys := make([][]byte, len(ins))
+	perr := make([]error, len(ins))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range ins {
+		g.Go(func() error {
+			m, err := s.parseMail(ins[i].Raw)
+			if err == nil {
+				bound(m)
+			}
+			parsed[i], keys[i], perr[i] = m, contentKeyOf(ins[i]), err
+			return nil
+		})
+	}
+	_ = g.Wait() // the errors are per mail, in perr
+	for i, err := range perr {
+		if err != nil {
+			return nil, &BatchError{Index: i, Err: fmt.Errorf("receive %s uid %d: parse: %w", ins[i].Mailbox, ins[i].UID, err)}
+		}
+	}
+	out := make([]*Received, len(ins))
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		for i, in := range ins {
+			res, err := s.receiveOne(ctx, tx, in, parsed[i], keys[i])
+			if err != nil {
+				return &BatchError{Index: i, Err: fmt.Errorf("receive %s uid %d: %w", in.Mailbox, in.UID, err)}
+			}
+			out[i] = res
+		}
+		last := ins[len(ins)-1]
+		if last.Mailbox != "" {
+			return tx.AdvanceCursor(ctx, last.Mailbox, last.UIDValidity, last.UID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// receiveOne is one mail's part of a batch; a panic is returned as a
+// *PanicError, as Receive does.
+func (s *Service) receiveOne(ctx context.Context, tx *store.Tx, in Inbound, m *mailparse.Message, key []byte) (res *Received, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	if res, err = s.receive(ctx, tx, in, m, key); err != nil {
+		return nil, err
+	}
+	if in.Archive {
+		if err := s.fileArchive(ctx, tx, res, m, in); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
