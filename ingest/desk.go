@@ -325,4 +325,3 @@ func (l *deskLease) surplus() bool {
 	d.held = d.held[:len(d.held)-1]
 	return true
 }
-
