@@ -150,6 +150,9 @@ func (s *Service) ReceiveBatch(ctx context.Context, ins []Inbound) ([]*Received,
 	}
 	out := make([]*Received, len(ins))
 	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if err := tx.GenericPlans(ctx); err != nil {
+			return err
+		}
 		for i, in := range ins {
 			res, err := s.receiveOne(ctx, tx, in, parsed[i], keys[i])
 			if err != nil {
@@ -264,7 +267,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 
 	var author *store.User
 	if from != "" {
-		if author, err = tx.EnsureUser(ctx, from, m.From.Name); err != nil {
+		if author, err = senderUser(ctx, tx, from, m.From.Name); err != nil {
 			return nil, err
 		}
 		msg.AuthorID = &author.ID
@@ -295,6 +298,22 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 	}
 	return res, tx.Audit(ctx, nil, "ingest", "received", &res.ConversationID, map[string]any{
 		"mailbox": in.Mailbox, "uid": in.UID, "kind": msg.Kind, "by": d.By, "message": msg.ID})
+}
+
+// senderUser is the user a mail's sender is, created when new. A known
+// sender with a name is only read: EnsureUser's upsert locks the user's row
+// until the commit, and a batch transaction holds it for the whole batch, so
+// two mailboxes' batches with mail from one person (or two people in
+// opposite order: a deadlock) would wait for each other.
+func senderUser(ctx context.Context, tx *store.Tx, email, name string) (*store.User, error) {
+	u, err := tx.UserByEmail(ctx, email)
+	if err == nil && (u.Name != "" || name == "") {
+		return u, nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return tx.EnsureUser(ctx, email, name)
 }
 
 // openFromMail opens a conversation for a mail that belongs to none. Senders

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"golang.org/x/sync/semaphore"
 
 	"postdesk/conversation"
 )
@@ -210,5 +211,26 @@ func TestBatchAfterMoveAppliesToAll(t *testing.T) {
 	}
 	if moved := e.dovecot.Folder(t, e.user.Name, "Done"); len(moved) != batchMails {
 		t.Fatalf("%d mails in Done, want %d", len(moved), batchMails)
+	}
+}
+
+// A memory budget smaller than one batch: the worker fetches a group only
+// once its size is reserved, so it goes on group by group, stores every
+// mail, and gives the whole budget back.
+func TestBatchMemoryBudget(t *testing.T) {
+	t.Parallel()
+	e := newDeskEnv(t)
+	uids := e.appendBatch(t, "budget")
+	const size = 600 // bytes: about two of these mails
+	budget := semaphore.NewWeighted(size)
+	applied := make(chan uint32, 16)
+	opts := e.options()
+	opts.Budget, opts.BudgetSize, opts.MaxSize = budget, size, 300
+	r := start(t, opts, e.desk, e.desk, withApplied(applied))
+	awaitUIDs(t, applied, uids)
+	e.storedOnce(t, uids)
+	r.stop()
+	if !budget.TryAcquire(size) {
+		t.Fatal("the worker kept part of the memory budget after it stopped")
 	}
 }

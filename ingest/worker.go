@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"golang.org/x/sync/semaphore"
 
 	"postdesk/mailtls"
 )
@@ -54,6 +55,10 @@ const (
 	DefaultIdleRestart  = 25 * time.Minute
 	DefaultMaxSize      = 25 << 20
 	DefaultBatchSize    = 50
+	// DefaultMemoryBudget bounds the raw mail all workers of a process hold
+	// at once (fetched, waiting or being committed): 4 x DefaultMaxSize, so
+	// four mailboxes each receiving a mail at the size limit still fit.
+	DefaultMemoryBudget = 4 * DefaultMaxSize
 
 	// deliverGrace bounds how long a delivery in flight may run on after
 	// shutdown began.
@@ -91,6 +96,14 @@ type Options struct {
 	// server offers IDLE (for servers whose IDLE is broken, and for tests of
 	// the polling path).
 	DisableIdle bool
+	// Budget is the memory budget, in bytes of raw mail, shared by the
+	// workers given the same one: a group of mail is fetched only once its
+	// size is reserved, and released after its commit. nil: the process's
+	// shared budget of DefaultMemoryBudget bytes.
+	Budget *semaphore.Weighted
+	// BudgetSize is Budget's size (DefaultMemoryBudget when Budget is nil);
+	// no group reserves more than this.
+	BudgetSize int64
 	// Trace, when set, receives the raw protocol stream; give it a
 	// trace.Writer, which masks credentials and message content.
 	Trace  io.Writer
@@ -251,6 +264,12 @@ func NewWorker(opts *Options, st Store, lk Locker) *Worker {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
+	}
+	if o.Budget == nil {
+		o.Budget, o.BudgetSize = processBudget, DefaultMemoryBudget
+	}
+	if o.BudgetSize <= 0 {
+		o.BudgetSize = DefaultMemoryBudget
 	}
 	w.log = o.Logger
 	if w.log == nil {
@@ -554,7 +573,8 @@ func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSe
 	}()
 	defer func() {
 		stopFetch()
-		for range groups { // let the fetcher end before the connection is reused
+		for g := range groups { // let the fetcher end before the connection is reused
+			w.opts.Budget.Release(g.reserved)
 		}
 	}()
 
@@ -572,7 +592,9 @@ func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSe
 			w.health(ctx, Health{Connected: true, LastSuccess: w.lastSuccess, IdleSupported: w.idle})
 		}
 		first = false
-		if err := b.deliver(ctx, g.mails); err != nil {
+		err := b.deliver(ctx, g.mails)
+		w.opts.Budget.Release(g.reserved)
+		if err != nil {
 			return 0, nil, err
 		}
 	}
@@ -609,11 +631,17 @@ func (w *Worker) position(ctx context.Context, c *imapclient.Client, sel *imap.S
 	return Cursor{UIDValidity: sel.UIDValidity, ImportUntil: until}, nil
 }
 
+// processBudget is the memory budget shared by every worker of the process
+// that was given none (see Options.Budget).
+var processBudget = semaphore.NewWeighted(DefaultMemoryBudget)
+
 // fetchedGroup is mail fetched and waiting to be committed, in UID order,
-// or the error that ended the fetching.
+// or the error that ended the fetching. reserved bytes of the memory budget
+// are held for it until release.
 type fetchedGroup struct {
-	mails []Fetched
-	err   error
+	mails    []Fetched
+	err      error
+	reserved int64
 }
 
 var (
@@ -653,13 +681,31 @@ func (w *Worker) fetchGroups(ctx context.Context, c *imapclient.Client, uids []i
 			if len(group) == 0 {
 				return true
 			}
+			// A header-only group holds little; the others reserve their
+			// size (at most the whole budget) before a byte is read.
+			reserve := int64(0)
+			if !headerOnly {
+				reserve = min(groupSize, w.opts.BudgetSize)
+				if err := w.opts.Budget.Acquire(ctx, reserve); err != nil {
+					return false // stopping
+				}
+			}
 			mails, err := w.fetchBodies(c, group, meta, uidValidity, importUntil, headerOnly)
 			group, groupSize = group[:0], 0
 			if err != nil {
+				w.opts.Budget.Release(reserve)
 				send(fetchedGroup{err: err})
 				return false
 			}
-			return len(mails) == 0 || send(fetchedGroup{mails: mails})
+			if len(mails) == 0 {
+				w.opts.Budget.Release(reserve)
+				return true
+			}
+			if !send(fetchedGroup{mails: mails, reserved: reserve}) {
+				w.opts.Budget.Release(reserve)
+				return false
+			}
+			return true
 		}
 		for _, uid := range batch {
 			m := meta[uid]
