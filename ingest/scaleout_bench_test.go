@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,10 +65,24 @@ func scaleOutRun(b *testing.B, n, instances int) (float64, int) {
 		}
 		ins = append(ins, in)
 	}
+	// Each instance's share of the mail shows whether the leases spread.
+	counts := make([]atomic.Int64, len(ins))
 	t0 := time.Now()
-	for _, in := range ins {
+	for i, in := range ins {
+		mine := make(chan uint32, 4*n)
+		wg.Go(func() {
+			for {
+				select {
+				case u := <-mine:
+					counts[i].Add(1)
+					applied <- u
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
 		for _, u := range users {
-			in.benchWorker(b, ctx, &wg, dc, u, u.Name, applied)
+			in.benchWorker(b, ctx, &wg, dc, u, u.Name, mine)
 		}
 	}
 	awaitApplied(b, applied, 4*n, 30*time.Minute)
@@ -95,6 +110,10 @@ func scaleOutRun(b *testing.B, n, instances int) (float64, int) {
 		}
 	}
 	sent2, total := sink.twice()
-	b.Logf("%d instance(s): %d outbox mails sent, %d twice; %d messages stored twice", instances, total, sent2, stored2)
+	var share []int64
+	for i := range counts {
+		share = append(share, counts[i].Load())
+	}
+	b.Logf("%d instance(s): mails per instance %v; %d outbox mails sent, %d twice; %d messages stored twice", instances, share, total, sent2, stored2)
 	return float64(4*n) / took.Seconds(), stored2 + sent2
 }
