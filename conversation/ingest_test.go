@@ -3,6 +3,7 @@ package conversation_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"postdesk/conversation"
 	"postdesk/ingest/mailparse"
 	"postdesk/store"
+	"postdesk/threading"
 )
 
 // ContentKey: the same mail delivered twice has one key; two different mails
@@ -338,5 +340,91 @@ func TestReceiveArchive(t *testing.T) {
 	f.receive(4, mail("From: cara.customer@acme.example\nTo: payroll@example.com\nSubject: New question\nMessage-ID: <new.1@acme.example>\n", "Hi\n"))
 	if n := f.count(`SELECT count(*) FROM outbox`); n == 0 {
 		t.Fatal("new mail after the archive notified nobody")
+	}
+}
+
+// ReceiveBatch stores a batch as Receive would mail by mail: a reply finds
+// the conversation an earlier mail of the same batch opened, the same mail
+// twice in the batch is stored once (the second a copy), a new sender is
+// created once, the sender limit counts the batch's own mail, and the
+// cursor is past the batch.
+func TestReceiveBatchLikeOneByOne(t *testing.T) {
+	f := setup(t)
+	f.withSigner(3)
+	first := mail("From: Vilja Vainikka <vilja.vainikka@koivu.example>\nTo: payroll@example.com\nSubject: Lomaraha\nMessage-ID: <b1@koivu.example>\n", "Missä lomarahani on?\n")
+	reply := mail("From: vilja.vainikka@koivu.example\nTo: payroll@example.com\nSubject: Re: Lomaraha\nMessage-ID: <b2@koivu.example>\nIn-Reply-To: <b1@koivu.example>\nReferences: <b1@koivu.example>\n", "Lisätieto.\n")
+	var ins []conversation.Inbound
+	raws := []string{first, reply, first}
+	for i := range 4 {
+		raws = append(raws, mail(fmt.Sprintf("From: vilja.vainikka@koivu.example\nTo: payroll@example.com\nSubject: Asia %d\nMessage-ID: <c%d@koivu.example>\n", i, i), "Taas.\n"))
+	}
+	for i, raw := range raws {
+		ins = append(ins, conversation.Inbound{Mailbox: "payroll", UIDValidity: 7, UID: uint32(i + 1),
+			Raw: []byte(strings.ReplaceAll(raw, "\n", "\r\n")), DefaultCategory: "payroll"})
+	}
+	rs, err := f.svc.ReceiveBatch(f.ctx, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[1].ConversationID != rs[0].ConversationID {
+		t.Errorf("the reply went to conversation %d, want %d (opened earlier in the batch)", rs[1].ConversationID, rs[0].ConversationID)
+	}
+	if !rs[2].Duplicate || rs[2].DuplicateBy != conversation.DuplicateContent || rs[2].MessageID != rs[0].MessageID {
+		t.Errorf("the same mail again in the batch: %+v, want a content duplicate of message %d", rs[2], rs[0].MessageID)
+	}
+	if n := f.count(`SELECT count(*) FROM users WHERE email = 'vilja.vainikka@koivu.example' AND name = 'Vilja Vainikka'`); n != 1 {
+		t.Errorf("%d users for the sender, want one with the name", n)
+	}
+	// The limit is 3 an hour: the first, the reply and the third new mail
+	// notify; then the sender is quiet.
+	for i, r := range rs[3:] {
+		notified := len(f.outbox(r.ConversationID, store.TemplateNewConversation)) > 0
+		if want := i == 0; notified != want {
+			t.Errorf("new mail %d of the sender in the batch: notified %v, want %v", i, notified, want)
+		}
+	}
+	mb, err := f.st.Mailbox(f.ctx, "payroll")
+	if err != nil || mb.LastUID != uint32(len(ins)) {
+		t.Fatalf("cursor %+v, %v: want UID %d", mb, err, len(ins))
+	}
+}
+
+// A mail failing inside a batch fails the batch as a whole, naming it; the
+// other mails and the cursor are not stored.
+func TestReceiveBatchFailsWhole(t *testing.T) {
+	f := setup(t)
+	sg, err := threading.NewSigner(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.svc = conversation.New(f.st, &conversation.Options{MessageIDDomain: "postdesk.example.com", Signer: sg,
+		Parse: func(raw []byte) *mailparse.Message {
+			if bytes.Contains(raw, []byte("X-Test-Parser: panic")) {
+				panic("injected")
+			}
+			return mailparse.Parse(raw, nil)
+		}})
+	var ins []conversation.Inbound
+	for i := range 3 {
+		h := fmt.Sprintf("From: cara.customer@acme.example\nTo: payroll@example.com\nSubject: S%d\nMessage-ID: <f%d@acme.example>\n", i, i)
+		if i == 1 {
+			h += "X-Test-Parser: panic\n"
+		}
+		ins = append(ins, conversation.Inbound{Mailbox: "payroll", UIDValidity: 7, UID: uint32(i + 1),
+			Raw: []byte(strings.ReplaceAll(mail(h, "x\n"), "\n", "\r\n")), DefaultCategory: "payroll"})
+	}
+	_, err = f.svc.ReceiveBatch(f.ctx, ins)
+	var be *conversation.BatchError
+	var pe *conversation.PanicError
+	if !errors.As(err, &be) || be.Index != 1 || !errors.As(err, &pe) {
+		t.Fatalf("err %v, want a BatchError for mail 1 wrapping a PanicError", err)
+	}
+	if n := f.count(`SELECT count(*) FROM messages`); n != 0 {
+		t.Fatalf("%d messages stored by a failed batch", n)
+	}
+	if _, err := f.st.Mailbox(f.ctx, "payroll"); !errors.Is(err, store.ErrNotFound) {
+		if mb, _ := f.st.Mailbox(f.ctx, "payroll"); mb != nil && mb.LastUID != 0 {
+			t.Fatalf("cursor moved to %d by a failed batch", mb.LastUID)
+		}
 	}
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"html"
 	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
 	"github.com/microcosm-cc/bluemonday"
+	"golang.org/x/sync/errgroup"
 
 	"postdesk/config"
 	"postdesk/ingest/mailparse"
@@ -76,7 +78,7 @@ func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 				err = &PanicError{Value: r, Stack: debug.Stack()}
 			}
 		}()
-		res, err = s.receive(ctx, tx, in, m, key)
+		res, err = s.receive(ctx, tx, in, m, key, nil)
 		if err != nil {
 			return err
 		}
@@ -96,15 +98,163 @@ func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 	return res, nil
 }
 
-func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mailparse.Message, key []byte) (*Received, error) {
-	if dup, err := tx.InboundStored(ctx, in.Mailbox, in.UIDValidity, in.UID, key); err == nil {
-		return s.duplicate(ctx, tx, in, dup)
-	} else if !errors.Is(err, store.ErrNotFound) {
+// BatchError is ReceiveBatch failing because of one mail of the batch (at
+// Index): nothing of the batch is stored, and the caller receives the mails
+// one by one, to store the others and deal with that one alone.
+type BatchError struct {
+	Index int
+	Err   error
+}
+
+func (e *BatchError) Error() string { return fmt.Sprintf("batch mail %d: %v", e.Index, e.Err) }
+
+func (e *BatchError) Unwrap() error { return e.Err }
+
+// ReceiveBatch is Receive for several mails of one mailbox, in UID order, in
+// ONE transaction with the cursor: they are parsed first, on all cores and
+// outside the transaction, then stored in order (a later mail of the batch
+// sees the earlier ones, as it answers them), and the cursor moves to the
+// last UID with the commit. So the exactly-once argument of Receive holds
+// for the batch as a whole: all of it is stored with the cursor past it, or
+// none of it and the cursor before it. A mail failing (its parse panics, a
+// rule or the database refuses it) fails the whole batch with a
+// *BatchError naming it; the database's own errors (connection, commit)
+// come unwrapped, as they say nothing about one mail.
+func (s *Service) ReceiveBatch(ctx context.Context, ins []Inbound) ([]*Received, error) {
+	if s.signer == nil {
+		return nil, errors.New("receive: the service has no reply token signer")
+	}
+	if len(ins) == 0 {
+		return nil, nil
+	}
+	parsed := make([]*mailparse.Message, len(ins))
+	keys := make([][]byte, len(ins))
+	perr := make([]error, len(ins))
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for i := range ins {
+		g.Go(func() error {
+			m, err := s.parseMail(ins[i].Raw)
+			if err == nil {
+				bound(m)
+			}
+			parsed[i], keys[i], perr[i] = m, contentKeyOf(ins[i]), err
+			return nil
+		})
+	}
+	_ = g.Wait() // the errors are per mail, in perr
+	for i, err := range perr {
+		if err != nil {
+			return nil, &BatchError{Index: i, Err: fmt.Errorf("receive %s uid %d: parse: %w", ins[i].Mailbox, ins[i].UID, err)}
+		}
+	}
+	out := make([]*Received, len(ins))
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		if err := tx.GenericPlans(ctx); err != nil {
+			return err
+		}
+		bs, err := newBatchState(ctx, tx, ins, parsed, keys)
+		if err != nil {
+			return err
+		}
+		for i, in := range ins {
+			bs.idx = i
+			res, err := s.receiveOne(ctx, tx, in, parsed[i], keys[i], bs)
+			if err != nil {
+				return &BatchError{Index: i, Err: fmt.Errorf("receive %s uid %d: %w", in.Mailbox, in.UID, err)}
+			}
+			out[i] = res
+		}
+		last := ins[len(ins)-1]
+		if last.Mailbox != "" {
+			return tx.AdvanceCursor(ctx, last.Mailbox, last.UIDValidity, last.UID)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// receiveOne is one mail's part of a batch; a panic is returned as a
+// *PanicError, as Receive does.
+func (s *Service) receiveOne(ctx context.Context, tx *store.Tx, in Inbound, m *mailparse.Message, key []byte, bs *batchState) (res *Received, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	if res, err = s.receive(ctx, tx, in, m, key, bs); err != nil {
+		return nil, err
+	}
+	if in.Archive {
+		if err := s.fileArchive(ctx, tx, res, m, in); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// batchState is what the mails of one batch transaction share: answers
+// read once for the whole batch, and kept true through the batch's own
+// writes. It lives for one transaction only, so nothing in it can go stale
+// beyond what a transaction begun a moment earlier would have seen.
+type batchState struct {
+	idx    int                        // the mail being received
+	maybe  map[int]bool               // mails that may be stored already (store.MaybeStored)
+	raws   map[string]bool            // content keys stored by this batch
+	cats   map[string]*store.Category // categoryFor's answers, by recipient list and default
+	recent map[string]int             // RecentInbound by lower-case sender, counting the batch's own
+	users  map[string]*store.User     // senders' users, by lower-case address
+}
+
+func newBatchState(ctx context.Context, tx *store.Tx, ins []Inbound, parsed []*mailparse.Message, keys [][]byte) (*batchState, error) {
+	bs := &batchState{raws: map[string]bool{}, cats: map[string]*store.Category{}}
+	ks := make([]store.InboundKey, len(ins))
+	var froms []string
+	for i, in := range ins {
+		ks[i] = store.InboundKey{UID: in.UID, RawKey: keys[i]}
+		if f := parsed[i].From.Email; f != "" {
+			froms = append(froms, f)
+		}
+	}
+	var err error
+	if bs.maybe, err = tx.MaybeStored(ctx, ins[0].Mailbox, ins[0].UIDValidity, ks); err != nil {
+		return nil, err
+	}
+	if bs.recent, err = tx.RecentInboundOf(ctx, froms); err != nil {
+		return nil, err
+	}
+	if bs.users, err = tx.UsersByEmail(ctx, froms); err != nil {
+		return nil, err
+	}
+	return bs, nil
+}
+
+// mayBeStored reports whether the current mail must be looked up as stored
+// already: it was found by MaybeStored, or its content is that of a mail
+// the batch stored before it.
+func (bs *batchState) mayBeStored(key []byte) bool {
+	return bs == nil || bs.maybe[bs.idx] || (key != nil && bs.raws[string(key)])
+}
+
+// receive stores one mail in tx; bs is its batch's state, nil for a mail on
+// its own.
+func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mailparse.Message, key []byte, bs *batchState) (*Received, error) {
+	if bs.mayBeStored(key) {
+		if dup, err := tx.InboundStored(ctx, in.Mailbox, in.UIDValidity, in.UID, key); err == nil {
+			return s.duplicate(ctx, tx, in, dup)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	if bs != nil && key != nil {
+		bs.raws[string(key)] = true
 	}
 
 	recipients := recipientsOf(m)
-	cat, err := s.categoryFor(ctx, tx, recipients, in.DefaultCategory)
+	cat, err := s.categoryFor(ctx, tx, recipients, in.DefaultCategory, bs)
 	if err != nil {
 		return nil, err
 	}
@@ -160,8 +310,10 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 	// past the headers (or a flood): store everything, notify no one.
 	quiet := in.Archive
 	if from != "" && !quiet {
-		n, err := tx.RecentInbound(ctx, from)
-		if err != nil {
+		var n int
+		if bs != nil {
+			n = bs.recent[strings.ToLower(from)]
+		} else if n, err = tx.RecentInbound(ctx, from); err != nil {
 			return nil, err
 		}
 		if n >= s.senderLimit {
@@ -172,7 +324,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 
 	var author *store.User
 	if from != "" {
-		if author, err = tx.EnsureUser(ctx, from, m.From.Name); err != nil {
+		if author, err = senderUser(ctx, tx, from, m.From.Name, bs); err != nil {
 			return nil, err
 		}
 		msg.AuthorID = &author.ID
@@ -193,6 +345,10 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 		res.ConversationID, res.Kind = d.Conversation, stored.Kind
 	}
 	res.MessageID = msg.ID
+	if bs != nil && msg.Direction == store.DirIn && msg.FromAddr != "" && !in.Archive {
+		// What RecentInbound would count from now on in this transaction.
+		bs.recent[strings.ToLower(msg.FromAddr)]++
+	}
 	if err := recordSender(ctx, tx, msg, check); err != nil {
 		return nil, err
 	}
@@ -203,6 +359,31 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 	}
 	return res, tx.Audit(ctx, nil, "ingest", "received", &res.ConversationID, map[string]any{
 		"mailbox": in.Mailbox, "uid": in.UID, "kind": msg.Kind, "by": d.By, "message": msg.ID})
+}
+
+// senderUser is the user a mail's sender is, created when new. A known
+// sender with a name is only read: EnsureUser's upsert locks the user's row
+// until the commit, and a batch transaction holds it for the whole batch, so
+// two mailboxes' batches with mail from one person (or two people in
+// opposite order: a deadlock) would wait for each other.
+func senderUser(ctx context.Context, tx *store.Tx, email, name string, bs *batchState) (*store.User, error) {
+	var u *store.User
+	var err error
+	if bs != nil {
+		u = bs.users[strings.ToLower(email)]
+	} else if u, err = tx.UserByEmail(ctx, email); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if u != nil && (u.Name != "" || name == "") {
+		return u, nil
+	}
+	if u, err = tx.EnsureUser(ctx, email, name); err != nil {
+		return nil, err
+	}
+	if bs != nil {
+		bs.users[u.Email] = u
+	}
+	return u, nil
 }
 
 // openFromMail opens a conversation for a mail that belongs to none. Senders
@@ -431,7 +612,23 @@ func (s *Service) handlerOrRoles(ctx context.Context, tx *store.Tx, c *store.Con
 
 // categoryFor picks the category named by the first recipient address that
 // belongs to one (plus-addresses included), else the mailbox's default.
-func (s *Service) categoryFor(ctx context.Context, tx *store.Tx, recipients []string, def string) (*store.Category, error) {
+func (s *Service) categoryFor(ctx context.Context, tx *store.Tx, recipients []string, def string, bs *batchState) (*store.Category, error) {
+	if bs == nil {
+		return s.lookupCategory(ctx, tx, recipients, def)
+	}
+	k := def + "\x00" + strings.Join(recipients, "\x00")
+	if c, ok := bs.cats[k]; ok {
+		return c, nil
+	}
+	c, err := s.lookupCategory(ctx, tx, recipients, def)
+	if err != nil {
+		return nil, err
+	}
+	bs.cats[k] = c
+	return c, nil
+}
+
+func (s *Service) lookupCategory(ctx context.Context, tx *store.Tx, recipients []string, def string) (*store.Category, error) {
 	for _, r := range recipients {
 		c, err := tx.CategoryByAddress(ctx, r)
 		if err == nil {

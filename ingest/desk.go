@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 	"time"
 
 	"postdesk/conversation"
@@ -20,6 +22,13 @@ type Desk struct {
 	retry      time.Duration
 	// Logger gets one info line per stored mail; default slog.Default().
 	Logger *slog.Logger
+
+	// The mailbox leases this instance holds, and its membership of the
+	// instances sharing the database (see Acquire).
+	mu       sync.Mutex
+	held     []*deskLease // in the order acquired
+	refs     int          // Acquire calls in progress + leases held
+	presence *store.Lease
 }
 
 // NewDesk connects workers to the store. categories maps each mailbox name to
@@ -55,6 +64,35 @@ func (d *Desk) Deliver(ctx context.Context, mailbox string, m Fetched) error {
 		metrics.Ingested.WithLabelValues(mailbox, r.Kind).Inc()
 	}
 	d.logStored(ctx, mailbox, m, r, time.Since(start))
+	return nil
+}
+
+// DeliverBatch implements BatchStore: one transaction stores every mail of
+// ms (one mailbox, UID order) and moves the cursor past the last. It fails
+// as a whole; the worker then delivers the mails one by one.
+func (d *Desk) DeliverBatch(ctx context.Context, mailbox string, ms []Fetched) error {
+	ins := make([]conversation.Inbound, len(ms))
+	for i, m := range ms {
+		in, err := d.inbound(mailbox, m)
+		if err != nil {
+			return err
+		}
+		ins[i] = in
+	}
+	start := time.Now()
+	rs, err := d.svc.ReceiveBatch(ctx, ins)
+	if err != nil {
+		return err
+	}
+	took := time.Since(start) / time.Duration(len(ms))
+	for i, r := range rs {
+		if r.Duplicate {
+			metrics.Duplicates.WithLabelValues(mailbox, r.DuplicateBy).Inc()
+		} else {
+			metrics.Ingested.WithLabelValues(mailbox, r.Kind).Inc()
+		}
+		d.logStored(ctx, mailbox, ms[i], r, took)
+	}
 	return nil
 }
 
@@ -122,11 +160,168 @@ func (d *Desk) Health(ctx context.Context, mailbox string, h Health) error {
 		LastSuccess: h.LastSuccess, LastError: h.LastError, Lag: h.Lag})
 }
 
-// Acquire implements Locker with a PostgreSQL advisory lock per mailbox.
+// instancesGroup is the Join group of the instances sharing one database.
+const instancesGroup = "postdesk instances"
+
+// Acquire implements Locker with a PostgreSQL advisory lock per mailbox,
+// shared fairly among the instances on one database: each holds at most its
+// share, ceil(mailboxes / instances), where the instances are those with a
+// worker waiting for or holding a lease (store.Join). Without that, the
+// instance that starts first takes every mailbox and a second instance adds
+// nothing; with it, mailboxes spread, which is the only way two instances
+// are faster than one (a mailbox is served by one instance at a time). An
+// instance that holds more than its share (it ran alone until another came)
+// gives the newest lease back (Lost, then Release by its worker, after the
+// transaction in flight) and its worker waits for a lease again.
 func (d *Desk) Acquire(ctx context.Context, mailbox string) (Lease, error) {
-	l, err := d.st.Acquire(ctx, "mailbox "+mailbox, d.retry)
+	if err := d.join(ctx); err != nil {
+		return nil, err
+	}
+	for {
+		l, err := d.tryAcquire(ctx, mailbox)
+		if err != nil || l != nil {
+			if err != nil {
+				d.leave()
+			}
+			return l, err
+		}
+		select {
+		case <-ctx.Done():
+			d.leave()
+			return nil, ctx.Err()
+		case <-time.After(d.retry):
+		}
+	}
+}
+
+// join counts one more user of the instance's membership, joining when it
+// is the first.
+func (d *Desk) join(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.presence == nil {
+		p, err := d.st.Join(ctx, instancesGroup)
+		if err != nil {
+			return err
+		}
+		d.presence = p
+	}
+	d.refs++
+	return nil
+}
+
+// leave undoes one join; the last one leaves the group.
+func (d *Desk) leave() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.refs--
+	if d.refs <= 0 && d.presence != nil {
+		d.presence.Release()
+		d.presence, d.refs = nil, 0
+	}
+}
+
+// share is how many mailbox leases this instance may hold now.
+func (d *Desk) share(ctx context.Context) (int, error) {
+	n, err := d.st.Members(ctx, instancesGroup)
+	if err != nil {
+		return 0, err
+	}
+	mailboxes := max(len(d.categories), 1)
+	n = max(n, 1)
+	return (mailboxes + n - 1) / n, nil
+}
+
+func (d *Desk) tryAcquire(ctx context.Context, mailbox string) (Lease, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	share, err := d.share(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return l, nil
+	if len(d.held) >= share {
+		return nil, nil
+	}
+	l, err := d.st.TryAcquire(ctx, "mailbox "+mailbox)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	dl := &deskLease{d: d, l: l, lost: make(chan struct{}), stop: make(chan struct{})}
+	d.held = append(d.held, dl)
+	go dl.watch()
+	return dl, nil
+}
+
+// deskLease is a mailbox lease of a Desk: lost when the database lease is,
+// or when the Desk holds more than its share and this is its newest.
+type deskLease struct {
+	d        *Desk
+	l        *store.Lease
+	lost     chan struct{}
+	lostOnce sync.Once
+	stop     chan struct{}
+	relOnce  sync.Once
+}
+
+func (l *deskLease) Lost() <-chan struct{} { return l.lost }
+
+func (l *deskLease) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
+
+// Release gives the lease up; it is safe to call more than once.
+func (l *deskLease) Release() {
+	l.relOnce.Do(func() {
+		close(l.stop)
+		l.l.Release()
+		l.markLost()
+		d := l.d
+		d.mu.Lock()
+		if i := slices.Index(d.held, l); i >= 0 {
+			d.held = slices.Delete(d.held, i, i+1)
+		}
+		d.mu.Unlock()
+		d.leave()
+	})
+}
+
+// watch checks every retry interval whether the Desk holds more than its
+// share, and gives this lease back when it is the newest.
+func (l *deskLease) watch() {
+	t := time.NewTicker(l.d.retry)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.l.Lost():
+			l.markLost()
+			return
+		case <-t.C:
+			if l.surplus() {
+				l.markLost()
+				return
+			}
+		}
+	}
+}
+
+func (l *deskLease) surplus() bool {
+	d := l.d
+	ctx, cancel := context.WithTimeout(context.Background(), d.retry)
+	defer cancel()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.held) == 0 || d.held[len(d.held)-1] != l {
+		return false
+	}
+	share, err := d.share(ctx)
+	if err != nil {
+		return false // the lease's own check finds a dead database
+	}
+	if len(d.held) <= share {
+		return false
+	}
+	// No longer counted: the next newest is judged without it, so one
+	// lease is given back per check, not all at once.
+	d.held = d.held[:len(d.held)-1]
+	return true
 }

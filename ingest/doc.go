@@ -1,20 +1,59 @@
 // Package ingest fetches mail from the IMAP mailboxes (go-imap v2) and hands
-// each mail to the store, one transaction per mail.
+// it to the store in batches, each batch one transaction with the cursor.
 //
 // A Worker serves one mailbox. It holds the mailbox's lease (Locker: one
 // instance per mailbox), logs in (implicit TLS, STARTTLS or none), selects the
-// folder and fetches, by UID, every mail above the stored cursor: first the
-// sizes, then BODY.PEEK[] (BODY.PEEK[HEADER] for mail over MaxSize, delivered
-// with TooLarge). Store.Deliver stores each mail and moves the cursor in one
-// transaction; only after it returned nil is the After action (\Seen, move,
-// delete) applied, so a crash at any point loses nothing: before the commit
-// the mail is fetched again, after it the cursor skips it (and the mail stays
-// in the folder without its After action). A UIDVALIDITY change resets the
-// cursor and rescans the folder; the store recognises every mail it holds
-// already (by its IMAP key, or by the hash of its content: see Duplicates in
-// package conversation), so that stores nothing twice. Then the worker idles
-// (IDLE, RFC 2177, re-issued every IdleRestart, with a safety poll every
-// SafetyPoll) or, without IDLE, polls every PollInterval.
+// folder and fetches, by UID, every mail above the stored cursor: BatchSize
+// UIDs at a time, first the sizes, then BODY.PEEK[] (BODY.PEEK[HEADER] for
+// mail over MaxSize, delivered with TooLarge) in groups of at most MaxSize
+// bytes. Each literal is read from the response stream into a buffer of its
+// announced size, never collected first. Fetched groups reserve their size
+// in a memory budget (Options.Budget: by default one per process,
+// DefaultMemoryBudget bytes, shared by all its workers) until committed, so
+// many mailboxes receiving large mail at once stay bounded.
+//
+// # The pipeline
+//
+// A poll runs two stages on the one IMAP connection (go-imap pipelines
+// their commands): a fetcher goroutine fetches group after group, while the
+// worker's goroutine commits the group fetched before and applies its After
+// action; at most one fetched group waits. The commit is
+// BatchStore.DeliverBatch (Desk: conversation.Service.ReceiveBatch), which
+// parses the group's mails on all cores outside the transaction, then
+// stores them in UID order, each with everything that follows from it
+// (conversation, outbox rows, audit), and moves the cursor to the group's
+// last UID, all in ONE transaction. Only after it returned nil is the After
+// action (\Seen, move, delete) applied, to the whole group in one command
+// (UID STORE over the UID set, one UID MOVE).
+//
+// # Exactly once
+//
+// The cursor moves only in the transaction that stores the mail below it,
+// so a crash at any point loses nothing and stores nothing twice: before
+// the commit, the whole group is fetched again (nothing of it was stored);
+// after it, the cursor skips the group (and its mail stays in the folder
+// without its After action, which is never replayed). Groups commit in UID
+// order, one at a time, so the cursor never passes an uncommitted mail. A
+// batch that fails (one of its mails makes a rule, the parser or the
+// database fail; anything but the stop) is delivered again one mail per
+// transaction with Store.Deliver, where the rules below sort the failing
+// mail out and the rest of the group is stored. A UIDVALIDITY change resets
+// the cursor and rescans the folder; the store recognises every mail it
+// holds already (by its IMAP key, or by the hash of its content: see
+// Duplicates in package conversation), so that stores nothing twice. Then
+// the worker idles (IDLE, RFC 2177, re-issued every IdleRestart, with a
+// safety poll every SafetyPoll) or, without IDLE, polls every PollInterval.
+//
+// # Several instances
+//
+// Desk's leases are PostgreSQL advisory locks, one per mailbox, shared
+// fairly: an instance whose worker waits for or holds a lease is a member of
+// the instances group (store.Join), and holds at most ceil(mailboxes /
+// members) leases. An instance holding more (it ran alone until another
+// started) gives back its newest lease (Lost; its worker finishes the
+// transaction in flight and releases it) until it holds its share. A
+// mailbox is served by one instance at a time, so instances add throughput
+// only by spreading the mailboxes.
 //
 // # Errors and retries
 //
@@ -27,7 +66,7 @@
 //     closed, the lease released, Health records LastError, and the worker
 //     starts over after an exponential backoff (1s doubling to 5m, with
 //     jitter) that resets after a successful poll. Nothing is lost because
-//     the cursor moves only with a committed Deliver. A failed login is
+//     the cursor moves only with a committed delivery. A failed login is
 //     temporary too: the password may be fixed on the server while postdesk
 //     runs. But it is an *AuthError (a NO to LOGIN or AUTHENTICATE other
 //     than [UNAVAILABLE], or an OAuth2 token endpoint refusing the client),
@@ -37,8 +76,9 @@
 //     or have expired early; a token endpoint that does not answer is an
 //     ordinary temporary error.
 //
-// An error storing one mail (Store.Deliver) is sorted further, because a
-// mail that can never be stored must not stop the mail behind it:
+// An error storing one mail (Store.Deliver, after its batch failed) is
+// sorted further, because a mail that can never be stored must not stop the
+// mail behind it:
 //
 //   - temporary: the database or the server is unreachable or busy, or the
 //     worker is stopping: a connection error, SQLSTATE classes 08, 53, 57

@@ -17,6 +17,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"golang.org/x/sync/semaphore"
 
 	"postdesk/mailtls"
 )
@@ -54,6 +55,10 @@ const (
 	DefaultIdleRestart  = 25 * time.Minute
 	DefaultMaxSize      = 25 << 20
 	DefaultBatchSize    = 50
+	// DefaultMemoryBudget bounds the raw mail all workers of a process hold
+	// at once (fetched, waiting or being committed): 4 x DefaultMaxSize, so
+	// four mailboxes each receiving a mail at the size limit still fit.
+	DefaultMemoryBudget = 4 * DefaultMaxSize
 
 	// deliverGrace bounds how long a delivery in flight may run on after
 	// shutdown began.
@@ -91,6 +96,14 @@ type Options struct {
 	// server offers IDLE (for servers whose IDLE is broken, and for tests of
 	// the polling path).
 	DisableIdle bool
+	// Budget is the memory budget, in bytes of raw mail, shared by the
+	// workers given the same one: a group of mail is fetched only once its
+	// size is reserved, and released after its commit. nil: the process's
+	// shared budget of DefaultMemoryBudget bytes.
+	Budget *semaphore.Weighted
+	// BudgetSize is Budget's size (DefaultMemoryBudget when Budget is nil);
+	// no group reserves more than this.
+	BudgetSize int64
 	// Trace, when set, receives the raw protocol stream; give it a
 	// trace.Writer, which masks credentials and message content.
 	Trace  io.Writer
@@ -142,6 +155,16 @@ type Store interface {
 	Health(ctx context.Context, mailbox string, h Health) error
 }
 
+// BatchStore is a Store that can also store several mails at once.
+type BatchStore interface {
+	Store
+	// DeliverBatch stores ms (one mailbox, UID order) and advances the
+	// cursor to the last one's UID in ONE transaction, with Deliver's
+	// rules for mail stored already. It fails as a whole (nothing stored,
+	// the cursor unmoved); the worker then Delivers the mails one by one.
+	DeliverBatch(ctx context.Context, mailbox string, ms []Fetched) error
+}
+
 // Health is a mailbox's state as the worker last saw it.
 type Health struct {
 	Connected     bool
@@ -191,6 +214,9 @@ type Worker struct {
 	// beforeAfter, when set, is called after Deliver returned nil and before
 	// the After action: the window a crash would hit.
 	beforeAfter func(uid uint32)
+	// applied, when set, is called for each stored mail once its After
+	// action is done (or refused).
+	applied func(uid uint32)
 	// idling, when set, is called each time the server has accepted IDLE.
 	idling func()
 	// progressEvery is how often the import logs its progress.
@@ -241,6 +267,12 @@ func NewWorker(opts *Options, st Store, lk Locker) *Worker {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = DefaultBatchSize
+	}
+	if o.Budget == nil {
+		o.Budget, o.BudgetSize = processBudget, DefaultMemoryBudget
+	}
+	if o.BudgetSize <= 0 {
+		o.BudgetSize = DefaultMemoryBudget
 	}
 	w.log = o.Logger
 	if w.log == nil {
@@ -484,6 +516,13 @@ func (w *Worker) connect(ctx context.Context, wake chan<- struct{}) (*imapclient
 // poll selects the folder, checks UIDVALIDITY and delivers every mail above
 // the cursor in UID order. lag is now minus the oldest INTERNALDATE fetched;
 // afterErr is the last After action the server refused (the mail is stored).
+//
+// It is a pipeline of two stages: a fetcher goroutine reads the sizes and
+// then the bodies of one group of mail after the other (see fetchGroups),
+// while this goroutine commits the group fetched before and applies its
+// After action. Both share the IMAP connection, which pipelines their
+// commands. At most one fetched group waits for the committer, so memory
+// stays bounded by about three groups (fetching, waiting, committing).
 func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSet) (lag time.Duration, afterErr error, err error) {
 	o := &w.opts
 	// SELECT on every poll: it notices a folder deleted and re-created
@@ -522,33 +561,50 @@ func (w *Worker) poll(ctx context.Context, c *imapclient.Client, caps imap.CapSe
 			}
 		}
 	}
+	if len(uids) == 0 {
+		w.importing(nil, cur.ImportUntil)
+		return 0, nil, nil
+	}
 	slices.Sort(uids)
 	w.importing(uids, cur.ImportUntil)
 
-	var oldest time.Time
-	for i, batch := range slices.Collect(slices.Chunk(uids, o.BatchSize)) {
-		if i > 0 {
+	fctx, stopFetch := context.WithCancel(ctx)
+	groups := make(chan fetchedGroup, 1)
+	go func() {
+		defer close(groups)
+		w.fetchGroups(fctx, c, uids, sel.UIDValidity, cur.ImportUntil, groups)
+	}()
+	defer func() {
+		stopFetch()
+		for g := range groups { // let the fetcher end before the connection is reused
+			w.opts.Budget.Release(g.reserved)
+		}
+	}()
+
+	b := &batchRun{w: w, c: c, caps: caps}
+	first := true
+	for g := range groups {
+		if g.err != nil {
+			return 0, nil, g.err
+		}
+		if !first {
 			// A long backlog (the go-live import) is progress, not a stall:
-			// each committed batch counts as a successful poll, so /readyz
+			// each committed group counts as a successful poll, so /readyz
 			// stays ready while it runs.
 			w.lastSuccess = time.Now()
 			w.health(ctx, Health{Connected: true, LastSuccess: w.lastSuccess, IdleSupported: w.idle})
 		}
-		b := &batchRun{w: w, c: c, caps: caps, uidValidity: sel.UIDValidity, importUntil: cur.ImportUntil}
-		if err := b.run(ctx, batch); err != nil {
+		first = false
+		err := b.deliver(ctx, g.mails)
+		w.opts.Budget.Release(g.reserved)
+		if err != nil {
 			return 0, nil, err
 		}
-		if !b.oldest.IsZero() && (oldest.IsZero() || b.oldest.Before(oldest)) {
-			oldest = b.oldest
-		}
-		if b.afterErr != nil {
-			afterErr = b.afterErr
-		}
 	}
-	if !oldest.IsZero() {
-		lag = max(time.Since(oldest), 0)
+	if !b.oldest.IsZero() {
+		lag = max(time.Since(b.oldest), 0)
 	}
-	return lag, afterErr, nil
+	return lag, b.afterErr, nil
 }
 
 // position reads the stored cursor and, when the folder's UIDVALIDITY is
@@ -578,15 +634,17 @@ func (w *Worker) position(ctx context.Context, c *imapclient.Client, sel *imap.S
 	return Cursor{UIDValidity: sel.UIDValidity, ImportUntil: until}, nil
 }
 
-// batchRun delivers one batch of UIDs.
-type batchRun struct {
-	w           *Worker
-	c           *imapclient.Client
-	caps        imap.CapSet
-	uidValidity uint32
-	importUntil uint32
-	oldest      time.Time
-	afterErr    error
+// processBudget is the memory budget shared by every worker of the process
+// that was given none (see Options.Budget).
+var processBudget = semaphore.NewWeighted(DefaultMemoryBudget)
+
+// fetchedGroup is mail fetched and waiting to be committed, in UID order,
+// or the error that ended the fetching. reserved bytes of the memory budget
+// are held for it until release.
+type fetchedGroup struct {
+	mails    []Fetched
+	err      error
+	reserved int64
 }
 
 var (
@@ -594,77 +652,134 @@ var (
 	sectionHeader = &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
 )
 
-func (b *batchRun) run(ctx context.Context, uids []imap.UID) error {
-	w := b.w
-	// First the sizes, so that no oversized body is ever downloaded.
-	metas, err := b.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true, InternalDate: true}).Collect()
-	if err != nil {
-		return fmt.Errorf("fetch sizes: %w", err)
-	}
-	meta := make(map[imap.UID]*imapclient.FetchMessageBuffer, len(metas))
-	for _, m := range metas {
-		if m.UID != 0 {
-			meta[m.UID] = m
+// fetchGroups fetches uids, BatchSize at a time: first the sizes, so that
+// no oversized body is ever downloaded, then the bodies in groups of
+// consecutive mail totalling at most MaxSize bytes (at least one mail); a
+// mail over MaxSize is a group of its own, header only. Each group is sent
+// to out; an error is sent as the last group.
+func (w *Worker) fetchGroups(ctx context.Context, c *imapclient.Client, uids []imap.UID, uidValidity, importUntil uint32, out chan<- fetchedGroup) {
+	send := func(g fetchedGroup) bool {
+		select {
+		case out <- g:
+			return true
+		case <-ctx.Done():
+			return false
 		}
 	}
-
-	// Bodies are fetched in groups of consecutive mail totalling at most
-	// MaxSize bytes (at least one mail), so memory stays bounded.
-	var group []imap.UID
-	var groupSize int64
-	flush := func() error {
-		if len(group) == 0 {
-			return nil
+	for batch := range slices.Chunk(uids, w.opts.BatchSize) {
+		metas, err := c.Fetch(imap.UIDSetNum(batch...), &imap.FetchOptions{UID: true, RFC822Size: true, InternalDate: true}).Collect()
+		if err != nil {
+			send(fetchedGroup{err: fmt.Errorf("fetch sizes: %w", err)})
+			return
 		}
-		err := b.deliver(ctx, group, meta, false)
-		group, groupSize = group[:0], 0
-		return err
-	}
-	for _, uid := range uids {
-		m := meta[uid]
-		if m == nil {
-			// Expunged by another client since the search: nothing to do.
-			w.log.Info("ingest: mail vanished before fetch", "uid", uid)
-			continue
-		}
-		if m.RFC822Size > w.opts.MaxSize {
-			if err := flush(); err != nil {
-				return err
-			}
-			if err := b.deliver(ctx, []imap.UID{uid}, meta, true); err != nil {
-				return err
-			}
-			continue
-		}
-		if len(group) > 0 && groupSize+m.RFC822Size > w.opts.MaxSize {
-			if err := flush(); err != nil {
-				return err
+		meta := make(map[imap.UID]*imapclient.FetchMessageBuffer, len(metas))
+		for _, m := range metas {
+			if m.UID != 0 {
+				meta[m.UID] = m
 			}
 		}
-		group = append(group, uid)
-		groupSize += m.RFC822Size
+		var group []imap.UID
+		var groupSize int64
+		flush := func(headerOnly bool) bool {
+			if len(group) == 0 {
+				return true
+			}
+			// A header-only group holds little; the others reserve their
+			// size (at most the whole budget) before a byte is read.
+			reserve := int64(0)
+			if !headerOnly {
+				reserve = min(groupSize, w.opts.BudgetSize)
+				if err := w.opts.Budget.Acquire(ctx, reserve); err != nil {
+					return false // stopping
+				}
+			}
+			mails, err := w.fetchBodies(c, group, meta, uidValidity, importUntil, headerOnly)
+			group, groupSize = group[:0], 0
+			if err != nil {
+				w.opts.Budget.Release(reserve)
+				send(fetchedGroup{err: err})
+				return false
+			}
+			if len(mails) == 0 {
+				w.opts.Budget.Release(reserve)
+				return true
+			}
+			if !send(fetchedGroup{mails: mails, reserved: reserve}) {
+				w.opts.Budget.Release(reserve)
+				return false
+			}
+			return true
+		}
+		for _, uid := range batch {
+			m := meta[uid]
+			if m == nil {
+				// Expunged by another client since the search: nothing to do.
+				w.log.Info("ingest: mail vanished before fetch", "uid", uid)
+				continue
+			}
+			if m.RFC822Size > w.opts.MaxSize {
+				if !flush(false) {
+					return
+				}
+				group = append(group, uid)
+				if !flush(true) {
+					return
+				}
+				continue
+			}
+			if len(group) > 0 && groupSize+m.RFC822Size > w.opts.MaxSize {
+				if !flush(false) {
+					return
+				}
+			}
+			group = append(group, uid)
+			groupSize += m.RFC822Size
+		}
+		if !flush(false) {
+			return
+		}
 	}
-	return flush()
 }
 
-// deliver fetches the bodies (or only the headers) of uids, hands each mail
-// to Deliver in UID order and, after each commit, applies the After action.
-func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.UID]*imapclient.FetchMessageBuffer, headerOnly bool) error {
-	w := b.w
+// fetchBodies fetches the bodies (or only the headers) of uids. Each
+// literal is read from the response stream straight into a buffer of its
+// announced size: collecting the response first would hold each mail twice
+// (go-imap's buffer, then ours) while it grows.
+func (w *Worker) fetchBodies(c *imapclient.Client, uids []imap.UID, meta map[imap.UID]*imapclient.FetchMessageBuffer,
+	uidValidity, importUntil uint32, headerOnly bool) ([]Fetched, error) {
 	section := sectionFull
 	if headerOnly {
 		section = sectionHeader
 	}
-	msgs, err := b.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
-	if err != nil {
-		return fmt.Errorf("fetch bodies: %w", err)
-	}
-	body := make(map[imap.UID][]byte, len(msgs))
-	for _, m := range msgs {
-		if raw := m.FindBodySection(section); m.UID != 0 && raw != nil {
-			body[m.UID] = raw
+	cmd := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	body := make(map[imap.UID][]byte, len(uids))
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		var uid imap.UID
+		var raw []byte
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal == nil {
+					continue
+				}
+				buf := make([]byte, it.Literal.Size())
+				if _, err := io.ReadFull(it.Literal, buf); err != nil {
+					cmd.Close()
+					return nil, fmt.Errorf("fetch bodies: %w", err)
+				}
+				raw = buf
+			}
+		}
+		if uid != 0 && raw != nil {
+			body[uid] = raw
 		}
 	}
+	if err := cmd.Close(); err != nil {
+		return nil, fmt.Errorf("fetch bodies: %w", err)
+	}
+	mails := make([]Fetched, 0, len(uids))
 	for _, uid := range uids {
 		raw, ok := body[uid]
 		if !ok {
@@ -672,66 +787,111 @@ func (b *batchRun) deliver(ctx context.Context, uids []imap.UID, meta map[imap.U
 			continue
 		}
 		m := meta[uid]
-		f := Fetched{
-			UIDValidity:  b.uidValidity,
-			UID:          uint32(uid),
-			Raw:          raw,
-			Size:         m.RFC822Size,
-			InternalDate: m.InternalDate,
-			TooLarge:     headerOnly,
-			Archive:      uint32(uid) <= b.importUntil,
-		}
 		if headerOnly {
 			w.log.Warn("ingest: mail over the size limit; storing its header only", "uid", uid, "size", m.RFC822Size, "limit", w.opts.MaxSize)
 		}
+		mails = append(mails, Fetched{UIDValidity: uidValidity, UID: uint32(uid), Raw: raw, Size: m.RFC822Size,
+			InternalDate: m.InternalDate, TooLarge: headerOnly, Archive: uint32(uid) <= importUntil})
+	}
+	return mails, nil
+}
+
+// batchRun commits the fetched groups of one poll.
+type batchRun struct {
+	w        *Worker
+	c        *imapclient.Client
+	caps     imap.CapSet
+	oldest   time.Time
+	afterErr error
+}
+
+// deliver commits one group (UID order) and then applies the After action
+// to all of it at once. With a BatchStore and more than one mail the group
+// is one transaction; when that fails because of one mail (or for any
+// reason but the stop), the group is delivered again one mail per
+// transaction, where the retry and quarantine rules sort the mail out.
+func (b *batchRun) deliver(ctx context.Context, mails []Fetched) error {
+	w := b.w
+	done := 0
+	var err error
+	if bs, ok := w.st.(BatchStore); ok && len(mails) > 1 {
 		// A shutdown must not cut a transaction in half: the delivery in
 		// flight finishes (within deliverGrace) and only then does the worker
 		// stop taking new work.
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
-		err := w.st.Deliver(dctx, w.opts.Name, f)
+		err = bs.DeliverBatch(dctx, w.opts.Name, mails)
+		cancel()
+		switch {
+		case err == nil:
+			done = len(mails)
+			w.failing = failure{}
+		case ctx.Err() != nil:
+			return fmt.Errorf("deliver UIDs %d-%d: %w", mails[0].UID, mails[len(mails)-1].UID, err)
+		default:
+			w.log.Warn("ingest: batch failed; delivering its mails one by one", "uids", len(mails),
+				"first", mails[0].UID, "last", mails[len(mails)-1].UID, "err", err)
+		}
+	}
+	for ; done < len(mails); done++ {
+		f := mails[done]
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
+		err = w.st.Deliver(dctx, w.opts.Name, f)
 		if err != nil {
 			err = w.settle(ctx, f, err)
 		}
 		cancel()
 		if err != nil {
 			// The cursor did not move: the mail is fetched again next time.
-			return fmt.Errorf("deliver UID %d: %w", uid, err)
+			err = fmt.Errorf("deliver UID %d: %w", f.UID, err)
+			break
 		}
 		w.failing = failure{}
-		w.log.Debug("ingest: delivered", "uid", uid, "size", m.RFC822Size)
+	}
+	stored := mails[:done]
+	uids := make([]imap.UID, 0, len(stored))
+	for _, f := range stored {
+		w.log.Debug("ingest: delivered", "uid", f.UID, "size", f.Size)
 		if f.Archive {
 			w.imported()
 		}
-		if !m.InternalDate.IsZero() && (b.oldest.IsZero() || m.InternalDate.Before(b.oldest)) {
-			b.oldest = m.InternalDate
+		if !f.InternalDate.IsZero() && (b.oldest.IsZero() || f.InternalDate.Before(b.oldest)) {
+			b.oldest = f.InternalDate
 		}
 		if w.beforeAfter != nil {
-			w.beforeAfter(uint32(uid))
+			w.beforeAfter(f.UID)
 		}
+		uids = append(uids, imap.UID(f.UID))
+	}
+	if len(uids) > 0 {
 		// Committed: from here a crash leaves the mail in place, unflagged,
 		// and the cursor already past it.
-		if err := ctx.Err(); err != nil {
-			return err
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
 		}
-		if err := w.after(b.c, b.caps, uid); err != nil {
+		if aerr := w.after(b.c, b.caps, imap.UIDSetNum(uids...)); aerr != nil {
 			var ierr *imap.Error
-			if !errors.As(err, &ierr) {
-				return fmt.Errorf("after %s on UID %d: %w", w.opts.After, uid, err)
+			if !errors.As(aerr, &ierr) {
+				return fmt.Errorf("after %s on UIDs %v: %w", w.opts.After, imap.UIDSetNum(uids...), aerr)
 			}
 			// The server refused (NO/BAD): the mail is stored and stays
-			// where it is; report it, go on with the next one.
-			w.log.Error("ingest: after action refused; the mail is stored but stays in the folder", "uid", uid, "after", w.opts.After, "err", err)
-			b.afterErr = fmt.Errorf("after %s on UID %d: %w", w.opts.After, uid, err)
+			// where it is; report it, go on with the next.
+			w.log.Error("ingest: after action refused; the mail is stored but stays in the folder", "uids", imap.UIDSetNum(uids...).String(), "after", w.opts.After, "err", aerr)
+			b.afterErr = fmt.Errorf("after %s on UIDs %v: %w", w.opts.After, imap.UIDSetNum(uids...), aerr)
+		}
+		if w.applied != nil {
+			for _, u := range uids {
+				w.applied(uint32(u))
+			}
 		}
 	}
-	return nil
+	return err
 }
 
-// after applies the After action to one stored mail. It never sends a plain
+// after applies the After action to a set of stored mail, in one command
+// each (UID STORE over the set, UID MOVE of the set). It never sends a plain
 // EXPUNGE, which would remove every \Deleted mail of the folder, including
 // other clients' (go-imap's Move falls back to one without UIDPLUS).
-func (w *Worker) after(c *imapclient.Client, caps imap.CapSet, uid imap.UID) error {
-	set := imap.UIDSetNum(uid)
+func (w *Worker) after(c *imapclient.Client, caps imap.CapSet, set imap.UIDSet) error {
 	addFlags := func(flags ...imap.Flag) error {
 		return c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close()
 	}

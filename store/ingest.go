@@ -120,3 +120,97 @@ func (db *DB) QuarantineNoticeDue(ctx context.Context, categoryID int64, templat
 // TemplateQuarantined is the notice to a category's staff that a mail could
 // not be processed and waits for them in a conversation of its own.
 const TemplateQuarantined = "quarantined"
+
+// GenericPlans makes the rest of the transaction run its prepared
+// statements on generic plans. The ingest transaction runs the same few
+// dozen statements for every mail, with ids as parameters, where a custom
+// plan buys nothing; but PostgreSQL plans the audience query (the
+// visibility rule, a dozen subqueries) afresh for each custom plan, and
+// that planning was the largest single cost of storing a mail.
+func (db *DB) GenericPlans(ctx context.Context) error {
+	if _, err := db.q.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
+		return fmt.Errorf("generic plans: %w", err)
+	}
+	return nil
+}
+
+// InboundKey is one mail of a batch, for MaybeStored.
+type InboundKey struct {
+	UID    uint32
+	RawKey []byte // ContentKey of the raw source; nil for none
+}
+
+// MaybeStored answers InboundStored for a whole batch of one mailbox in one
+// query: the indexes of keys that may be stored already (under their IMAP
+// key, as a copy, or by content). A mail not named is certainly new as of
+// this statement; for a named one the caller asks InboundStored, which
+// tells how it is stored.
+func (db *DB) MaybeStored(ctx context.Context, mailbox string, uidValidity uint32, keys []InboundKey) (map[int]bool, error) {
+	uids := make([]int64, len(keys))
+	raws := make([][]byte, len(keys))
+	for i, k := range keys {
+		uids[i], raws[i] = int64(k.UID), k.RawKey
+	}
+	rows, err := db.q.Query(ctx, `SELECT x.i - 1 FROM unnest($3::bigint[], $4::bytea[]) WITH ORDINALITY AS x(uid, raw_key, i)
+		WHERE EXISTS (SELECT 1 FROM messages m WHERE m.mailbox = $1 AND m.uid_validity = $2 AND m.uid = x.uid)
+		OR EXISTS (SELECT 1 FROM message_copies c WHERE c.mailbox = $1 AND c.uid_validity = $2 AND c.uid = x.uid)
+		OR (x.raw_key IS NOT NULL AND EXISTS (SELECT 1 FROM messages m WHERE m.raw_key = x.raw_key))`,
+		mailbox, int64(uidValidity), uids, raws)
+	if err != nil {
+		return nil, fmt.Errorf("maybe stored: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("maybe stored: %w", err)
+	}
+	set := make(map[int]bool, len(out))
+	for _, i := range out {
+		set[int(i)] = true
+	}
+	return set, nil
+}
+
+// RecentInboundOf is RecentInbound for several senders in one query, keyed
+// by the lower-case address; a sender with none is absent.
+func (db *DB) RecentInboundOf(ctx context.Context, froms []string) (map[string]int, error) {
+	rows, err := db.q.Query(ctx, `SELECT m.from_addr, count(*) FROM messages m
+		WHERE md5(m.from_addr) = ANY (SELECT md5(lower(f)) FROM unnest($1::text[]) f)
+		AND m.from_addr = ANY (SELECT lower(f) FROM unnest($1::text[]) f) AND m.direction = 'in'
+		AND m.created_at > now() - interval '1 hour'
+		AND NOT EXISTS (SELECT 1 FROM mailboxes mb WHERE mb.name = m.mailbox AND mb.uid_validity = m.uid_validity
+			AND m.uid <= mb.import_until)
+		GROUP BY m.from_addr`, froms)
+	if err != nil {
+		return nil, fmt.Errorf("recent inbound: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var from string
+		var n int
+		if err := rows.Scan(&from, &n); err != nil {
+			return nil, fmt.Errorf("recent inbound: %w", err)
+		}
+		out[from] = n
+	}
+	return out, rows.Err()
+}
+
+// UsersByEmail finds the users of several addresses in one query, keyed by
+// the lower-case address; an address of nobody is absent.
+func (db *DB) UsersByEmail(ctx context.Context, emails []string) (map[string]*User, error) {
+	rows, err := db.q.Query(ctx, `SELECT `+userColumns+` FROM users WHERE email = ANY (SELECT lower(e) FROM unnest($1::text[]) e)`, emails)
+	if err != nil {
+		return nil, fmt.Errorf("users by email: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("users by email: %w", err)
+		}
+		out[u.Email] = u
+	}
+	return out, rows.Err()
+}

@@ -20,6 +20,7 @@ type Lease struct {
 	once     sync.Once
 	stopOnce sync.Once
 	done     chan struct{}
+	shared   bool // a shared lock (Join), unlocked as one
 }
 
 // LockKey is the advisory lock key of a named resource ("mailbox payroll").
@@ -105,8 +106,49 @@ func (l *Lease) Release() {
 		<-l.done
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, l.key) //nolint:errcheck // closing the session frees it anyway
+		unlock := `SELECT pg_advisory_unlock($1)`
+		if l.shared {
+			unlock = `SELECT pg_advisory_unlock_shared($1)`
+		}
+		l.conn.Exec(ctx, unlock, l.key) //nolint:errcheck // closing the session frees it anyway
 		l.conn.Close(ctx)
 		l.markLost()
 	})
+}
+
+// Join makes this process a member of the named group (a shared advisory
+// lock on a connection of its own) until the returned lease is released or
+// its connection dies: Members counts the processes that joined. The
+// mailbox leases use it to learn how many instances share the mailboxes.
+func (s *Store) Join(ctx context.Context, group string) (*Lease, error) {
+	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("join %s: %w", group, err)
+	}
+	key := LockKey(group)
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1)`, key); err != nil {
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("join %s: %w", group, err)
+	}
+	l := &Lease{conn: conn, key: key, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}), shared: true}
+	go l.watch()
+	return l, nil
+}
+
+// Members counts the live processes that joined the named group (see
+// Join), on this database.
+func (db *DB) Members(ctx context.Context, group string) (int, error) {
+	key := uint64(LockKey(group))
+	// A bigint advisory key shows in pg_locks as classid (high half),
+	// objid (low half) and objsubid 1.
+	var n int
+	err := db.q.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND mode = 'ShareLock'
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND classid = $1::bigint::oid AND objid = $2::bigint::oid AND objsubid = 1`,
+		int64(key>>32), int64(key&0xffffffff)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("members %s: %w", group, err)
+	}
+	return n, nil
 }

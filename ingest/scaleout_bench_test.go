@@ -1,0 +1,119 @@
+package ingest
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"postdesk/internal/benchscale"
+	"postdesk/internal/dovecottest"
+	"postdesk/store/storetest"
+)
+
+// BenchmarkScaleOut is figure 7 of `make bench`: four mailboxes of
+// benchscale.N(2000, 50) benchmail mails each, ingested by one instance
+// (four workers and the outbox) and then, from the same mail in a fresh
+// database and Dovecot, by two instances on one PostgreSQL, each with its
+// own pool, Desk and leases as two `postdesk serve` have. A mailbox is served
+// by one instance at a time (its lease), so two instances are faster only by
+// spreading the mailboxes; Desk.Acquire makes them share. The time is until
+// every mail is committed and flagged; then the outbox is let drain, and
+// duplicates counts messages stored twice and mails the SMTP sink received
+// twice (the same Message-ID to the same recipient): it must be 0.
+//
+// Run: go test -run '^$' -bench ScaleOut -benchtime 1x ./ingest
+func BenchmarkScaleOut(b *testing.B) {
+	n := benchscale.N(2000, 50)
+	for b.Loop() {
+		one, dup1 := scaleOutRun(b, n, 1)
+		two, dup2 := scaleOutRun(b, n, 2)
+		b.ReportMetric(one, "one-mails/s")
+		b.ReportMetric(two, "two-mails/s")
+		b.ReportMetric(two/one, "ratio")
+		b.ReportMetric(float64(dup1+dup2), "duplicates")
+		b.Logf("4 x %d mails: one instance %.1f mails/s, two instances %.1f mails/s, ratio %.2f, duplicates %d",
+			n, one, two, two/one, dup1+dup2)
+	}
+}
+
+// scaleOutRun ingests four mailboxes of n mails with the given number of
+// instances and returns the rate and the duplicates.
+func scaleOutRun(b *testing.B, n, instances int) (float64, int) {
+	b.Helper()
+	st, c := storetest.Org(b, deskConfig)
+	var users []dovecottest.User
+	for i := range 4 {
+		users = append(users, dovecottest.User{Name: benchMailboxName(i), Password: "secret"})
+	}
+	dc := dovecottest.Start(b, users...)
+	for i, u := range users {
+		fillBench(b, dc, u.Name, n, uint64(100+i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	sink := newCountingSink(b)
+	applied := make(chan uint32, 4*n)
+	var ins []*benchInstance
+	for range instances {
+		in := newBenchInstance(b, st.Pool().Config().ConnString(), c.Secret)
+		in.runOutbox(b, ctx, &wg, sink)
+		if err := in.desk.join(ctx); err != nil {
+			b.Fatal(err)
+		}
+		ins = append(ins, in)
+	}
+	// Each instance's share of the mail shows whether the leases spread.
+	counts := make([]atomic.Int64, len(ins))
+	t0 := time.Now()
+	for i, in := range ins {
+		mine := make(chan uint32, 4*n)
+		wg.Go(func() {
+			for {
+				select {
+				case u := <-mine:
+					counts[i].Add(1)
+					applied <- u
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+		for _, u := range users {
+			in.benchWorker(b, ctx, &wg, dc, u, u.Name, mine)
+		}
+	}
+	awaitApplied(b, applied, 4*n, 30*time.Minute)
+	took := time.Since(t0)
+
+	for _, u := range users {
+		if x := unseen(b, dc, u.Name); x != 0 {
+			b.Fatalf("%s: %d mails not flagged \\Seen", u.Name, x)
+		}
+	}
+	in := ins[0]
+	if got := countRows(b, in, `SELECT count(*) FROM messages WHERE direction = 'in'`); got != 4*n {
+		b.Fatalf("%d inbound messages stored, want %d", got, 4*n)
+	}
+	stored2 := countRows(b, in, `SELECT count(*) - count(DISTINCT (mailbox, uid_validity, uid)) FROM messages WHERE direction = 'in'`)
+	// The outbox drains (untimed): then every row has been sent once.
+	deadline := time.Now().Add(10 * time.Minute)
+	for countRows(b, in, `SELECT count(*) FROM outbox WHERE status = 'pending' AND next_attempt_at <= now()`) > 0 {
+		if time.Now().After(deadline) {
+			b.Fatal("the outbox did not drain within 10 minutes")
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		case <-ctx.Done():
+		}
+	}
+	sent2, total := sink.twice()
+	var share []int64
+	for i := range counts {
+		share = append(share, counts[i].Load())
+	}
+	b.Logf("%d instance(s): mails per instance %v; %d outbox mails sent, %d twice; %d messages stored twice", instances, share, total, sent2, stored2)
+	return float64(4*n) / took.Seconds(), stored2 + sent2
+}
