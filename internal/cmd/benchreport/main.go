@@ -41,6 +41,9 @@ func main() {
 	flag.Parse()
 
 	chosen, err := choose(*only)
+	if err == nil {
+		err = parseBudgets(os.Getenv("BENCH_BUDGETS"))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(2)
@@ -115,9 +118,38 @@ func choose(list string) ([]figure, error) {
 	return fs, nil
 }
 
-// budget is the figure's time at BENCH_SCALE=1, grown in proportion above.
+// budget is the figure's time at BENCH_SCALE=1, grown in proportion above,
+// or what BENCH_BUDGETS gives it.
 func budget(f figure, scale float64) time.Duration {
+	if d, ok := budgets[f.Key]; ok {
+		return d
+	}
 	return time.Duration(float64(f.Budget) * max(1, scale))
+}
+
+// budgets are the figures' budgets set by BENCH_BUDGETS
+// (latency=6m,web=5m), for a machine slower or faster than the one the
+// defaults were chosen on.
+var budgets = map[string]time.Duration{}
+
+func parseBudgets(v string) error {
+	for _, kv := range strings.Split(v, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, d, ok := strings.Cut(kv, "=")
+		fs, err := choose(k)
+		if !ok || err != nil || len(fs) != 1 {
+			return fmt.Errorf("BENCH_BUDGETS: %q: want figure=duration, such as latency=6m", kv)
+		}
+		dur, err := time.ParseDuration(d)
+		if err != nil || dur <= 0 {
+			return fmt.Errorf("BENCH_BUDGETS: %q: want figure=duration, such as latency=6m", kv)
+		}
+		budgets[fs[0].Key] = dur
+	}
+	return nil
 }
 
 // result is one figure of the summary.
@@ -190,16 +222,25 @@ func run(ctx context.Context, gocmd string, f figure, scale float64) result {
 	defer cancel()
 	cmd := exec.CommandContext(cctx, gocmd, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT) }
+	var below []proc
+	cmd.Cancel = func() error {
+		below = descendants(cmd.Process.Pid)
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGQUIT)
+	}
 	cmd.WaitDelay = 10 * time.Second
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	start := time.Now()
 	err := cmd.Run()
-	if cmd.Process != nil {
-		// Whatever of the group outlived the go command (a test binary
-		// that ignored SIGQUIT); the group is ours alone.
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if below != nil {
+		// Stopped at its budget: the test binary ran no cleanup, so the
+		// servers it started (in groups of their own) are stopped here,
+		// each by its id.
+		stopAll(below, syscall.SIGTERM)
+		for i := 0; i < 50 && anyAlive(below); i++ {
+			time.Sleep(100 * time.Millisecond) // /proc has no way to wait for a process that is not our child
+		}
+		stopAll(below, syscall.SIGKILL)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	res.Output = buf.String()

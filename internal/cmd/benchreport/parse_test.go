@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func captured(t *testing.T, name string) []byte {
@@ -205,5 +209,56 @@ func TestWriteSummary(t *testing.T) {
 	}
 	if !bytes.Contains(b, []byte(`"key": "outbound"`)) || filepath.Ext(path) != ".json" {
 		t.Errorf("%s: %s", path, b)
+	}
+}
+
+func TestBudgets(t *testing.T) {
+	t.Cleanup(func() { budgets = map[string]time.Duration{} })
+	if err := parseBudgets("latency=6m, 5=90s"); err != nil {
+		t.Fatal(err)
+	}
+	if got := budget(fig(t, "latency"), 1); got != 6*time.Minute {
+		t.Errorf("latency budget %v, want 6m", got)
+	}
+	if got := budget(fig(t, "web"), 1); got != 90*time.Second {
+		t.Errorf("web budget %v, want 90s", got)
+	}
+	if got, want := budget(fig(t, "purge"), 2), 2*fig(t, "purge").Budget; got != want {
+		t.Errorf("purge budget at BENCH_SCALE=2: %v, want %v", got, want)
+	}
+	for _, bad := range []string{"latency", "nope=1m", "web=soon", "web=-1s"} {
+		if err := parseBudgets(bad); err == nil {
+			t.Errorf("BENCH_BUDGETS=%q accepted", bad)
+		}
+	}
+}
+
+// TestStopsWhatItStarted: the processes below one the driver started are
+// found through /proc, and stopped by their ids.
+func TestStopsWhatItStarted(t *testing.T) {
+	// sh prints the id of its sleep once it has forked it.
+	cmd := exec.Command("sh", "-c", "sleep 300 & echo $!; wait")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Skipf("no sh: %v", err)
+	}
+	defer cmd.Process.Kill() //nolint:errcheck // when the test fails
+	var sleepPID int
+	if _, err := fmt.Fscan(stdout, &sleepPID); err != nil {
+		t.Fatal(err)
+	}
+	below := descendants(cmd.Process.Pid)
+	if len(below) != 1 || below[0].pid != sleepPID {
+		t.Fatalf("descendants of sh: %+v, want its sleep %d", below, sleepPID)
+	}
+	stopAll(below, syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("sh: %v", err)
+	}
+	if anyAlive(below) {
+		t.Error("the sleep outlived SIGTERM")
 	}
 }
