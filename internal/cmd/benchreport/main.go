@@ -73,6 +73,18 @@ func main() {
 	}
 }
 
+// maxOutput is how much of a benchmark's output the summary keeps: its end,
+// where the result or the failure is (a benchmark stopped at its budget
+// prints every goroutine's stack).
+const maxOutput = 256 << 10
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "...\n" + s[len(s)-n:]
+}
+
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
 		return v
@@ -243,7 +255,7 @@ func run(ctx context.Context, gocmd string, f figure, scale float64) result {
 		stopAll(below, syscall.SIGKILL)
 	}
 	res.Seconds = time.Since(start).Seconds()
-	res.Output = buf.String()
+	res.Output = tail(buf.String(), maxOutput)
 	o := parse(f.Bench, buf.Bytes(), err)
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) {
 		o.Status, o.Reason = statusFailed, fmt.Sprintf("exceeded its budget of %v", bud)
