@@ -43,8 +43,16 @@ check:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# The figures of docs and issue 13, each benchmark once within its budget
+# (internal/cmd/benchreport): one line per figure beside its baseline from
+# the same run, and a JSON summary in bench/results/. BENCH_SCALE=0.1 for a
+# quick look; FIGURES=latency,web (names or numbers) for a subset.
+BENCH_SCALE ?= 1
+FIGURES   ?=
 bench:
-	POSTDESK_TEST_DATABASE_URL="$$(scripts/postgres --install)" $(GO) test -run='^$$' -bench=. -benchmem ./...
+	scripts/install-deps bench
+	POSTDESK_TEST_DATABASE_URL="$$(scripts/postgres --install)" BENCH_SCALE="$(BENCH_SCALE)" \
+		$(GO) run ./internal/cmd/benchreport -figures "$(FIGURES)"
 
 # The container image and compose.yaml, built and started, /healthz checked;
 # skipped with a message where docker is missing (CI runs it: .ci/).

@@ -8,20 +8,24 @@
 // Each row goes through three steps, and no network I/O runs inside a
 // transaction:
 //
-//  1. claim, one statement: the oldest due pending row, FOR UPDATE SKIP
-//     LOCKED, gets attempts+1 and next_attempt_at = now + Lease (default
-//     SendTimeout + 2m), and the claim commits. Rows are claimed one at a
-//     time, so a lease covers one send and never the sends queued behind it;
-//     the SMTP session is still reused for the rows of a run.
-//  2. build and send: the mail is built from reads in a short transaction of
-//     its own, which ends before the SMTP session is used; then it is sent
-//     with no transaction open and no row locked (a purge may delete the
-//     conversation meanwhile).
+//  1. claim and build, one short transaction: the oldest due pending row,
+//     FOR UPDATE SKIP LOCKED, gets attempts+1 and next_attempt_at = now +
+//     Lease (default SendTimeout + 2m), its mail is built from reads, and
+//     the transaction commits (a database error rolls the claim back with
+//     it). Rows are claimed one at a time, so a lease covers one send and
+//     never the sends queued behind it; the SMTP session is still reused for
+//     the rows of a run.
+//  2. send, with no transaction open and no row locked (a purge may delete
+//     the conversation meanwhile).
 //  3. record, a second short transaction: sent, due again after a backoff,
 //     failed, or released (below). It counts only while the row is still
 //     this claim (its attempts unchanged, still pending); a late outcome is
 //     logged and dropped. Once the relay has accepted a mail, the outcome is
-//     recorded even if the run's context ends.
+//     recorded even if the run's context ends. It runs beside step 1 of the
+//     next row, on another connection, and the next send waits for both, so
+//     that the round trips of two mails overlap while no transaction is
+//     open during a send and every mail sent before the one in flight has
+//     its outcome recorded.
 //
 // Delivery is at-least-once for the row in flight and exactly-once
 // otherwise: a process that dies (or is stopped) after the relay took the

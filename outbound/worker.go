@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"postdesk/conversation"
@@ -238,98 +239,197 @@ func (w *Worker) RunOnce(ctx context.Context) (nsent, nfailed int, err error) {
 	return r.sent, r.failed, err
 }
 
-// runOnce claims and sends rows one at a time, so that each row's lease
-// covers only its own send, over one SMTP session.
+// job is a claimed row and its built mail.
+type job struct {
+	it       *store.OutboxItem
+	now      time.Time // the database's time at the claim
+	m        *outgoing
+	buildErr error // a delivery error of the mail itself: recorded, never sent
+}
+
+// sendResult is a job after its send, for the record.
+type sendResult struct {
+	j           *job
+	err         error
+	interrupted bool // the run's context ended mid-send
+	untried     bool // given back without a send
+}
+
+// goesOn reports whether the run may claim another row after this send:
+// not after a session fault (the relay's, which the next mail would meet
+// too) nor once the run's context ended mid-send.
+func (r *sendResult) goesOn() bool {
+	return !r.interrupted && (r.err == nil || !isSessionFault(r.err))
+}
+
+// runOnce sends one row at a time over one SMTP session, in steps: the
+// outcome of the mail just sent is recorded while the next row is claimed
+// and built, on two connections at once, and the next send starts when
+// both transactions have ended. So no transaction of the worker is open
+// during a send, at most one row is claimed and unsent (its lease covers
+// only its own send), and every mail sent before the one in flight has its
+// outcome recorded: a crash mid-send repeats that one mail only. The two
+// steps overlap the database's round trips of two mails, and the database
+// clock is read once per run (runClock), not before every claim and record.
 func (w *Worker) runOnce(ctx context.Context) (runResult, error) {
 	var r runResult
+	clk, err := w.clock(ctx)
+	if err != nil {
+		return r, err
+	}
 	s := &sender{o: &w.o}
 	defer s.quit()
-	for range w.o.Batch {
-		if err := ctx.Err(); err != nil {
-			return r, err
+	var prev *sendResult // sent, its outcome not recorded yet
+	claimed := 0
+	for {
+		claim := claimed < w.o.Batch && ctx.Err() == nil && (prev == nil || prev.goesOn())
+		var j *job
+		var out outcome
+		var prepErr, recErr error
+		var wg sync.WaitGroup
+		if prev != nil {
+			res := *prev
+			wg.Go(func() { out, recErr = w.settle(ctx, clk, res) })
 		}
-		out, sessionErr, err := w.one(ctx, s)
-		if err != nil {
-			return r, err
+		if claim {
+			j, prepErr = w.prepare(ctx, clk)
 		}
+		wg.Wait()
 		switch out {
-		case none:
-			return r, nil
 		case sent:
 			r.sent++
 		case failed:
 			r.failed++
-		case released:
-			r.session = sessionErr
+		}
+		last := prev
+		prev = nil
+		if err := errors.Join(recErr, prepErr); err != nil {
+			if j != nil {
+				// Claimed beside a record that failed: given back untried.
+				_, rerr := w.settle(ctx, clk, sendResult{j: j, untried: true})
+				err = errors.Join(err, rerr)
+			}
+			return r, err
+		}
+		if last != nil && last.interrupted {
+			return r, ctx.Err()
+		}
+		if last != nil && !last.goesOn() {
+			r.session = last.err
 			return r, nil
 		}
+		if j == nil {
+			if claim && last != nil {
+				// The outcome recorded beside the claim may have queued
+				// mail of its own (a delivery_failed notice), which this
+				// run sends too.
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return r, err
+			}
+			r.full = claimed >= w.o.Batch
+			return r, nil
+		}
+		claimed++
+		prev = w.send(ctx, s, j)
 	}
-	r.full = true
-	return r, nil
 }
 
-// one claims the next due row, builds and sends it with no transaction
-// open, and records the outcome. The database work after the send runs on a
-// context that does not end with ctx, so that a mail the relay accepted is
-// recorded as sent even when ctx ends right after.
-func (w *Worker) one(ctx context.Context, s *sender) (outcome, error, error) {
-	now, err := w.now(ctx)
-	if err != nil {
-		return none, nil, err
+// send sends a job's mail with no transaction open; a mail that could not
+// be built goes straight to its record.
+func (w *Worker) send(ctx context.Context, s *sender, j *job) *sendResult {
+	if j.buildErr != nil {
+		return &sendResult{j: j, err: j.buildErr}
 	}
-	its, err := w.st.ClaimOutbox(ctx, now, 1, w.o.Lease)
-	if err != nil || len(its) == 0 {
-		return none, nil, err
+	start := time.Now()
+	err := s.send(ctx, j.m.from, j.m.to, j.m.raw)
+	if err != nil && ctx.Err() != nil {
+		return &sendResult{j: j, err: err, interrupted: true}
 	}
-	it := &its[0]
-	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.SendTimeout+time.Minute)
-	defer cancel()
+	if err == nil || !isSessionFault(err) {
+		metrics.SendSeconds.Observe(time.Since(start).Seconds())
+	}
+	return &sendResult{j: j, err: err}
+}
 
-	var m *outgoing
-	var sendErr error
-	err = w.st.InTx(ctx, func(tx *store.Tx) error {
-		m, sendErr = w.build(ctx, tx, it, now)
-		if sendErr != nil && !isDeliveryError(sendErr) {
-			return sendErr // the database, not the mail
+// prepare claims the next due row and builds its mail, in one short
+// transaction; nil when no row is due. A database error rolls the claim
+// back with the rest: the row is as it was, untried.
+func (w *Worker) prepare(ctx context.Context, clk *runClock) (*job, error) {
+	now := clk.now()
+	var j *job
+	err := w.st.InTx(ctx, func(tx *store.Tx) error {
+		j = nil
+		its, err := tx.ClaimOutbox(ctx, now, 1, w.o.Lease)
+		if err != nil || len(its) == 0 {
+			return err
 		}
+		it := &its[0]
+		m, buildErr := w.build(ctx, tx, it, now)
+		if buildErr != nil && !isDeliveryError(buildErr) {
+			return fmt.Errorf("outbox row %d: build: %w", it.ID, buildErr) // the database, not the mail
+		}
+		j = &job{it: it, now: now, m: m, buildErr: buildErr}
 		return nil
 	})
 	if err != nil {
-		// Nothing was sent: give the row back untried, due at once (if the
-		// database fails this too, the lease frees it later).
-		return none, nil, errors.Join(fmt.Errorf("outbox row %d: build: %w", it.ID, err), w.recordTx(dbctx, func(tx *store.Tx) error {
-			return tx.OutboxRelease(dbctx, it.ID, it.Attempts, now, "build: "+err.Error())
-		}))
+		return nil, err
 	}
-	if sendErr == nil {
-		start := time.Now()
-		sendErr = s.send(ctx, m.from, m.to, m.raw)
-		if sendErr != nil && ctx.Err() != nil {
-			// Stopped mid-send: due again at once, for this or another
-			// instance; a try if the mail was begun (the relay may have it).
-			return none, nil, errors.Join(ctx.Err(), w.recordTx(dbctx, func(tx *store.Tx) error {
-				if isSessionFault(sendErr) {
-					return tx.OutboxRelease(dbctx, it.ID, it.Attempts, now, "interrupted: "+sendErr.Error())
-				}
-				return tx.OutboxRetry(dbctx, it.ID, it.Attempts, now, "interrupted: "+sendErr.Error())
-			}))
-		}
-		if sendErr == nil || !isSessionFault(sendErr) {
-			metrics.SendSeconds.Observe(time.Since(start).Seconds())
-		}
-	}
-	out, err := w.record(dbctx, it, sendErr)
-	if out == released {
-		return out, sendErr, err
-	}
-	return out, nil, err
+	return j, nil
 }
 
-func (w *Worker) now(ctx context.Context) (time.Time, error) {
-	if w.o.Now != nil {
-		return w.o.Now(), nil
+// settle records a job's outcome. Its database work runs on a context that
+// does not end with ctx, so that a mail the relay accepted is recorded as
+// sent even when ctx ends right after.
+func (w *Worker) settle(ctx context.Context, clk *runClock, res sendResult) (outcome, error) {
+	it := res.j.it
+	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.SendTimeout+time.Minute)
+	defer cancel()
+	switch {
+	case res.untried:
+		// Not sent, and no try: as if it had never been claimed.
+		return none, w.recordTx(dbctx, func(tx *store.Tx) error {
+			return tx.OutboxRelease(dbctx, it.ID, it.Attempts, res.j.now, it.LastError)
+		})
+	case res.interrupted:
+		// Stopped mid-send: due again at once, for this or another
+		// instance; a try if the mail was begun (the relay may have it).
+		return none, w.recordTx(dbctx, func(tx *store.Tx) error {
+			if isSessionFault(res.err) {
+				return tx.OutboxRelease(dbctx, it.ID, it.Attempts, res.j.now, "interrupted: "+res.err.Error())
+			}
+			return tx.OutboxRetry(dbctx, it.ID, it.Attempts, res.j.now, "interrupted: "+res.err.Error())
+		})
 	}
-	return w.st.Now(ctx)
+	return w.record(dbctx, it, res.err, clk.now())
+}
+
+// runClock is the clock of one run: the database's, read once when the run
+// starts and moved on by this process's monotonic clock, which saves a
+// round trip before every claim and every record; or Options.Now.
+type runClock struct {
+	base  time.Time
+	at    time.Time
+	fixed func() time.Time
+}
+
+func (w *Worker) clock(ctx context.Context) (*runClock, error) {
+	if w.o.Now != nil {
+		return &runClock{fixed: w.o.Now}, nil
+	}
+	t, err := w.st.Now(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &runClock{base: t, at: time.Now()}, nil
+}
+
+func (c *runClock) now() time.Time {
+	if c.fixed != nil {
+		return c.fixed()
+	}
+	return c.base.Add(time.Since(c.at))
 }
 
 // backoff is the wait after the n-th failed try: 1m, 2m, 4m ... at most 1h.
@@ -355,11 +455,7 @@ func (w *Worker) recordTx(ctx context.Context, fn func(tx *store.Tx) error) erro
 // record writes what became of a try, in its own short transaction: sent,
 // retry later, failed (conversation.Service.DeliveryFailed), or released
 // untried after a session fault.
-func (w *Worker) record(ctx context.Context, it *store.OutboxItem, sendErr error) (outcome, error) {
-	now, err := w.now(ctx)
-	if err != nil {
-		return none, err
-	}
+func (w *Worker) record(ctx context.Context, it *store.OutboxItem, sendErr error, now time.Time) (outcome, error) {
 	log := w.log.With("outbox", it.ID, "template", it.Template, "to", it.Recipient, "attempt", it.Attempts)
 	var out outcome
 	var fn func(tx *store.Tx) error
