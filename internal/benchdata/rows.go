@@ -63,14 +63,18 @@ func (g *plan) pickCustomer(r *rand.Rand) int {
 	return min(len(g.customers)-1, int(u*u*float64(len(g.customers))))
 }
 
-func (g *plan) companyID(c int) int64     { return g.companyBase + 1 + int64(c) }
-func (g *plan) customerID(i int) int64    { return g.userBase + 1 + int64(i) }
-func (g *plan) managerID(c int) int64     { return g.userBase + 1 + int64(len(g.customers)+c) }
-func (g *plan) supervisorID(c int) int64  { return g.userBase + 1 + int64(len(g.customers)+g.companies+c) }
-func (g *plan) personID(c, k int) int64   { return 1 + int64(c*personsPerCompany+k) }
-func (g *plan) companyName(c int) string  { return companyName(c) }
-func (g *plan) companySlug(c int) string  { return slug(companyName(c)) }
-func (g *plan) managerEmail(c int) string { return fmt.Sprintf("esimies%d@%s.example", c, g.companySlug(c)) }
+func (g *plan) companyID(c int) int64  { return g.companyBase + 1 + int64(c) }
+func (g *plan) customerID(i int) int64 { return g.userBase + 1 + int64(i) }
+func (g *plan) managerID(c int) int64  { return g.userBase + 1 + int64(len(g.customers)+c) }
+func (g *plan) supervisorID(c int) int64 {
+	return g.userBase + 1 + int64(len(g.customers)+g.companies+c)
+}
+func (g *plan) personID(c, k int) int64  { return 1 + int64(c*personsPerCompany+k) }
+func (g *plan) companyName(c int) string { return companyName(c) }
+func (g *plan) companySlug(c int) string { return slug(companyName(c)) }
+func (g *plan) managerEmail(c int) string {
+	return fmt.Sprintf("esimies%d@%s.example", c, g.companySlug(c))
+}
 
 func (g *plan) customerName(i int) string {
 	cu := g.customers[i]

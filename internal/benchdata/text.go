@@ -38,7 +38,7 @@ var (
 		"Expense reimbursement pending"}
 	sickFi = []string{"Sairausloma {date}", "Lääkärintodistus: {person}", "Sairauspoissaolo {date} alkaen",
 		"Lapsen sairastuminen {date}"}
-	sickEn = []string{"Sick leave from {date}", "Medical certificate for {person}", "Child's illness on {date}"}
+	sickEn       = []string{"Sick leave from {date}", "Medical certificate for {person}", "Child's illness on {date}"}
 	employmentFi = []string{"Uusi työntekijä {person} aloittaa {date}", "Työsuhteen päättyminen: {person}",
 		"Työtodistus: {person}", "Vuosilomat {year}"}
 	employmentEn = []string{"New employee {person} starting on {date}", "End of employment: {person}",
