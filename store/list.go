@@ -1,0 +1,356 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ListFilter selects conversations for a viewer.
+type ListFilter struct {
+	ViewerID  int64
+	Status    string // "" for any
+	Category  string // key
+	Role      string // key of a receiver role
+	HandlerID *int64 // "handled by me"
+	Query     string // search: see ListConversations
+	Cursor    string // from a previous page's Next
+	Limit     int    // default 50
+}
+
+// Listed is a conversation as a list shows it, with the names of what it
+// refers to, read in the same query.
+type Listed struct {
+	Conversation
+	CategoryName                string
+	HandlerName, HandlerEmail   string
+	CustomerName, CustomerEmail string
+	CompanyName, PersonName     string
+	Roles                       []RoleName // the receivers, by name
+}
+
+// RoleName is a receiver role as a list names it.
+type RoleName struct {
+	ID        int64
+	Key, Name string
+}
+
+// Page is one page of conversations, newest activity first.
+type Page struct {
+	Conversations []Listed
+	Next          string // "" on the last page
+}
+
+// pageCursor is the last row of a page: the next starts below it in the
+// order (updated_at, id), which no two rows share, so a row moved by new
+// activity while one pages is shown on the first page again, never twice
+// on the pages one walks, and no other row is skipped.
+type pageCursor struct {
+	UpdatedAt time.Time `json:"u"`
+	ID        int64     `json:"i"`
+}
+
+func (c pageCursor) String() string {
+	b, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// parseCursor accepts only what String makes. A cursor is no secret and
+// grants nothing (the rule still decides every row), so it is checked, not
+// signed.
+func parseCursor(s string) (*pageCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("bad cursor: %w", ErrInvalidInput)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	var c pageCursor
+	if err := d.Decode(&c); err != nil || c.ID <= 0 || c.UpdatedAt.IsZero() || d.More() {
+		return nil, fmt.Errorf("bad cursor: %w", ErrInvalidInput)
+	}
+	return &c, nil
+}
+
+// Search limits: words beyond maxSearchWords are ignored; words shorter
+// than minPrefix match whole words only, and a search of short words only
+// is by full text only (a trigram index cannot look them up).
+const (
+	maxSearchWords = 8
+	minPrefix      = 3
+	minTrigramWord = minPrefix
+)
+
+// searchWords splits a search into its words: runs of letters and digits,
+// lowercased. Everything else (quotes, operators, the @ of an address)
+// separates words and is never passed on.
+func searchWords(q string) []string {
+	ws := strings.FieldsFunc(strings.ToLower(q), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	if len(ws) > maxSearchWords {
+		ws = ws[:maxSearchWords]
+	}
+	return ws
+}
+
+// prefixes are what a word is searched by as written, beside its Finnish
+// stem: the word itself, and where the Snowball stemmer leaves an
+// inflection's stem apart from the base form's, the part they share. The
+// -us/-ys nouns (korvaus: korvauksen, korvausta; vähennys: vähennyksen)
+// and the -nen names (Virtanen: Virtasen).
+func prefixes(w string) []string {
+	ps := []string{w}
+	r := []rune(w)
+	n := len(r)
+	switch {
+	case n >= 5 && r[n-1] == 's' && strings.ContainsRune("aeiouyäö", r[n-2]):
+		ps = append(ps, string(r[:n-1]))
+	case n >= 6 && strings.HasSuffix(w, "nen"):
+		ps = append(ps, string(r[:n-3]))
+	}
+	return ps
+}
+
+// ListConversations lists what the viewer may see by the rule, newest
+// activity first, paged by a keyset cursor so that deep pages cost what the
+// first does.
+//
+// The query is the union of the rule's branches (rule.Branches), each with
+// the viewer's facts resolved up front and the filters that are set, read
+// newest first and cut at one page; the page is the newest of their rows.
+// So each branch walks the index that serves it (a customer's own
+// conversations, a company's, a staff role's) and no branch reads more than
+// a page's worth of what it contributes.
+//
+// A search (Query) finds a conversation when every word is in one message
+// it may see (full text, the Finnish stem or any word that begins with the
+// word as written: "palkka" finds "palkastani", "korvaus" "korvaukset",
+// "lomak" "lomakorvaus"), or every word is inside its subject, or inside
+// the name and address of one sender of mail in it (trigram: "korvaus"
+// finds "Lomakorvaus puuttuu", "virta" "Aino Virtanen"). Internal notes and
+// delivery reports are searched only in the branch that gives staff powers.
+// Each of the three is a branch of its own, so the search is restricted to
+// what the viewer may see before any row is ordered.
+func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
+	if len(rule.Branches) == 0 || len(rule.Facts) == 0 {
+		return nil, errors.New("list conversations: no visibility rule")
+	}
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	var cur *pageCursor
+	if f.Cursor != "" {
+		var err error
+		if cur, err = parseCursor(f.Cursor); err != nil {
+			return nil, err
+		}
+	}
+	words := searchWords(f.Query)
+	if f.Query != "" && len(words) == 0 {
+		return &Page{}, nil
+	}
+
+	// The viewer's facts, and the search as a tsquery, in one round trip:
+	// the list is then planned on values, not on parameters it cannot see
+	// into.
+	facts := append([]string(nil), rule.Facts...)
+	factArgs := []any{f.ViewerID}
+	if len(words) > 0 {
+		var ws []string
+		for _, w := range words {
+			factArgs = append(factArgs, w)
+			alts := []string{fmt.Sprintf("plainto_tsquery('finnish', $%d)", len(factArgs))}
+			for _, p := range prefixes(w) {
+				// p is letters and digits only (searchWords): one lexeme.
+				// A word too short to be a useful prefix ("c" would be
+				// every word in c) is a whole word.
+				if utf8.RuneCountInString(p) < minPrefix {
+					p = p + ":"
+				} else {
+					p = p + ":*"
+				}
+				factArgs = append(factArgs, p)
+				alts = append(alts, fmt.Sprintf("to_tsquery('simple', $%d)", len(factArgs)))
+			}
+			ws = append(ws, "("+strings.Join(alts, " || ")+")")
+		}
+		facts = append(facts, "("+strings.Join(ws, " && ")+")::text")
+	}
+	resolved := make([][]int64, len(rule.Facts))
+	var tsquery string
+	dst := make([]any, 0, len(facts))
+	for i := range resolved {
+		dst = append(dst, &resolved[i])
+	}
+	if len(words) > 0 {
+		dst = append(dst, &tsquery)
+	}
+	if err := db.q.QueryRow(ctx, `SELECT `+strings.Join(facts, ", "), factArgs...).Scan(dst...); err != nil {
+		return nil, fmt.Errorf("list conversations: viewer: %w", err)
+	}
+
+	// The filters that are set, each a fixed fragment with its own
+	// parameter; $1 is the viewer.
+	args := []any{f.ViewerID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	var where []string
+	if f.Status != "" {
+		where = append(where, "c.status = "+arg(f.Status))
+	}
+	if f.Category != "" {
+		where = append(where, "c.category_id = (SELECT k.id FROM categories k WHERE k.key = "+arg(f.Category)+")")
+	}
+	if f.Role != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM conversation_roles fr JOIN roles r ON r.id = fr.role_id
+			WHERE fr.conversation_id = c.id AND r.key = `+arg(f.Role)+`)`)
+	}
+	if f.HandlerID != nil {
+		where = append(where, "c.handler_id = "+arg(*f.HandlerID))
+	}
+	if cur != nil {
+		where = append(where, "(c.updated_at, c.id) < ("+arg(cur.UpdatedAt)+", "+arg(cur.ID)+")")
+	}
+	// The search's alternatives, each for a branch with or without staff
+	// powers.
+	var search []func(staff bool) string
+	if len(words) > 0 {
+		q := arg(tsquery) + "::tsquery"
+		search = append(search, func(staff bool) string {
+			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ ` + q + visibleKinds(staff) + `)`
+		})
+		var subject, sender []string
+		long := false
+		for _, w := range words {
+			// A long word anywhere inside; a short one, which has no trigram
+			// to look up, as a word of its own (w is letters and digits,
+			// nothing a pattern would read as an operator).
+			op, p := "ILIKE", "%"+escapeLike(w)+"%"
+			if utf8.RuneCountInString(w) < minTrigramWord {
+				op, p = "~*", `\m`+w+`\M`
+			} else {
+				long = true
+			}
+			p = arg(p)
+			subject = append(subject, "c.subject "+op+" "+p)
+			sender = append(sender, "(left(m.from_name, 200) || ' ' || left(m.from_addr, 200)) "+op+" "+p)
+		}
+		if long {
+			search = append(search, func(bool) string { return strings.Join(subject, " AND ") },
+				func(staff bool) string {
+					return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
+						strings.Join(sender, " AND ") + visibleKinds(staff) + `)`
+				})
+		}
+	}
+	limit := arg(f.Limit + 1)
+	var branches []string
+	branch := func(conds ...string) {
+		branches = append(branches, `(SELECT c.id, c.updated_at FROM conversations c WHERE `+strings.Join(conds, " AND ")+`
+			ORDER BY c.updated_at DESC, c.id DESC LIMIT `+limit+`)`)
+	}
+	// The facts the branches read, each bound once.
+	bound := map[int]string{}
+	for _, b := range rule.Branches {
+		if !holds(b, resolved) {
+			continue
+		}
+		sees := b.Sees
+		for _, i := range b.Needs {
+			if _, ok := bound[i]; !ok {
+				bound[i] = arg(resolved[i]) + "::bigint[]"
+			}
+			sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), bound[i])
+		}
+		conds := append([]string{sees}, where...)
+		if len(search) == 0 {
+			branch(conds...)
+		}
+		for _, s := range search {
+			branch(append(conds, s(b.Staff))...)
+		}
+	}
+	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+listedColumns+`
+		FROM (SELECT u.id, u.updated_at FROM (`+strings.Join(branches, "\n\tUNION ")+`) u
+			ORDER BY u.updated_at DESC, u.id DESC LIMIT `+limit+`) top
+		JOIN conversations c ON c.id = top.id`+listedJoins+`
+		ORDER BY c.updated_at DESC, c.id DESC`, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	p := &Page{}
+	p.Conversations, err = pgx.CollectRows(rows, scanListed)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	if len(p.Conversations) > f.Limit {
+		p.Conversations = p.Conversations[:f.Limit]
+		last := p.Conversations[f.Limit-1]
+		p.Next = pageCursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.String()
+	}
+	return p, nil
+}
+
+// holds reports whether a branch can hold at all: each fact it reads has
+// a value.
+func holds(b Branch, facts [][]int64) bool {
+	for _, i := range b.Needs {
+		if i >= len(facts) || len(facts[i]) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// visibleKinds is the condition on a message m of a list's search: without
+// staff powers, notes and delivery reports are not searched (StaffOnlyKind).
+func visibleKinds(staff bool) string {
+	if staff {
+		return ""
+	}
+	return ` AND m.kind NOT IN ('` + KindNote + `', '` + KindBounce + `')`
+}
+
+// The names a list shows, beside conversationColumns.
+const listedColumns = `, cat.name, coalesce(hu.name, ''), coalesce(hu.email, ''), coalesce(cu.name, ''), coalesce(cu.email, ''),
+	coalesce(co.name, ''), coalesce(pe.name, ''), coalesce(rr.ids, '{}'), coalesce(rr.keys, '{}'), coalesce(rr.names, '{}')`
+
+const listedJoins = ` JOIN categories cat ON cat.id = c.category_id
+	LEFT JOIN users hu ON hu.id = c.handler_id
+	LEFT JOIN users cu ON cu.id = c.customer_id
+	LEFT JOIN companies co ON co.id = c.company_id
+	LEFT JOIN persons pe ON pe.id = c.person_id
+	LEFT JOIN LATERAL (SELECT array_agg(r.id ORDER BY lower(r.name), r.id) AS ids, array_agg(r.key ORDER BY lower(r.name), r.id) AS keys,
+			array_agg(r.name ORDER BY lower(r.name), r.id) AS names
+		FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id WHERE cr.conversation_id = c.id) rr ON true`
+
+func scanListed(row pgx.CollectableRow) (Listed, error) {
+	var l Listed
+	c := &l.Conversation
+	var ids []int64
+	var keys, names []string
+	err := row.Scan(&c.ID, &c.Number, &c.Subject, &c.CategoryID, &c.CategoryKey, &c.Status, &c.HandlerID, &c.CustomerID,
+		&c.AssigneeID, &c.CompanyID, &c.PersonID, &c.LegalHold, &c.HeldForReview, &c.RoleIDs,
+		&c.CreatedAt, &c.UpdatedAt, &c.SolvedAt,
+		&l.CategoryName, &l.HandlerName, &l.HandlerEmail, &l.CustomerName, &l.CustomerEmail, &l.CompanyName, &l.PersonName,
+		&ids, &keys, &names)
+	for i := range ids {
+		l.Roles = append(l.Roles, RoleName{ID: ids[i], Key: keys[i], Name: names[i]})
+	}
+	return l, err
+}
+
+// escapeLike keeps % and _ in a search literal.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
