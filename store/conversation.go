@@ -289,4 +289,3 @@ func (db *DB) AboutCompany(ctx context.Context, rule Rule, conversationID int64)
 	}
 	return id, nil
 }
-
