@@ -140,6 +140,57 @@ func prefixes(w string) []string {
 // Each of the three is a branch of its own, so the search is restricted to
 // what the viewer may see before any row is ordered.
 func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
+	q, err := db.listQuery(ctx, rule, &f)
+	if err != nil {
+		return nil, err
+	} else if q == nil {
+		return &Page{}, nil
+	}
+	rows, err := db.q.Query(ctx, q.sql, append([]any{pgx.QueryExecModeCacheDescribe}, q.args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	p := &Page{}
+	p.Conversations, err = pgx.CollectRows(rows, scanListed)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	if len(p.Conversations) > f.Limit {
+		p.Conversations = p.Conversations[:f.Limit]
+		last := p.Conversations[f.Limit-1]
+		p.Next = pageCursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.String()
+	}
+	return p, nil
+}
+
+// ExplainConversations is EXPLAIN (ANALYZE, BUFFERS) of the query
+// ListConversations runs for f (after the viewer's facts are read): what
+// `make bench` shows of the plans, and what an operator reads when a list
+// is slow. It runs the query.
+func (db *DB) ExplainConversations(ctx context.Context, rule Rule, f ListFilter) (string, error) {
+	q, err := db.listQuery(ctx, rule, &f)
+	if err != nil || q == nil {
+		return "", err
+	}
+	rows, err := db.q.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+q.sql, append([]any{pgx.QueryExecModeCacheDescribe}, q.args...)...)
+	if err != nil {
+		return "", fmt.Errorf("explain conversations: %w", err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("explain conversations: %w", err)
+	}
+	return strings.Join(lines, "\n"), nil
+}
+
+type listQuery struct {
+	sql  string
+	args []any
+}
+
+// listQuery reads the viewer's facts and builds the list's statement; nil
+// for a search of no words, which finds nothing.
+func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQuery, error) {
 	if len(rule.Branches) == 0 || len(rule.Facts) == 0 {
 		return nil, errors.New("list conversations: no visibility rule")
 	}
@@ -155,54 +206,19 @@ func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*
 	}
 	words := searchWords(f.Query)
 	if f.Query != "" && len(words) == 0 {
-		return &Page{}, nil
+		return nil, nil
 	}
-
-	// The viewer's facts, and the search as a tsquery, in one round trip:
-	// the list is then planned on values, not on parameters it cannot see
-	// into.
-	facts := append([]string(nil), rule.Facts...)
-	factArgs := []any{f.ViewerID}
-	if len(words) > 0 {
-		var ws []string
-		for _, w := range words {
-			factArgs = append(factArgs, w)
-			alts := []string{fmt.Sprintf("plainto_tsquery('finnish', $%d)", len(factArgs))}
-			for _, p := range prefixes(w) {
-				// p is letters and digits only (searchWords): one lexeme.
-				// A word too short to be a useful prefix ("c" would be
-				// every word in c) is a whole word.
-				if utf8.RuneCountInString(p) < minPrefix {
-					p = p + ":"
-				} else {
-					p = p + ":*"
-				}
-				factArgs = append(factArgs, p)
-				alts = append(alts, fmt.Sprintf("to_tsquery('simple', $%d)", len(factArgs)))
-			}
-			ws = append(ws, "("+strings.Join(alts, " || ")+")")
-		}
-		facts = append(facts, "("+strings.Join(ws, " && ")+")::text")
-	}
-	resolved := make([][]int64, len(rule.Facts))
-	var tsquery string
-	dst := make([]any, 0, len(facts))
-	for i := range resolved {
-		dst = append(dst, &resolved[i])
-	}
-	if len(words) > 0 {
-		dst = append(dst, &tsquery)
-	}
-	if err := db.q.QueryRow(ctx, `SELECT `+strings.Join(facts, ", "), factArgs...).Scan(dst...); err != nil {
-		return nil, fmt.Errorf("list conversations: viewer: %w", err)
+	facts, tsquery, err := db.viewerFacts(ctx, rule, f.ViewerID, words)
+	if err != nil {
+		return nil, err
 	}
 
 	// The filters that are set, each a fixed fragment with its own
 	// parameter; $1 is the viewer.
-	args := []any{f.ViewerID}
+	q := &listQuery{args: []any{f.ViewerID}}
 	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
+		q.args = append(q.args, v)
+		return fmt.Sprintf("$%d", len(q.args))
 	}
 	var where []string
 	if f.Status != "" {
@@ -221,38 +237,7 @@ func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*
 	if cur != nil {
 		where = append(where, "(c.updated_at, c.id) < ("+arg(cur.UpdatedAt)+", "+arg(cur.ID)+")")
 	}
-	// The search's alternatives, each for a branch with or without staff
-	// powers.
-	var search []func(staff bool) string
-	if len(words) > 0 {
-		q := arg(tsquery) + "::tsquery"
-		search = append(search, func(staff bool) string {
-			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ ` + q + visibleKinds(staff) + `)`
-		})
-		var subject, sender []string
-		long := false
-		for _, w := range words {
-			// A long word anywhere inside; a short one, which has no trigram
-			// to look up, as a word of its own (w is letters and digits,
-			// nothing a pattern would read as an operator).
-			op, p := "ILIKE", "%"+escapeLike(w)+"%"
-			if utf8.RuneCountInString(w) < minTrigramWord {
-				op, p = "~*", `\m`+w+`\M`
-			} else {
-				long = true
-			}
-			p = arg(p)
-			subject = append(subject, "c.subject "+op+" "+p)
-			sender = append(sender, "(left(m.from_name, 200) || ' ' || left(m.from_addr, 200)) "+op+" "+p)
-		}
-		if long {
-			search = append(search, func(bool) string { return strings.Join(subject, " AND ") },
-				func(staff bool) string {
-					return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
-						strings.Join(sender, " AND ") + visibleKinds(staff) + `)`
-				})
-		}
-	}
+	search := searchPaths(words, tsquery, arg)
 	limit := arg(f.Limit + 1)
 	var branches []string
 	branch := func(conds ...string) {
@@ -262,13 +247,13 @@ func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*
 	// The facts the branches read, each bound once.
 	bound := map[int]string{}
 	for _, b := range rule.Branches {
-		if !holds(b, resolved) {
+		if !holds(b, facts) {
 			continue
 		}
 		sees := b.Sees
 		for _, i := range b.Needs {
 			if _, ok := bound[i]; !ok {
-				bound[i] = arg(resolved[i]) + "::bigint[]"
+				bound[i] = arg(facts[i]) + "::bigint[]"
 			}
 			sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), bound[i])
 		}
@@ -280,25 +265,91 @@ func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*
 			branch(append(conds, s(b.Staff))...)
 		}
 	}
-	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+listedColumns+`
-		FROM (SELECT u.id, u.updated_at FROM (`+strings.Join(branches, "\n\tUNION ")+`) u
-			ORDER BY u.updated_at DESC, u.id DESC LIMIT `+limit+`) top
-		JOIN conversations c ON c.id = top.id`+listedJoins+`
-		ORDER BY c.updated_at DESC, c.id DESC`, append([]any{pgx.QueryExecModeCacheDescribe}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
+	q.sql = `SELECT ` + conversationColumns + listedColumns + `
+		FROM (SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
+			ORDER BY u.updated_at DESC, u.id DESC LIMIT ` + limit + `) top
+		JOIN conversations c ON c.id = top.id` + listedJoins + `
+		ORDER BY c.updated_at DESC, c.id DESC`
+	return q, nil
+}
+
+// viewerFacts reads the rule's facts of the viewer and, for a search, its
+// words as one tsquery, in one round trip: the list is then planned on
+// values, not on parameters it cannot see into.
+func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words []string) ([][]int64, string, error) {
+	exprs := append([]string(nil), rule.Facts...)
+	args := []any{viewerID}
+	if len(words) > 0 {
+		var ws []string
+		for _, w := range words {
+			args = append(args, w)
+			alts := []string{fmt.Sprintf("plainto_tsquery('finnish', $%d)", len(args))}
+			for _, p := range prefixes(w) {
+				// p is letters and digits only (searchWords): one lexeme.
+				// A word too short to be a useful prefix ("c" would be
+				// every word in c) is a whole word.
+				if utf8.RuneCountInString(p) < minPrefix {
+					p += ":"
+				} else {
+					p += ":*"
+				}
+				args = append(args, p)
+				alts = append(alts, fmt.Sprintf("to_tsquery('simple', $%d)", len(args)))
+			}
+			ws = append(ws, "("+strings.Join(alts, " || ")+")")
+		}
+		exprs = append(exprs, "("+strings.Join(ws, " && ")+")::text")
 	}
-	p := &Page{}
-	p.Conversations, err = pgx.CollectRows(rows, scanListed)
-	if err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
+	facts := make([][]int64, len(rule.Facts))
+	var tsquery string
+	dst := make([]any, 0, len(exprs))
+	for i := range facts {
+		dst = append(dst, &facts[i])
 	}
-	if len(p.Conversations) > f.Limit {
-		p.Conversations = p.Conversations[:f.Limit]
-		last := p.Conversations[f.Limit-1]
-		p.Next = pageCursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.String()
+	if len(words) > 0 {
+		dst = append(dst, &tsquery)
 	}
-	return p, nil
+	if err := db.q.QueryRow(ctx, `SELECT `+strings.Join(exprs, ", "), args...).Scan(dst...); err != nil {
+		return nil, "", fmt.Errorf("list conversations: viewer: %w", err)
+	}
+	return facts, tsquery, nil
+}
+
+// searchPaths are a search's alternatives (see ListConversations), each a
+// condition on c for a branch with or without staff powers; none without
+// words.
+func searchPaths(words []string, tsquery string, arg func(any) string) []func(staff bool) string {
+	if len(words) == 0 {
+		return nil
+	}
+	q := arg(tsquery) + "::tsquery"
+	paths := []func(bool) string{func(staff bool) string {
+		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ ` + q + visibleKinds(staff) + `)`
+	}}
+	var subject, sender []string
+	long := false
+	for _, w := range words {
+		// A long word anywhere inside; a short one, which has no trigram to
+		// look up, as a word of its own (w is letters and digits, nothing a
+		// pattern would read as an operator).
+		op, p := "ILIKE", "%"+escapeLike(w)+"%"
+		if utf8.RuneCountInString(w) < minTrigramWord {
+			op, p = "~*", `\m`+w+`\M`
+		} else {
+			long = true
+		}
+		p = arg(p)
+		subject = append(subject, "c.subject "+op+" "+p)
+		sender = append(sender, "(left(m.from_name, 200) || ' ' || left(m.from_addr, 200)) "+op+" "+p)
+	}
+	if !long {
+		return paths
+	}
+	return append(paths, func(bool) string { return strings.Join(subject, " AND ") },
+		func(staff bool) string {
+			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
+				strings.Join(sender, " AND ") + visibleKinds(staff) + `)`
+		})
 }
 
 // holds reports whether a branch can hold at all: each fact it reads has

@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -182,6 +183,34 @@ func BenchmarkWeb(b *testing.B) {
 		}
 	}
 	b.Logf("%d conversations, %d messages; %d clients, %d requests each per figure", db.Conversations, db.Messages, benchClients, benchPerClient)
+	if path := os.Getenv("POSTDESK_BENCH_EXPLAIN"); path != "" {
+		benchExplain(b, svc, path, db, viewers)
+	}
+}
+
+// benchExplain writes the plans of the list and of the searches, for each
+// viewer, to path (POSTDESK_BENCH_EXPLAIN).
+func benchExplain(b *testing.B, svc *conversation.Service, path string, db *benchdata.DB, viewers []struct{ name, email string }) {
+	var out strings.Builder
+	fmt.Fprintf(&out, "EXPLAIN (ANALYZE, BUFFERS) of the inbox's queries at %d conversations, %d messages (%s)\n",
+		db.Conversations, db.Messages, db.Name)
+	for _, v := range viewers {
+		a, err := svc.ActorByEmail(context.Background(), v.email)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range []conversation.Filter{{}, {Status: store.StatusOpen}, {Query: "korvaus"}, {Query: "Virtanen"}, {Query: benchSearchNone}} {
+			plan, err := svc.ExplainList(context.Background(), a, f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fmt.Fprintf(&out, "\n=== %s (%s), status=%q q=%q\n%s\n", v.name, v.email, f.Status, f.Query, plan)
+		}
+	}
+	if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("plans written to %s", path)
 }
 
 // benchRun runs do from benchClients clients at once, benchPerClient times
