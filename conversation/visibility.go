@@ -73,13 +73,16 @@ func receivedBy(roles string) string {
 	return `EXISTS (SELECT 1 FROM conversation_roles cr WHERE cr.conversation_id = c.id AND cr.role_id = ANY (` + roles + `))`
 }
 
-// aboutOneOf is aboutSQL = ANY (companies) as two alternatives, each of
-// which an index serves: c's own company, or, without one, its customer's.
-func aboutOneOf(companies string, and ...string) []string {
+// aboutOneOf is aboutSQL = company (a fact of at most one element: NULL
+// when empty, which equals nothing) as two alternatives, each of which an
+// index serves in the order of activity: c's own company, or, without one,
+// its customer's.
+func aboutOneOf(company string, and ...string) []string {
 	pre := strings.Join(append(and, ""), " AND ")
+	one := `(` + company + `)[1]`
 	return []string{
-		pre + `c.company_id = ANY (` + companies + `)`,
-		pre + `c.company_id IS NULL AND c.customer_id IN (SELECT cu.id FROM users cu WHERE cu.company_id = ANY (` + companies + `))`,
+		pre + `c.company_id = ` + one,
+		pre + `c.company_id IS NULL AND c.customer_id IN (SELECT cu.id FROM users cu WHERE cu.company_id = ` + one + `)`,
 	}
 }
 

@@ -240,9 +240,15 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 	search := searchPaths(words, tsquery, arg)
 	limit := arg(f.Limit + 1)
 	var branches []string
-	branch := func(conds ...string) {
+	branch := func(hits bool, conds ...string) {
+		// Ordered by an expression no index holds, a branch is read in full
+		// (from the search's index) and then sorted: see searchPath.
+		order := "c.updated_at"
+		if hits {
+			order = "(c.updated_at + interval '0 s')"
+		}
 		branches = append(branches, `(SELECT c.id, c.updated_at FROM conversations c WHERE `+strings.Join(conds, " AND ")+`
-			ORDER BY c.updated_at DESC, c.id DESC LIMIT `+limit+`)`)
+			ORDER BY `+order+` DESC, c.id DESC LIMIT `+limit+`)`)
 	}
 	// The facts the branches read, each bound once.
 	bound := map[int]string{}
@@ -259,10 +265,10 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 		}
 		conds := append([]string{sees}, where...)
 		if len(search) == 0 {
-			branch(conds...)
+			branch(false, conds...)
 		}
 		for _, s := range search {
-			branch(append(conds, s(b.Staff))...)
+			branch(s.hits && b.Staff, append(conds, s.cond(b.Staff))...)
 		}
 	}
 	q.sql = `SELECT ` + conversationColumns + listedColumns + `
@@ -315,41 +321,68 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	return facts, tsquery, nil
 }
 
-// searchPaths are a search's alternatives (see ListConversations), each a
-// condition on c for a branch with or without staff powers; none without
-// words.
-func searchPaths(words []string, tsquery string, arg func(any) string) []func(staff bool) string {
+// searchPath is one of a search's alternatives (see ListConversations), a
+// condition on c for the branch that gives staff powers or for another.
+//
+// The branches differ in size, and so does what serves them. Every branch
+// but staff's is one person's or one company's conversations (hundreds,
+// a few thousand): it is read through its own index, and the search is
+// tested on its rows, in a form no search index serves, so that the planner
+// cannot take the long way. The staff branch is a role's conversations (a
+// third of all, or more): there the full text may be read either way (the
+// planner's estimates for it are good), but the trigram paths are read from
+// their index and only then ordered (hits), because a word can be frequent
+// in all subjects and absent from the role's, and walking the role's
+// conversations by activity looking for it would read them all.
+type searchPath struct {
+	cond func(staff bool) string
+	hits bool
+}
+
+// searchPaths are a search's alternatives; none without words.
+func searchPaths(words []string, tsquery string, arg func(any) string) []searchPath {
 	if len(words) == 0 {
 		return nil
 	}
 	q := arg(tsquery) + "::tsquery"
-	paths := []func(bool) string{func(staff bool) string {
+	paths := []searchPath{{cond: func(staff bool) string {
 		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ ` + q + visibleKinds(staff) + `)`
-	}}
-	var subject, sender []string
+	}}}
+	const sender = "(left(m.from_name, 200) || ' ' || left(m.from_addr, 200))"
+	var subjectIdx, senderIdx, subjectRow, senderRow []string
 	long := false
 	for _, w := range words {
 		// A long word anywhere inside; a short one, which has no trigram to
-		// look up, as a word of its own (w is letters and digits, nothing a
-		// pattern would read as an operator).
-		op, p := "ILIKE", "%"+escapeLike(w)+"%"
+		// look up, as a word of its own (w is lowercase letters and digits,
+		// nothing a pattern would read as an operator).
 		if utf8.RuneCountInString(w) < minTrigramWord {
-			op, p = "~*", `\m`+w+`\M`
-		} else {
-			long = true
+			p := arg(`\m` + w + `\M`)
+			subjectIdx, senderIdx = append(subjectIdx, "c.subject ~* "+p), append(senderIdx, sender+" ~* "+p)
+			subjectRow, senderRow = append(subjectRow, "lower(c.subject) ~ "+p), append(senderRow, "lower("+sender+") ~ "+p)
+			continue
 		}
-		p = arg(p)
-		subject = append(subject, "c.subject "+op+" "+p)
-		sender = append(sender, "(left(m.from_name, 200) || ' ' || left(m.from_addr, 200)) "+op+" "+p)
+		long = true
+		lw := arg(w)
+		p := "('%' || " + lw + " || '%')"
+		subjectIdx, senderIdx = append(subjectIdx, "c.subject ILIKE "+p), append(senderIdx, sender+" ILIKE "+p)
+		subjectRow = append(subjectRow, "strpos(lower(c.subject), "+lw+") > 0")
+		senderRow = append(senderRow, "strpos(lower("+sender+"), "+lw+") > 0")
 	}
 	if !long {
 		return paths
 	}
-	return append(paths, func(bool) string { return strings.Join(subject, " AND ") },
-		func(staff bool) string {
+	pick := func(staff bool, idx, row []string) string {
+		if staff {
+			return strings.Join(idx, " AND ")
+		}
+		return strings.Join(row, " AND ")
+	}
+	return append(paths,
+		searchPath{hits: true, cond: func(staff bool) string { return pick(staff, subjectIdx, subjectRow) }},
+		searchPath{hits: true, cond: func(staff bool) string {
 			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
-				strings.Join(sender, " AND ") + visibleKinds(staff) + `)`
-		})
+				pick(staff, senderIdx, senderRow) + visibleKinds(staff) + `)`
+		}})
 }
 
 // holds reports whether a branch can hold at all: each fact it reads has
@@ -399,9 +432,4 @@ func scanListed(row pgx.CollectableRow) (Listed, error) {
 		l.Roles = append(l.Roles, RoleName{ID: ids[i], Key: keys[i], Name: names[i]})
 	}
 	return l, err
-}
-
-// escapeLike keeps % and _ in a search literal.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

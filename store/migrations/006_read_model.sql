@@ -14,6 +14,9 @@ CREATE INDEX conversations_company ON conversations (company_id, updated_at DESC
 CREATE INDEX conversations_assignee ON conversations (assignee_id, updated_at DESC, id DESC) WHERE assignee_id IS NOT NULL;
 CREATE INDEX conversations_status ON conversations (status, updated_at DESC, id DESC);
 CREATE INDEX conversations_handler ON conversations (handler_id, updated_at DESC, id DESC) WHERE handler_id IS NOT NULL;
+-- A conversation of no company of its own is about its customer's: the
+-- company branches read these by customer.
+CREATE INDEX conversations_nocompany ON conversations (customer_id, updated_at DESC, id DESC) WHERE company_id IS NULL;
 
 -- Search. Words by full text in two configurations at once: 'finnish'
 -- (the Snowball stemmer: palkka and palkastani are both palk) and 'simple'
