@@ -237,7 +237,10 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 	if cur != nil {
 		where = append(where, "(c.updated_at, c.id) < ("+arg(cur.UpdatedAt)+", "+arg(cur.ID)+")")
 	}
-	search := searchPaths(words, tsquery, arg)
+	search, err := db.searchPaths(ctx, words, tsquery, arg)
+	if err != nil {
+		return nil, err
+	}
 	limit := arg(f.Limit + 1)
 	var branches []string
 	branch := func(hits bool, conds ...string) {
@@ -268,7 +271,8 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 			branch(false, conds...)
 		}
 		for _, s := range search {
-			branch(s.hits && b.Staff, append(conds, s.cond(b.Staff))...)
+			hits := s.rare || (s.trigram && b.Staff)
+			branch(hits, append(conds, s.cond(b.Staff, hits))...)
 		}
 	}
 	q.sql = `SELECT ` + conversationColumns + listedColumns + `
@@ -321,68 +325,113 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	return facts, tsquery, nil
 }
 
-// searchPath is one of a search's alternatives (see ListConversations), a
-// condition on c for the branch that gives staff powers or for another.
+// searchPath is one of a search's alternatives (see ListConversations): a
+// condition on c, written for a branch with staff powers or without, and
+// with its words in a form the search's index serves or in one it does
+// not.
 //
-// The branches differ in size, and so does what serves them. Every branch
-// but staff's is one person's or one company's conversations (hundreds,
-// a few thousand): it is read through its own index, and the search is
-// tested on its rows, in a form no search index serves, so that the planner
-// cannot take the long way. The staff branch is a role's conversations (a
-// third of all, or more): there the full text may be read either way (the
-// planner's estimates for it are good), but the trigram paths are read from
-// their index and only then ordered (hits), because a word can be frequent
-// in all subjects and absent from the role's, and walking the role's
-// conversations by activity looking for it would read them all.
+// Each branch either walks its conversations newest first, testing the
+// search on each, or reads the search's hits from its index and orders
+// them (hits). Which is quicker depends on how many hits there are, which
+// PostgreSQL's estimates get wrong exactly where it matters: a word absent
+// from what the viewer may see, or from the whole database, makes the walk
+// read every row the viewer may see, while a word in every other message
+// makes the hits a million rows. So the hits are counted first, up to
+// rareHits: a rare search reads its hits in every branch; a frequent one
+// walks, except that the subject's trigram path in the staff branch (a
+// role's conversations, a third of all or more) still reads its hits,
+// because subjects follow the categories, so a word frequent in all
+// subjects can be absent from the role's and the walk would then read them
+// all. Senders write to every category, and their frequent names are
+// walked. The other branches are one person's or one company's
+// conversations: walking them is bounded.
 type searchPath struct {
-	cond func(staff bool) string
-	hits bool
+	cond    func(staff, indexed bool) string
+	rare    bool // fewer hits than rareHits
+	trigram bool // on the subject: read from its index in the staff branch
 }
 
+// rareHits is how many hits a search may have to be read from its index in
+// every branch.
+const rareHits = 2000
+
 // searchPaths are a search's alternatives; none without words.
-func searchPaths(words []string, tsquery string, arg func(any) string) []searchPath {
+func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, arg func(any) string) ([]searchPath, error) {
 	if len(words) == 0 {
-		return nil
+		return nil, nil
 	}
+	// The counts, each up to rareHits, in one round trip.
+	countArgs := []any{tsquery}
+	cw := trigramConds(words, func(v any) string {
+		countArgs = append(countArgs, v)
+		return fmt.Sprintf("$%d", len(countArgs))
+	})
+	upTo := fmt.Sprint(rareHits)
+	counts := `SELECT (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.search @@ $1::tsquery LIMIT ` + upTo + `) h)`
+	var n [3]int
+	dst := []any{&n[0]}
+	if cw.long {
+		counts += `, (SELECT count(*) FROM (SELECT 1 FROM conversations c WHERE ` + strings.Join(cw.subjectIdx, " AND ") + ` LIMIT ` + upTo + `) h)` +
+			`, (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.direction = 'in' AND ` + strings.Join(cw.senderIdx, " AND ") +
+			` LIMIT ` + upTo + `) h)`
+		dst = append(dst, &n[1], &n[2])
+	}
+	if err := db.q.QueryRow(ctx, counts, append([]any{pgx.QueryExecModeCacheDescribe}, countArgs...)...).Scan(dst...); err != nil {
+		return nil, fmt.Errorf("list conversations: search: %w", err)
+	}
+
 	q := arg(tsquery) + "::tsquery"
-	paths := []searchPath{{cond: func(staff bool) string {
+	paths := []searchPath{{rare: n[0] < rareHits, cond: func(staff, _ bool) string {
 		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ ` + q + visibleKinds(staff) + `)`
 	}}}
+	if !cw.long {
+		return paths, nil
+	}
+	w := trigramConds(words, arg)
+	pick := func(indexed bool, idx, row []string) string {
+		if indexed {
+			return strings.Join(idx, " AND ")
+		}
+		return strings.Join(row, " AND ")
+	}
+	return append(paths,
+		searchPath{trigram: true, rare: n[1] < rareHits, cond: func(_, indexed bool) string { return pick(indexed, w.subjectIdx, w.subjectRow) }},
+		searchPath{rare: n[2] < rareHits, cond: func(staff, indexed bool) string {
+			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
+				pick(indexed, w.senderIdx, w.senderRow) + visibleKinds(staff) + `)`
+		}}), nil
+}
+
+// wordConds are a search's words as trigram conditions on the subject of c
+// and on the sender of a message m: in the form the trigram indexes serve
+// (Idx) and in one they do not (Row). long: some word is long enough to be
+// looked up by trigram; without one, there are no trigram paths.
+type wordConds struct {
+	subjectIdx, senderIdx, subjectRow, senderRow []string
+	long                                         bool
+}
+
+func trigramConds(words []string, arg func(any) string) wordConds {
 	const sender = "(left(m.from_name, 200) || ' ' || left(m.from_addr, 200))"
-	var subjectIdx, senderIdx, subjectRow, senderRow []string
-	long := false
+	var c wordConds
 	for _, w := range words {
 		// A long word anywhere inside; a short one, which has no trigram to
 		// look up, as a word of its own (w is lowercase letters and digits,
 		// nothing a pattern would read as an operator).
 		if utf8.RuneCountInString(w) < minTrigramWord {
 			p := arg(`\m` + w + `\M`)
-			subjectIdx, senderIdx = append(subjectIdx, "c.subject ~* "+p), append(senderIdx, sender+" ~* "+p)
-			subjectRow, senderRow = append(subjectRow, "lower(c.subject) ~ "+p), append(senderRow, "lower("+sender+") ~ "+p)
+			c.subjectIdx, c.senderIdx = append(c.subjectIdx, "c.subject ~* "+p), append(c.senderIdx, sender+" ~* "+p)
+			c.subjectRow, c.senderRow = append(c.subjectRow, "lower(c.subject) ~ "+p), append(c.senderRow, "lower("+sender+") ~ "+p)
 			continue
 		}
-		long = true
+		c.long = true
 		lw := arg(w)
 		p := "('%' || " + lw + " || '%')"
-		subjectIdx, senderIdx = append(subjectIdx, "c.subject ILIKE "+p), append(senderIdx, sender+" ILIKE "+p)
-		subjectRow = append(subjectRow, "strpos(lower(c.subject), "+lw+") > 0")
-		senderRow = append(senderRow, "strpos(lower("+sender+"), "+lw+") > 0")
+		c.subjectIdx, c.senderIdx = append(c.subjectIdx, "c.subject ILIKE "+p), append(c.senderIdx, sender+" ILIKE "+p)
+		c.subjectRow = append(c.subjectRow, "strpos(lower(c.subject), "+lw+") > 0")
+		c.senderRow = append(c.senderRow, "strpos(lower("+sender+"), "+lw+") > 0")
 	}
-	if !long {
-		return paths
-	}
-	pick := func(staff bool, idx, row []string) string {
-		if staff {
-			return strings.Join(idx, " AND ")
-		}
-		return strings.Join(row, " AND ")
-	}
-	return append(paths,
-		searchPath{hits: true, cond: func(staff bool) string { return pick(staff, subjectIdx, subjectRow) }},
-		searchPath{hits: true, cond: func(staff bool) string {
-			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
-				pick(staff, senderIdx, senderRow) + visibleKinds(staff) + `)`
-		}})
+	return c
 }
 
 // holds reports whether a branch can hold at all: each fact it reads has
