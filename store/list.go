@@ -146,7 +146,7 @@ func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*
 	} else if q == nil {
 		return &Page{}, nil
 	}
-	rows, err := db.q.Query(ctx, q.sql, append([]any{pgx.QueryExecModeCacheDescribe}, q.args...)...)
+	rows, err := db.q.Query(ctx, q.sql, append([]any{q.mode}, q.args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
@@ -172,7 +172,7 @@ func (db *DB) ExplainConversations(ctx context.Context, rule Rule, f ListFilter)
 	if err != nil || q == nil {
 		return "", err
 	}
-	rows, err := db.q.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+q.sql, append([]any{pgx.QueryExecModeCacheDescribe}, q.args...)...)
+	rows, err := db.q.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+q.sql, append([]any{pgx.QueryExecModeExec}, q.args...)...)
 	if err != nil {
 		return "", fmt.Errorf("explain conversations: %w", err)
 	}
@@ -186,6 +186,11 @@ func (db *DB) ExplainConversations(ctx context.Context, rule Rule, f ListFilter)
 type listQuery struct {
 	sql  string
 	args []any
+	// mode: a list is a prepared statement, planned for the values it runs
+	// with at first and then, as PostgreSQL sees fit, once for all (its
+	// planning costs more than most runs); a search is planned for its
+	// words every time, since what serves it depends on them.
+	mode pgx.QueryExecMode
 }
 
 // listQuery reads the viewer's facts and builds the list's statement; nil
@@ -215,7 +220,10 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 
 	// The filters that are set, each a fixed fragment with its own
 	// parameter; $1 is the viewer.
-	q := &listQuery{args: []any{f.ViewerID}}
+	q := &listQuery{args: []any{f.ViewerID}, mode: pgx.QueryExecModeCacheStatement}
+	if len(words) > 0 {
+		q.mode = pgx.QueryExecModeCacheDescribe
+	}
 	arg := func(v any) string {
 		q.args = append(q.args, v)
 		return fmt.Sprintf("$%d", len(q.args))
