@@ -279,7 +279,12 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 			branch(false, conds...)
 		}
 		for _, s := range search {
-			hits := s.rare || (s.trigram && b.Staff)
+			hits := s.rare
+			if s.trigram && b.Staff && !hits {
+				if hits, err = db.fewHits(ctx, f.ViewerID, b, facts, words); err != nil {
+					return nil, err
+				}
+			}
 			branch(hits, append(conds, s.cond(b.Staff, hits))...)
 		}
 	}
@@ -346,17 +351,17 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 // read every row the viewer may see, while a word in every other message
 // makes the hits a million rows. So the hits are counted first, up to
 // rareHits: a rare search reads its hits in every branch; a frequent one
-// walks, except that the subject's trigram path in the staff branch (a
-// role's conversations, a third of all or more) still reads its hits,
-// because subjects follow the categories, so a word frequent in all
-// subjects can be absent from the role's and the walk would then read them
-// all. Senders write to every category, and their frequent names are
+// walks. The subject's trigram path in the staff branch (a role's
+// conversations, a third of all or more) is counted inside the branch
+// (fewHits), because subjects follow the categories: a word frequent in
+// all subjects can be absent from the role's, and the walk would then read
+// them all. Senders write to every category, and their frequent names are
 // walked. The other branches are one person's or one company's
 // conversations: walking them is bounded.
 type searchPath struct {
 	cond    func(staff, indexed bool) string
 	rare    bool // fewer hits than rareHits
-	trigram bool // on the subject: read from its index in the staff branch
+	trigram bool // on the subject: in the staff branch, counted there (fewHits)
 }
 
 // rareHits is how many hits a search may have to be read from its index in
@@ -408,6 +413,31 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
 				pick(indexed, w.senderIdx, w.senderRow) + visibleKinds(staff) + `)`
 		}}), nil
+}
+
+// fewHits reports whether the subject's trigram path has fewer than
+// rareHits hits inside a branch, counted in the index that holds both (the
+// receiver roles and the subject: see migration 006).
+func (db *DB) fewHits(ctx context.Context, viewerID int64, b Branch, facts [][]int64, words []string) (bool, error) {
+	args := []any{viewerID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	sees := b.Sees
+	for _, i := range b.Needs {
+		sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), arg(facts[i])+"::bigint[]")
+	}
+	w := trigramConds(words, arg)
+	// v names the type of $1, the viewer, which a branch may not read.
+	var n int
+	err := db.q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM conversations c, (SELECT $1::bigint AS id) v
+		WHERE `+sees+` AND `+strings.Join(w.subjectIdx, " AND ")+` LIMIT `+fmt.Sprint(rareHits)+`) h`,
+		append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("list conversations: search: %w", err)
+	}
+	return n < rareHits, nil
 }
 
 // wordConds are a search's words as trigram conditions on the subject of c

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -222,12 +223,16 @@ func (g *plan) copyConversations(ctx context.Context, conn *pgx.Conn, from, to i
 		if status == "solved" {
 			solved = &updated
 		}
-		row := []any{id, int64(1000 + i), subject, g.cats[cat.key], status, handler, customerID, assignee, company, person,
-			created, updated, solved}
 		var roles [][]any
+		var roleIDs []int64
 		for _, k := range cat.roles {
 			roles = append(roles, []any{id, g.roles[k]})
+			roleIDs = append(roleIDs, g.roles[k])
 		}
+		// The load skips triggers: the mirror of the receivers is written here.
+		slices.Sort(roleIDs)
+		row := []any{id, int64(1000 + i), subject, g.cats[cat.key], status, handler, customerID, assignee, company, person,
+			created, updated, solved, roleIDs}
 		parts := [][]any{{id, g.customerEmail(ci), customerID}}
 		k := 1 + r.IntN(5)
 		msgs := make([]message, k)
@@ -267,7 +272,7 @@ func (g *plan) copyConversations(ctx context.Context, conn *pgx.Conn, from, to i
 	var msgs []message
 	flush := func() error {
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"conversations"}, []string{"id", "number", "subject", "category_id", "status",
-			"handler_id", "customer_id", "assignee_id", "company_id", "person_id", "created_at", "updated_at", "solved_at"},
+			"handler_id", "customer_id", "assignee_id", "company_id", "person_id", "created_at", "updated_at", "solved_at", "role_ids"},
 			pgx.CopyFromRows(convRows)); err != nil {
 			return err
 		}

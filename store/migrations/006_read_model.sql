@@ -37,6 +37,33 @@ ALTER TABLE messages ADD COLUMN search tsvector GENERATED ALWAYS AS (
 ) STORED;
 CREATE INDEX messages_search ON messages USING gin (search);
 
-CREATE INDEX conversations_subject_trgm ON conversations USING gin (subject gin_trgm_ops);
+-- The receiver roles of a conversation, mirrored from conversation_roles
+-- onto its row (by the triggers below, whoever writes them), so that one
+-- GIN index holds a role's conversations and their subjects' trigrams
+-- together: a word frequent in the subjects of one category and absent
+-- from another's is then found, or found missing, for a role inside the
+-- index, without reading the other category's rows. The visibility rule
+-- reads the column (conversation.receivedBy).
+ALTER TABLE conversations ADD COLUMN role_ids bigint[] NOT NULL DEFAULT '{}';
+UPDATE conversations c SET role_ids = r.ids
+    FROM (SELECT conversation_id, array_agg(role_id ORDER BY role_id) AS ids FROM conversation_roles GROUP BY conversation_id) r
+    WHERE r.conversation_id = c.id;
+
+CREATE FUNCTION conversation_roles_mirror() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE conversations c SET role_ids = coalesce(
+            (SELECT array_agg(cr.role_id ORDER BY cr.role_id) FROM conversation_roles cr WHERE cr.conversation_id = c.id), '{}')
+        WHERE c.id IN (SELECT conversation_id FROM changed);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER conversation_roles_inserted AFTER INSERT ON conversation_roles
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION conversation_roles_mirror();
+CREATE TRIGGER conversation_roles_updated AFTER UPDATE ON conversation_roles
+    REFERENCING NEW TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION conversation_roles_mirror();
+CREATE TRIGGER conversation_roles_deleted AFTER DELETE ON conversation_roles
+    REFERENCING OLD TABLE AS changed FOR EACH STATEMENT EXECUTE FUNCTION conversation_roles_mirror();
+
+-- Serves a role's conversations (role_ids && ...), subjects alone, and both.
+CREATE INDEX conversations_roles_subject ON conversations USING gin (role_ids, subject gin_trgm_ops);
 CREATE INDEX messages_sender_trgm ON messages USING gin ((left(from_name, 200) || ' ' || left(from_addr, 200)) gin_trgm_ops)
     WHERE direction = 'in';
