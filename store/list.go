@@ -320,8 +320,13 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 		}
 		exprs = append(exprs, "("+strings.Join(ws, " && ")+")::text")
 	}
+	// A list of many branches is costed like a report, and PostgreSQL's
+	// JIT then compiles it for longer (150 ms) than it runs (a few): off for
+	// the rest of the transaction (List runs in one; on the pool it is a
+	// no-op).
+	exprs = append(exprs, `set_config('jit', 'off', true)`)
 	facts := make([][]int64, len(rule.Facts))
-	var tsquery string
+	var tsquery, jit string
 	dst := make([]any, 0, len(exprs))
 	for i := range facts {
 		dst = append(dst, &facts[i])
@@ -329,6 +334,7 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	if len(words) > 0 {
 		dst = append(dst, &tsquery)
 	}
+	dst = append(dst, &jit)
 	if err := db.q.QueryRow(ctx, `SELECT `+strings.Join(exprs, ", "), args...).Scan(dst...); err != nil {
 		return nil, "", fmt.Errorf("list conversations: viewer: %w", err)
 	}
