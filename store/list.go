@@ -369,7 +369,7 @@ type searchPath struct {
 
 // rareHits is how many hits a search may have to be read from its index in
 // every branch.
-const rareHits = 500
+const rareHits = 2000
 
 // searchPaths are a search's alternatives; none without words.
 func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, arg func(any) string) ([]searchPath, error) {
