@@ -216,7 +216,7 @@ func TestVisibility(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listed := slices.ContainsFunc(page.Conversations, func(c store.Conversation) bool { return c.ID == tc.conv.ID })
+		listed := slices.ContainsFunc(page.Conversations, func(c store.Listed) bool { return c.ID == tc.conv.ID })
 		if listed != tc.see {
 			t.Errorf("%s lists %q: %v, want %v", tc.who, tc.conv.Subject, listed, tc.see)
 		}

@@ -73,8 +73,40 @@ type Filter struct {
 	Limit                                 int
 }
 
-// List returns the conversations the actor may see, newest activity first.
+// List returns the conversations the actor may see, newest activity first
+// (see store.ListConversations for how the rule, the filters and the
+// search are read).
 func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, error) {
+	lf, err := listFilter(a, f)
+	if err != nil {
+		return nil, err
+	}
+	var p *store.Page
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		p, err = tx.ListConversations(ctx, rule, lf)
+		return err
+	})
+	if errors.Is(err, store.ErrInvalidInput) {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return p, err
+}
+
+// ExplainList is the query plan of List, run (EXPLAIN ANALYZE): for the
+// benchmarks and for an operator looking into a slow inbox.
+func (s *Service) ExplainList(ctx context.Context, a *Actor, f Filter) (plan string, err error) {
+	lf, err := listFilter(a, f)
+	if err != nil {
+		return "", err
+	}
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		plan, err = tx.ExplainConversations(ctx, rule, lf)
+		return err
+	})
+	return plan, err
+}
+
+func listFilter(a *Actor, f Filter) (store.ListFilter, error) {
 	lf := store.ListFilter{ViewerID: a.User.ID, Status: f.Status, Category: f.Category, Role: f.Role,
 		Query: f.Query, Cursor: f.Cursor, Limit: f.Limit}
 	if f.HandledByMe {
@@ -83,17 +115,9 @@ func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, er
 	switch f.Status {
 	case "", store.StatusNew, store.StatusOpen, store.StatusWaiting, store.StatusSolved:
 	default:
-		return nil, invalid("unknown status %q", f.Status)
+		return lf, invalid("unknown status %q", f.Status)
 	}
-	var p *store.Page
-	err := s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
-		p, err = tx.ListConversations(ctx, rule, lf)
-		return err
-	})
-	if errors.Is(err, store.ErrInvalidInput) {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	return p, err
+	return lf, nil
 }
 
 // Attachment returns a file's metadata and content when the actor may see

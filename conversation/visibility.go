@@ -48,52 +48,104 @@ const (
 // aboutSQL is the company the conversation c is about.
 const aboutSQL = `coalesce(c.company_id, (SELECT cu.company_id FROM users cu WHERE cu.id = c.customer_id))`
 
+// What a clause asks of the viewer alone, apart from their id: the facts,
+// each a bigint[] over {viewer}. A list resolves them once, up front, so that
+// its branches are plain conditions on the conversation an index can serve;
+// a check of one conversation (and a recipient list) evaluates them in place.
+// An empty fact holds for no conversation: every clause that names one is
+// a conjunction, so a list skips the clause's branches altogether.
+var viewerFacts = []struct{ name, sql string }{
+	{"{staff_roles}", `ARRAY(SELECT rm.role_id FROM role_members rm JOIN roles r ON r.id = rm.role_id AND r.staff
+		WHERE rm.user_id = {viewer})`},
+	{"{other_roles}", `ARRAY(SELECT rm.role_id FROM role_members rm JOIN roles r ON r.id = rm.role_id AND NOT r.staff
+		WHERE rm.user_id = {viewer})`},
+	// The viewer's company; none for a user without one, so that they are
+	// nobody's company member or manager.
+	{"{company}", `ARRAY(SELECT vu.company_id FROM users vu WHERE vu.id = {viewer} AND vu.company_id IS NOT NULL)`},
+	// Their company when they hold the manager permission.
+	{"{managed}", `ARRAY(SELECT vu.company_id FROM users vu WHERE vu.id = {viewer} AND vu.company_id IS NOT NULL
+		AND EXISTS (SELECT 1 FROM role_members rm JOIN roles r ON r.id = rm.role_id
+			WHERE rm.user_id = {viewer} AND '` + config.MayManage + `' = ANY (r.permissions)))`},
+}
+
+// receivedBy: a receiver role of c is one of roles. c.role_ids mirrors
+// conversation_roles (migration 006's triggers), on the row, where one index
+// holds it with the subject.
+func receivedBy(roles string) string {
+	return `c.role_ids && ` + roles
+}
+
+// aboutOneOf is aboutSQL = company (a fact of at most one element: NULL
+// when empty, which equals nothing) as two alternatives, each of which an
+// index serves in the order of activity: c's own company, or, without one,
+// its customer's.
+func aboutOneOf(company string, and ...string) []string {
+	pre := strings.Join(append(and, ""), " AND ")
+	one := `(` + company + `)[1]`
+	return []string{
+		pre + `c.company_id = ` + one,
+		pre + `c.company_id IS NULL AND c.customer_id IN (SELECT cu.id FROM users cu WHERE cu.company_id = ` + one + `)`,
+	}
+}
+
 // visibilityClauses is the rule: for each reason, its SQL condition on the
-// conversation c and the viewer, written VIEWER (their id) and
-// VIEWER_COMPANY (their company, NULL for none; NULL never equals, so a user
-// without a company is nobody's company member or manager).
-//
-// The cheap conditions come first, and each clause tests what needs no
-// lookup per conversation before what does: lists evaluate them row by row.
+// conversation c and the viewer ({viewer}, their id, and the facts above),
+// as alternatives (any one suffices). The cheap conditions come first.
 var visibilityClauses = []struct {
 	reason Reason
-	sql    string
+	paths  []string
 }{
-	{ReasonCustomer, `c.customer_id = VIEWER`},
-	{ReasonAssignee, `c.assignee_id = VIEWER`},
-	{ReasonStaff, `EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id AND r.staff
-		JOIN role_members rm ON rm.role_id = cr.role_id WHERE cr.conversation_id = c.id AND rm.user_id = VIEWER)`},
-	{ReasonCompany, `(EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id AND NOT r.staff
-		JOIN role_members rm ON rm.role_id = cr.role_id WHERE cr.conversation_id = c.id AND rm.user_id = VIEWER)
-		AND VIEWER_COMPANY = ` + aboutSQL + `)`},
-	{ReasonManager, `(EXISTS (SELECT 1 FROM role_members rm JOIN roles r ON r.id = rm.role_id
-		WHERE rm.user_id = VIEWER AND '` + config.MayManage + `' = ANY (r.permissions))
-		AND VIEWER_COMPANY = ` + aboutSQL + `)`},
+	{ReasonCustomer, []string{`c.customer_id = {viewer}`}},
+	{ReasonAssignee, []string{`c.assignee_id = {viewer}`}},
+	{ReasonStaff, []string{receivedBy("{staff_roles}")}},
+	{ReasonCompany, aboutOneOf("{company}", receivedBy("{other_roles}"))},
+	{ReasonManager, aboutOneOf("{managed}")},
 }
 
 // rule is visibilityClauses made into the store's forms: the viewer as the
-// parameter $1 for lists and checks (their company read once per query), and
-// as the row v of users for recipient lists.
+// parameter $1 for checks (each fact a subquery, evaluated once per query),
+// as the row v of users for recipient lists, and, for lists, as branches
+// over the facts resolved up front (the fact i written {i}).
 var rule = func() store.Rule {
-	param := strings.NewReplacer("VIEWER_COMPANY", "(SELECT vu.company_id FROM users vu WHERE vu.id = $1)", "VIEWER", "$1")
-	row := strings.NewReplacer("VIEWER_COMPANY", "v.company_id", "VIEWER", "v.id")
-	var sees, reasons []string
-	staff := ""
-	for _, cl := range visibilityClauses {
-		if cl.reason == ReasonStaff {
-			staff = cl.sql
+	inPlace := func(viewer string) func(string) string {
+		var facts []string
+		for _, f := range viewerFacts {
+			facts = append(facts, f.name, f.sql)
 		}
-		sees = append(sees, cl.sql)
-		reasons = append(reasons, "CASE WHEN "+cl.sql+" THEN '"+string(cl.reason)+"' END")
+		fr, vr := strings.NewReplacer(facts...), strings.NewReplacer("{viewer}", viewer)
+		return func(s string) string { return vr.Replace(fr.Replace(s)) }
+	}
+	param, row := inPlace("$1"), inPlace("v.id")
+	var sees, reasons []string
+	var r store.Rule
+	for _, f := range viewerFacts {
+		r.Facts = append(r.Facts, param(f.sql))
+	}
+	for _, cl := range visibilityClauses {
+		either := "(" + strings.Join(cl.paths, " OR ") + ")"
+		if cl.reason == ReasonStaff {
+			r.Staff = param(either)
+		}
+		sees = append(sees, either)
+		reasons = append(reasons, "CASE WHEN "+either+" THEN '"+string(cl.reason)+"' END")
+		for _, p := range cl.paths {
+			b := store.Branch{Reason: string(cl.reason), Staff: cl.reason == ReasonStaff}
+			var bind []string
+			for i, f := range viewerFacts {
+				if strings.Contains(p, f.name) {
+					b.Needs = append(b.Needs, i)
+				}
+				bind = append(bind, f.name, fmt.Sprintf("{%d}", i))
+			}
+			b.Sees = strings.NewReplacer(append(bind, "{viewer}", "$1")...).Replace(p)
+			r.Branches = append(r.Branches, b)
+		}
 	}
 	or := "(" + strings.Join(sees, "\n\tOR ") + ")"
-	return store.Rule{
-		Sees:    param.Replace(or),
-		Staff:   param.Replace(staff),
-		Reasons: param.Replace("array_remove(ARRAY[" + strings.Join(reasons, ", ") + "]::text[], NULL)"),
-		SeesRow: row.Replace(or),
-		About:   aboutSQL,
-	}
+	r.Sees, r.SeesRow = param(or), row(or)
+	r.Reasons = param("array_remove(ARRAY[" + strings.Join(reasons, ", ") + "]::text[], NULL)")
+	r.About = aboutSQL
+	return r
 }()
 
 // Visibility is what the rule says of one user and one conversation.

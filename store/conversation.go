@@ -2,9 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -220,6 +217,24 @@ type Rule struct {
 	Reasons string // text[]: why the viewer may see c; empty: they may not
 	SeesRow string // boolean: the user v may see c
 	About   string // bigint: the company c is about, or NULL
+
+	// For lists, the same rule split so that an index serves each part:
+	// Facts are what it asks of the viewer alone (each a bigint[] over $1,
+	// read once per list), and Sees is the OR of the Branches, in which the
+	// viewer is $1 and the fact i is written {i} (the list binds it).
+	Facts    []string
+	Branches []Branch
+}
+
+// Branch is one alternative of the rule: a condition on c alone once the
+// viewer's facts are known.
+type Branch struct {
+	Reason string
+	Sees   string // boolean over c, $1 and the facts
+	// Needs are the facts the branch reads: when one of them is empty, it
+	// holds for no conversation and the list leaves it out.
+	Needs []int
+	Staff bool // the branch gives staff powers (and with them the notes)
 }
 
 // ViewReasons lists why a user may see a conversation: none means they may
@@ -273,109 +288,4 @@ func (db *DB) AboutCompany(ctx context.Context, rule Rule, conversationID int64)
 		return nil, notFound(err, fmt.Sprintf("conversation %d", conversationID))
 	}
 	return id, nil
-}
-
-// ListFilter selects conversations for a viewer.
-type ListFilter struct {
-	ViewerID  int64
-	Status    string // "" for any
-	Category  string // key
-	Role      string // key of a receiver role
-	HandlerID *int64 // "handled by me"
-	Query     string // full-text search over subjects, senders and texts
-	Cursor    string // from a previous page's Next
-	Limit     int    // default 50
-}
-
-// Page is one page of conversations, newest activity first.
-type Page struct {
-	Conversations []Conversation
-	Next          string // "" on the last page
-}
-
-type pageCursor struct {
-	UpdatedAt time.Time `json:"u"`
-	ID        int64     `json:"i"`
-}
-
-// ListConversations lists what the viewer may see by the rule, newest
-// activity first, paged by a keyset cursor so that deep pages cost what the
-// first does.
-func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
-	if rule.Sees == "" || rule.Staff == "" {
-		return nil, errors.New("list conversations: no visibility rule")
-	}
-	if f.Limit <= 0 || f.Limit > 200 {
-		f.Limit = 50
-	}
-	var cur *pageCursor
-	if f.Cursor != "" {
-		b, err := base64.RawURLEncoding.DecodeString(f.Cursor)
-		if err == nil {
-			cur = &pageCursor{}
-			err = json.Unmarshal(b, cur)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("bad cursor: %w", ErrInvalidInput)
-		}
-	}
-	// The WHERE is built from the filters that are set, each a fixed
-	// fragment with its own parameter; $1 is always the viewer.
-	where := []string{rule.Sees}
-	args := []any{f.ViewerID}
-	arg := func(v any) string {
-		args = append(args, v)
-		return fmt.Sprintf("$%d", len(args))
-	}
-	if f.Status != "" {
-		where = append(where, "c.status = "+arg(f.Status))
-	}
-	if f.Category != "" {
-		where = append(where, "cat.key = "+arg(f.Category))
-	}
-	if f.Role != "" {
-		where = append(where, `EXISTS (SELECT 1 FROM conversation_roles cr JOIN roles r ON r.id = cr.role_id
-			WHERE cr.conversation_id = c.id AND r.key = `+arg(f.Role)+`)`)
-	}
-	if f.HandlerID != nil {
-		where = append(where, "c.handler_id = "+arg(*f.HandlerID))
-	}
-	if f.Query != "" {
-		// Notes are searched only for those who see them: staff.
-		where = append(where, `(c.subject ILIKE '%' || `+arg(escapeLike(f.Query))+` || '%' OR EXISTS (SELECT 1 FROM messages m
-			WHERE m.conversation_id = c.id AND m.search @@ websearch_to_tsquery('simple', `+arg(f.Query)+`)
-			AND (m.kind NOT IN ('note', 'bounce') OR `+rule.Staff+`)))`)
-	}
-	if cur != nil {
-		where = append(where, "(c.updated_at, c.id) < ("+arg(cur.UpdatedAt)+", "+arg(cur.ID)+")")
-	}
-	rows, err := db.q.Query(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY c.updated_at DESC, c.id DESC LIMIT `+arg(f.Limit+1), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
-	}
-	defer rows.Close()
-	p := &Page{}
-	for rows.Next() {
-		c, err := scanConversation(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list conversations: %w", err)
-		}
-		p.Conversations = append(p.Conversations, *c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list conversations: %w", err)
-	}
-	if len(p.Conversations) > f.Limit {
-		p.Conversations = p.Conversations[:f.Limit]
-		last := p.Conversations[f.Limit-1]
-		b, _ := json.Marshal(pageCursor{UpdatedAt: last.UpdatedAt, ID: last.ID})
-		p.Next = base64.RawURLEncoding.EncodeToString(b)
-	}
-	return p, nil
-}
-
-// escapeLike keeps % and _ in a search literal.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strconv"
@@ -76,7 +77,12 @@ func (l *lookup) name(id *int64) string {
 // poses as another address ("aino@example.com" <evil@x.example>), their real
 // address with warn set.
 func (l *lookup) sender(id *int64) (label, warn string) {
-	name, email := l.name(id), l.email(id)
+	return senderLabel(l.name(id), l.email(id))
+}
+
+// senderLabel is sender for a name and address at hand (a list's row).
+func senderLabel(name, email string) (label, warn string) {
+	name = cmp.Or(name, email)
 	if senderauth.MisleadingName(name, email) {
 		return email, "The display name " + strconv.Quote(name) + " is not this sender's address"
 	}

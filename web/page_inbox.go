@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -54,22 +55,17 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.fail(w, r, rq, err)
 		return
 	}
-	l := newLookup(r.Context(), s.st)
 	for _, c := range p.Conversations {
 		row := inboxRow{ID: c.ID, Number: c.Number, Subject: c.Subject, Status: c.Status, UpdatedAt: c.UpdatedAt,
-			Handler: l.name(c.HandlerID),
-			Mine:    c.HandlerID != nil && *c.HandlerID == rq.actor.User.ID}
-		row.Customer, row.Warn = l.sender(c.CustomerID)
-		if cat := l.category(c.CategoryID); cat.Name != "" {
-			row.Category = cat.Name
-		} else {
-			row.Category = c.CategoryKey
-		}
-		for _, ro := range l.rolesOf(c.RoleIDs) {
+			Handler: cmp.Or(c.HandlerName, c.HandlerEmail), Category: cmp.Or(c.CategoryName, c.CategoryKey),
+			Mine: c.HandlerID != nil && *c.HandlerID == rq.actor.User.ID}
+		row.Customer, row.Warn = senderLabel(c.CustomerName, c.CustomerEmail)
+		for _, ro := range c.Roles {
 			row.Roles = append(row.Roles, ro.Name)
 		}
 		d.Rows = append(d.Rows, row)
 	}
+	l := newLookup(r.Context(), s.st)
 	d.Categories = l.activeCategories()
 	d.Roles = l.knownRoles(rq.actor, nil)
 	if l.err != nil {
