@@ -201,15 +201,17 @@ func (c *checker) index() {
 	for _, r := range h.EndRows { // the end state wins
 		c.rowByMID[r.MailMessageID] = r
 	}
+	// Every direction: a staff member's answer by mail is stored as the
+	// outgoing message it becomes.
 	c.endByMID = map[string][]Msg{}
 	for _, m := range h.EndMsgs {
-		if m.MessageID != "" && m.Direction == "in" {
+		if m.MessageID != "" && m.Mailbox != "" {
 			c.endByMID[m.MessageID] = append(c.endByMID[m.MessageID], m)
 		}
 	}
 	c.seenByMID = map[string][]Msg{}
 	for _, m := range h.SeenMsgs {
-		if m.MessageID != "" && m.Direction == "in" {
+		if m.MessageID != "" && m.Mailbox != "" {
 			c.seenByMID[m.MessageID] = append(c.seenByMID[m.MessageID], m)
 		}
 	}
@@ -415,7 +417,7 @@ func (c *checker) belongs(cv Conv, addr string) bool {
 func (c *checker) purged() {
 	h := c.h
 	for _, m := range h.SeenMsgs {
-		if m.Direction != "in" || m.Mailbox == "" || m.MessageID == "" {
+		if m.Mailbox == "" || m.MessageID == "" {
 			continue
 		}
 		if _, alive := h.EndConvs[m.Conv]; alive {

@@ -63,6 +63,10 @@ func main() {
 
 const imapPassword = "soak-imap-password"
 
+// purgeRetention is the retention of the purged category: short enough that
+// a 2-minute run purges conversations while mail about others still flows.
+const purgeRetention = "30s"
+
 func run() (int, error) {
 	minutes, err := envInt("SOAK_MINUTES", 10)
 	if err != nil {
@@ -133,7 +137,7 @@ func soak(ctx context.Context, dir string, seed uint64, minutes, n int) (*Histor
 	cl.add(pg.Stop)
 	logf("PostgreSQL on 127.0.0.1:%d (data %s)", pg.Port, pg.data)
 
-	d := newDesk("90s")
+	d := newDesk(purgeRetention)
 	var users []dovecottest.User
 	for _, c := range d.categories {
 		users = append(users, dovecottest.User{Name: c.key, Password: imapPassword})
@@ -318,8 +322,8 @@ type runner struct {
 	d     *desk
 	rng   *rand.Rand
 
-	mu sync.Mutex
-
+	snapMu sync.Mutex // the Seen maps of h
+	mu     sync.Mutex // faults, died, counts
 	died   []string
 	stats  map[string]int
 	counts map[string]int
@@ -454,16 +458,16 @@ func (r *runner) restoreAll() {
 }
 
 func (r *runner) purge(name string) {
+	// What the purge may delete is on record first: a conversation stored
+	// and purged between two checkpoints would otherwise look lost.
+	r.mergeSnapshot()
 	logf("fault: %s (postdesk purge)", name)
 	ctx, cancel := context.WithTimeout(r.ctx, 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.bin, "purge", "--config", r.insts[0].config)
 	cmd.Env = append(os.Environ(), r.env...)
 	out, err := cmd.CombinedOutput()
-	last := strings.TrimSpace(string(out))
-	if i := strings.LastIndexByte(last, '\n'); i >= 0 {
-		last = last[i+1:]
-	}
+	last := strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "\n    ")
 	if err != nil {
 		logf("postdesk purge: %v: %s", err, last)
 		return
@@ -472,6 +476,12 @@ func (r *runner) purge(name string) {
 }
 
 func (r *runner) mergeSnapshot() *dbState {
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	return r.mergeLocked()
+}
+
+func (r *runner) mergeLocked() *dbState {
 	st, err := snapshot(r.ctx, r.pool)
 	if err != nil {
 		logf("checkpoint: %v", err)
@@ -492,7 +502,9 @@ func (r *runner) mergeSnapshot() *dbState {
 // checkpoint records what the database holds now and judges what can be
 // judged while mail is still on its way.
 func (r *runner) checkpoint(app *Appender, reported map[string]bool) {
-	st := r.mergeSnapshot()
+	r.snapMu.Lock()
+	defer r.snapMu.Unlock()
+	st := r.mergeLocked()
 	if st == nil {
 		return
 	}
@@ -527,9 +539,13 @@ func (r *runner) drain(app *Appender) {
 				ids[m.MessageID] = true
 			}
 			missing := 0
+			var some []string
 			for _, a := range app.Snapshot() {
 				if !ids[a.MessageID] {
 					missing++
+					if len(some) < 3 {
+						some = append(some, fmt.Sprintf("%s <%s> in %s", a.Kind, a.MessageID, a.Mailbox))
+					}
 				}
 			}
 			pending := st.stats["outbox pending"]
@@ -541,7 +557,7 @@ func (r *runner) drain(app *Appender) {
 				logf("drain gave up: %d mails not stored, %d outbox rows pending", missing, pending)
 				return
 			}
-			logf("draining: %d mails not yet stored, %d outbox rows pending", missing, pending)
+			logf("draining: %d mails not yet stored (%s), %d outbox rows pending", missing, strings.Join(some, ", "), pending)
 		}
 		r.reviveDead(r.ctx)
 		select {
