@@ -147,7 +147,14 @@ const (
 // Check judges h. final is false at the minute checkpoints, where mail may
 // still be on its way: only what can never be transient is judged then.
 func Check(h *History, final bool) []Violation {
-	c := &checker{h: h}
+	vs, _ := CheckStats(h, final)
+	return vs
+}
+
+// CheckStats is Check that also counts what was judged, so that a summary
+// shows the checks had something to check.
+func CheckStats(h *History, final bool) ([]Violation, map[string]int) {
+	c := &checker{h: h, stats: map[string]int{}}
 	c.index()
 	c.stored(final)
 	c.delivered(final)
@@ -157,12 +164,13 @@ func Check(h *History, final bool) []Violation {
 		c.purged()
 	}
 	sort.SliceStable(c.out, func(i, j int) bool { return c.out[i].Kind < c.out[j].Kind })
-	return c.out
+	return c.out, c.stats
 }
 
 type checker struct {
 	h          *History
 	out        []Violation
+	stats      map[string]int
 	rowByMID   map[string]Row
 	endByMID   map[string][]Msg
 	seenByMID  map[string][]Msg
@@ -264,6 +272,7 @@ func (c *checker) stored(final bool) {
 			switch {
 			case len(seen) > 0 && !stillThere:
 				// stored, then purged with its IMAP copy: as it must be
+				c.stats["appended mails purged with their IMAP copy"]++
 			case len(seen) > 0 && stillThere:
 				// purged() names the copy left behind
 			case stillThere:
@@ -274,6 +283,10 @@ func (c *checker) stored(final bool) {
 			continue
 		}
 		m := msgs[0]
+		c.stats["appended mails stored once"]++
+		if m.RawSHA256 == a.SHA256 {
+			c.stats["of them with the same raw SHA-256"]++
+		}
 		if m.RawSHA256 != "" && a.SHA256 != "" && m.RawSHA256 != a.SHA256 {
 			c.add(VContent, a.At, "<%s>: stored raw sha256 %s, appended %s", a.MessageID, short(m.RawSHA256), short(a.SHA256))
 		}
@@ -320,6 +333,7 @@ func (c *checker) delivered(final bool) {
 		for i := 1; i < len(rs); i++ {
 			prev, cur := rs[i-1], rs[i]
 			if prev.Cut {
+				c.stats["Message-IDs received again after a cut send"]++
 				continue
 			}
 			cut := false
@@ -328,7 +342,9 @@ func (c *checker) delivered(final bool) {
 					cut = true
 				}
 			}
-			if !cut {
+			if cut {
+				c.stats["Message-IDs received again across a kill or crash"]++
+			} else {
 				c.add(VResent, cur.At, "<%s> received %d times, again at %s with no crash or cut send after %s",
 					mid, len(rs), cur.At.Format("15:04:05"), prev.At.Format("15:04:05"))
 			}
@@ -348,6 +364,9 @@ func (c *checker) delivered(final bool) {
 		got := len(c.recvByMID[r.MailMessageID])
 		switch r.Status {
 		case "sent":
+			if got > 0 {
+				c.stats["outbox rows sent and received"]++
+			}
 			if got == 0 {
 				c.add(VUndelivered, h.End, "outbox %d (%s to %s, <%s>) is sent but the sink never got it", r.ID, r.Template, r.Recipient, r.MailMessageID)
 			}
@@ -392,6 +411,7 @@ func (c *checker) strangers() {
 			if !ok || r.Conv == 0 {
 				continue
 			}
+			c.stats["receptions checked against the conversation"]++
 			if !c.belongs(cv, to) {
 				c.add(VStranger, rc.At, "<%s> (%s of conversation %d) went to %s, who is not in it", rc.MessageID, r.Template, cv.ID, to)
 			}

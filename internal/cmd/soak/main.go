@@ -100,8 +100,8 @@ func run() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	vs := Check(h, true)
-	printSummary(h, vs, seed, minutes, instances)
+	vs, judged := CheckStats(h, true)
+	printSummary(h, vs, judged, seed, minutes, instances)
 	if len(vs) > 0 {
 		return 1, nil
 	}
@@ -467,7 +467,13 @@ func (r *runner) purge(name string) {
 	cmd := exec.CommandContext(ctx, r.bin, "purge", "--config", r.insts[0].config)
 	cmd.Env = append(os.Environ(), r.env...)
 	out, err := cmd.CombinedOutput()
-	last := strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "\n    ")
+	var said []string // the report, not the JSON log lines
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if !strings.HasPrefix(l, "{") {
+			said = append(said, l)
+		}
+	}
+	last := strings.Join(said, "\n    ")
 	if err != nil {
 		logf("postdesk purge: %v: %s", err, last)
 		return
@@ -570,7 +576,7 @@ func (r *runner) drain(app *Appender) {
 
 var summaryExtra *runner
 
-func printSummary(h *History, vs []Violation, seed uint64, minutes, n int) {
+func printSummary(h *History, vs []Violation, judged map[string]int, seed uint64, minutes, n int) {
 	r := summaryExtra
 	kinds := map[string]int{}
 	for _, a := range h.Appended {
@@ -607,6 +613,15 @@ func printSummary(h *History, vs []Violation, seed uint64, minutes, n int) {
 	row("of them cut (stalled, never answered)", cut)
 	row("Message-IDs received twice or more", dups)
 	row("IMAP deletions still queued", h.EndDeletions)
+	jk := make([]string, 0, len(judged))
+	for k := range judged {
+		jk = append(jk, k)
+	}
+	slices.Sort(jk)
+	fmt.Fprintf(w, "\n| checked | count |\n| --- | ---: |\n")
+	for _, k := range jk {
+		row(k, judged[k])
+	}
 	fmt.Fprintf(w, "\n| fault | times |\n| --- | ---: |\n")
 	keys := make([]string, 0, len(r.counts))
 	for k := range r.counts {
