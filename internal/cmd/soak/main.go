@@ -469,7 +469,7 @@ func (r *runner) purge(name string) {
 	out, err := cmd.CombinedOutput()
 	var said []string // the report, not the JSON log lines
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if !strings.HasPrefix(l, "{") {
+		if !strings.HasPrefix(l, "{") && !strings.Contains(l, " WARN config ") {
 			said = append(said, l)
 		}
 	}
@@ -514,13 +514,13 @@ func (r *runner) checkpoint(app *Appender, reported map[string]bool) {
 	if st == nil {
 		return
 	}
+	r.mu.Lock()
 	h := *r.h
+	h.Faults = slices.Clone(r.h.Faults)
+	r.mu.Unlock()
 	h.Appended = app.Snapshot()
 	h.Received, h.Refused = r.sink.Snapshot()
 	h.EndConvs, h.EndMsgs, h.EndRows, h.End = st.convs, st.msgs, st.rows, time.Now()
-	r.mu.Lock()
-	h.Faults = slices.Clone(r.h.Faults)
-	r.mu.Unlock()
 	vs := Check(&h, false)
 	logf("checkpoint: %d mails appended, %d received by the sink, %d conversations, %d outbox rows (%d pending), %d violations",
 		len(h.Appended), len(h.Received), len(st.convs), len(st.rows), st.stats["outbox pending"], len(vs))
