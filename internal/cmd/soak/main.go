@@ -241,6 +241,7 @@ func soak(ctx context.Context, dir string, seed uint64, minutes, n int) (*Histor
 	// The last purge: whatever has passed its retention goes, with its IMAP
 	// copies (postdesk purge drains the deletion queue once).
 	r.purge("final purge")
+	r.waitDeletions()
 	r.mergeSnapshot()
 	h.Appended = app.Snapshot()
 	h.Received, h.Refused = sink.Snapshot()
@@ -260,7 +261,7 @@ func soak(ctx context.Context, dir string, seed uint64, minutes, n int) (*Histor
 	h.End = time.Now()
 	r.stats = st.stats
 	for _, in := range insts {
-		if in.Exited() {
+		if in.Died() {
 			r.died = append(r.died, fmt.Sprintf("instance %d", in.N))
 		}
 	}
@@ -323,6 +324,9 @@ type runner struct {
 	rng   *rand.Rand
 
 	snapMu sync.Mutex // the Seen maps of h
+	rngMu  sync.Mutex
+	sinkMu sync.Mutex // one sink fault at a time
+	sinkWG sync.WaitGroup
 	mu     sync.Mutex // faults, died, counts
 	died   []string
 	stats  map[string]int
@@ -343,11 +347,11 @@ func (r *runner) record(f Fault) {
 // then more of them at random, spread over the first three quarters of the
 // run so that the end shows what the system recovers to.
 func (r *runner) schedule(runFor time.Duration) []string {
-	kinds := []string{"kill", "kill", "pg-restart", "dovecot-restart", "uidvalidity", "purge", "purge", "netem"}
+	kinds := []string{"kill", "kill", "kill-mid-send", "pg-restart", "dovecot-restart", "uidvalidity", "purge", "purge", "netem"}
 	for _, m := range sinkModes {
 		kinds = append(kinds, "sink "+m)
 	}
-	extra := []string{"kill", "pg-restart", "dovecot-restart", "purge", "sink"}
+	extra := []string{"kill", "kill-mid-send", "pg-restart", "dovecot-restart", "purge", "sink"}
 	for len(kinds) < int(runFor/(20*time.Second)) {
 		k := extra[r.rng.IntN(len(extra))]
 		if k == "sink" {
@@ -372,8 +376,22 @@ func (r *runner) faults(ctx context.Context, start time.Time, runFor time.Durati
 		case <-ctx.Done():
 			return
 		}
+		if strings.HasPrefix(k, "sink ") {
+			// The relay's faults overlap the others: a kill or a database
+			// crash while the sink refuses or stalls.
+			r.sinkWG.Add(1)
+			go func() { defer r.sinkWG.Done(); r.inject(ctx, k, 2*gap) }()
+			continue
+		}
 		r.inject(ctx, k, gap)
 	}
+	r.sinkWG.Wait()
+}
+
+func (r *runner) intn(n int) int {
+	r.rngMu.Lock()
+	defer r.rngMu.Unlock()
+	return r.rng.IntN(n)
 }
 
 func (r *runner) inject(ctx context.Context, kind string, gap time.Duration) {
@@ -384,13 +402,39 @@ func (r *runner) inject(ctx context.Context, kind string, gap time.Duration) {
 	}()
 	switch {
 	case kind == "kill":
-		in := r.insts[r.rng.IntN(len(r.insts))]
+		in := r.insts[r.intn(len(r.insts))]
 		f.Name = fmt.Sprintf("kill -9 instance %d", in.N)
 		logf("fault: %s", f.Name)
 		in.Kill()
-		time.Sleep(time.Duration(1+r.rng.IntN(4)) * time.Second) // the instance stays down a while, as after a crash
+		time.Sleep(time.Duration(1+r.intn(4)) * time.Second) // the instance stays down a while, as after a crash
 		if err := in.Start(context.WithoutCancel(ctx)); err != nil {
 			logf("restart of instance %d failed: %v", in.N, err)
+		}
+	case kind == "kill-mid-send":
+		f.Name = "kill -9 every instance mid-send"
+		logf("fault: kill -9 of every instance as the sink takes the next mail")
+		fired := make(chan struct{})
+		r.sink.Arm(func() {
+			for _, in := range r.insts {
+				in.Kill()
+			}
+			close(fired)
+		})
+		select {
+		case <-fired:
+			f.At = time.Now()
+		case <-time.After(gap):
+			r.sink.Arm(nil)
+			f.Name += " (no mail came)"
+			logf("fault: no mail was sent within %s; nobody killed", gap)
+		}
+		time.Sleep(time.Duration(1+r.intn(3)) * time.Second) // down a while, as after a crash
+		for _, in := range r.insts {
+			if in.Down() {
+				if err := in.Start(context.WithoutCancel(ctx)); err != nil {
+					logf("restart of instance %d failed: %v", in.N, err)
+				}
+			}
 		}
 	case kind == "pg-restart":
 		logf("fault: pg_ctl restart -m immediate")
@@ -398,7 +442,7 @@ func (r *runner) inject(ctx context.Context, kind string, gap time.Duration) {
 			logf("%v", err)
 		}
 	case kind == "dovecot-restart":
-		down := time.Duration(2+r.rng.IntN(6)) * time.Second
+		down := time.Duration(2+r.intn(6)) * time.Second
 		logf("fault: Dovecot killed for %s", down)
 		r.dc.Kill()
 		time.Sleep(down) // the outage itself
@@ -406,7 +450,7 @@ func (r *runner) inject(ctx context.Context, kind string, gap time.Duration) {
 			logf("Dovecot restart failed: %v", err)
 		}
 	case kind == "uidvalidity":
-		c := r.d.categories[r.rng.IntN(len(r.d.categories))]
+		c := r.d.categories[r.intn(len(r.d.categories))]
 		f.Name = "uidvalidity " + c.key
 		logf("fault: new UIDVALIDITY for mailbox %s (Dovecot stopped, its uidlist and index removed)", c.key)
 		r.dc.Kill()
@@ -426,8 +470,11 @@ func (r *runner) inject(ctx context.Context, kind string, gap time.Duration) {
 			"this harness runs them on the host's loopback, which it must not slow for everyone else")
 	case strings.HasPrefix(kind, "sink "):
 		mode := strings.TrimPrefix(kind, "sink ")
-		d := time.Duration(8+r.rng.IntN(15)) * time.Second
+		d := time.Duration(8+r.intn(15)) * time.Second
 		d = min(d, gap)
+		r.sinkMu.Lock()
+		defer r.sinkMu.Unlock()
+		f.At = time.Now()
 		logf("fault: sink %s for %s", mode, d)
 		r.sink.SetMode(mode)
 		time.Sleep(d) // the fault's duration
@@ -440,7 +487,7 @@ func (r *runner) inject(ctx context.Context, kind string, gap time.Duration) {
 // serve that dies under a fault is a finding).
 func (r *runner) reviveDead(ctx context.Context) {
 	for _, in := range r.insts {
-		if in.Exited() {
+		if in.Died() {
 			logf("instance %d exited by itself; restarting it", in.N)
 			r.mu.Lock()
 			r.died = append(r.died, fmt.Sprintf("instance %d at %s", in.N, time.Now().Format("15:04:05")))
@@ -454,7 +501,15 @@ func (r *runner) reviveDead(ctx context.Context) {
 
 func (r *runner) restoreAll() {
 	r.sink.SetMode(modeOK)
+	r.sink.Arm(nil)
 	r.reviveDead(r.ctx)
+	for _, in := range r.insts {
+		if in.Down() {
+			if err := in.Start(r.ctx); err != nil {
+				logf("restart of instance %d: %v", in.N, err)
+			}
+		}
+	}
 }
 
 func (r *runner) purge(name string) {
@@ -572,6 +627,23 @@ func (r *runner) drain(app *Appender) {
 			return
 		}
 	}
+}
+
+// waitDeletions gives the instances' deleters the copies the final purge
+// queued (postdesk purge drains only what no instance has claimed).
+func (r *runner) waitDeletions() {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); {
+		var n int
+		if err := r.pool.QueryRow(r.ctx, `SELECT count(*) FROM imap_deletions`).Scan(&n); err == nil && n == 0 {
+			return
+		}
+		select {
+		case <-time.After(2 * time.Second):
+		case <-r.ctx.Done():
+			return
+		}
+	}
+	logf("IMAP deletions still queued two minutes after the final purge")
 }
 
 var summaryExtra *runner

@@ -139,14 +139,28 @@ type Instance struct {
 	env    []string
 	logf   *os.File
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{}
+	killed bool // by the harness, since the last start
+}
+
+func closed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func (in *Instance) Start(ctx context.Context) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if in.cmd != nil && !closed(in.done) {
+		return nil // already running: two faults' restarts met
+	}
+	in.killed = false
 	cmd := exec.Command(in.bin, "serve", "--config", in.config)
 	cmd.Env = append(os.Environ(), in.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -192,6 +206,7 @@ func (in *Instance) Start(ctx context.Context) error {
 func (in *Instance) Kill() {
 	in.mu.Lock()
 	cmd, done := in.cmd, in.done
+	in.killed = true
 	in.mu.Unlock()
 	if cmd == nil {
 		return
@@ -200,19 +215,18 @@ func (in *Instance) Kill() {
 	<-done
 }
 
-// Exited reports whether the instance died by itself.
-func (in *Instance) Exited() bool {
+// Down reports whether the instance is not running, for whatever reason.
+func (in *Instance) Down() bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.done == nil {
-		return false
-	}
-	select {
-	case <-in.done:
-		return true
-	default:
-		return false
-	}
+	return in.done != nil && closed(in.done)
+}
+
+// Died reports whether the instance exited without the harness killing it.
+func (in *Instance) Died() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.done != nil && closed(in.done) && !in.killed
 }
 
 func (in *Instance) Stop() {

@@ -47,6 +47,7 @@ type Sink struct {
 	got     []Received
 	refused []Refused
 	onMail  func(SinkMail)
+	armed   func() // run once, on the next mail taken
 	srv     *smtp.Server
 	Port    int
 	stop    chan struct{}
@@ -75,6 +76,13 @@ func (s *Sink) Close() {
 func (s *Sink) SetMode(m string) {
 	s.mu.Lock()
 	s.mode = m
+	s.mu.Unlock()
+}
+
+// Arm has f run once, when the sink next takes a mail.
+func (s *Sink) Arm(f func()) {
+	s.mu.Lock()
+	s.armed = f
 	s.mu.Unlock()
 }
 
@@ -155,6 +163,16 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		}
 		ss.conn.Conn().Close()
 		return errors.New("soak: stalled")
+	}
+	ss.s.mu.Lock()
+	armed := ss.s.armed
+	ss.s.armed = nil
+	ss.s.mu.Unlock()
+	if armed != nil {
+		// Not waited for: the 250 goes out while the sender is being killed,
+		// so its crash falls between the relay taking the mail and the
+		// outcome being recorded (or just before the 250 reaches it).
+		go armed()
 	}
 	if ss.s.onMail != nil {
 		ss.s.onMail(SinkMail{Received: rc, Header: m.Header, Body: string(body)})
