@@ -370,7 +370,9 @@ func (r *runner) faults(ctx context.Context, start time.Time, runFor time.Durati
 	at := start.Add(runFor / 10)
 	for _, k := range kinds {
 		at = at.Add(gap)
+		r.rngMu.Lock()
 		jitter := time.Duration(r.rng.Int64N(int64(gap/3) + 1))
+		r.rngMu.Unlock()
 		select {
 		case <-time.After(time.Until(at.Add(-jitter))):
 		case <-ctx.Done():
