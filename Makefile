@@ -61,3 +61,10 @@ docker-check:
 
 clean:
 	rm -rf bin
+
+# Many faults at once against real servers, then a check that nothing was
+# lost or doubled (README "Soak"); not part of make test. SOAK_MINUTES
+# (default 10), SOAK_SEED (default random, printed), SOAK_INSTANCES (default 2).
+.PHONY: soak
+soak:
+	$(GO) run ./internal/cmd/soak

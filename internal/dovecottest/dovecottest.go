@@ -85,6 +85,7 @@ type Server struct {
 	Dir     string
 	Version string
 
+	bin   string
 	conf  string
 	log   string
 	users map[string]string
@@ -142,23 +143,36 @@ type Options struct {
 // StartWith is Start with options.
 func StartWith(t testing.TB, o *Options) *Server {
 	t.Helper()
+	s, err := Launch(t.TempDir(), o)
+	if err != nil {
+		t.Fatalf("dovecottest: %v", err)
+	}
+	t.Cleanup(func() { s.stop(t) })
+	return s
+}
+
+// Launch starts a private Dovecot instance in dir, an existing empty folder,
+// for a caller that is not a test (the soak harness, internal/cmd/soak): the
+// caller ends it with Kill. Start and StartWith are Launch with the test's
+// temporary folder and cleanup.
+func Launch(dir string, o *Options) (*Server, error) {
 	users := o.Users
 	bin, err := exec.LookPath("dovecot")
 	if err != nil {
 		if _, err2 := os.Stat("/usr/sbin/dovecot"); err2 == nil {
 			bin = "/usr/sbin/dovecot"
 		} else {
-			t.Fatalf("dovecottest: the dovecot binary is missing (not on PATH, not /usr/sbin/dovecot): run scripts/install-deps")
+			return nil, errors.New("the dovecot binary is missing (not on PATH, not /usr/sbin/dovecot): run scripts/install-deps")
 		}
 	}
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil {
-		t.Fatalf("dovecottest: %s --version: %v", bin, err)
+		return nil, fmt.Errorf("%s --version: %w", bin, err)
 	}
 	version := strings.TrimSpace(string(out))
 	v24, err := atLeast24(version)
 	if err != nil {
-		t.Fatalf("dovecottest: %v", err)
+		return nil, err
 	}
 
 	if len(users) == 0 {
@@ -167,44 +181,43 @@ func StartWith(t testing.TB, o *Options) *Server {
 	pw := make(map[string]string)
 	for _, u := range users {
 		if u.Name == "" || strings.ContainsAny(u.Name, ":\r\n\t @%/") || strings.ContainsAny(u.Password, ":\r\n") {
-			t.Fatalf("dovecottest: unusable user %q (name must be non-empty without ':', space, '@', '%%', '/'; password without ':' or newlines)", u.Name)
+			return nil, fmt.Errorf("unusable user %q (name must be non-empty without ':', space, '@', '%%', '/'; password without ':' or newlines)", u.Name)
 		}
 		pw[u.Name] = u.Password
 	}
 
 	acct, err := accounts()
 	if err != nil {
-		t.Fatalf("dovecottest: %v", err)
+		return nil, err
 	}
 
-	dir := t.TempDir()
 	// The unprivileged Dovecot processes (login, imap as the mail user) must
 	// reach the folder: testing creates TempDir and its parent with mode 0700.
 	for _, d := range []string{dir, filepath.Dir(dir)} {
 		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatalf("dovecottest: %v", err)
+			return nil, err
 		}
 	}
 	for _, d := range []string{"run", "state", "mail", "home"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatalf("dovecottest: %v", err)
+			return nil, err
 		}
 	}
 	for _, d := range []string{"mail", "home"} {
 		if err := chown(filepath.Join(dir, d), acct); err != nil {
-			t.Fatalf("dovecottest: %v", err)
+			return nil, err
 		}
 	}
 	certPool, err := writeCert(dir)
 	if err != nil {
-		t.Fatalf("dovecottest: certificate: %v", err)
+		return nil, fmt.Errorf("certificate: %w", err)
 	}
 	var passwd strings.Builder
 	for _, u := range users {
 		fmt.Fprintf(&passwd, "%s:{PLAIN}%s:%d:%d::%s::\n", u.Name, u.Password, acct.uid, acct.gid, filepath.Join(dir, "home", u.Name))
 	}
 	if err := os.WriteFile(filepath.Join(dir, "passwd"), []byte(passwd.String()), 0o644); err != nil {
-		t.Fatalf("dovecottest: %v", err)
+		return nil, err
 	}
 
 	oauth2Conf := ""
@@ -215,17 +228,17 @@ func StartWith(t testing.TB, o *Options) *Server {
 		ext := fmt.Sprintf("introspection_mode = post\nintrospection_url = %s\nforce_introspection = yes\n"+
 			"username_attribute = username\nactive_attribute = active\nactive_value = true\n", o.OAuth2Introspection)
 		if err := os.WriteFile(oauth2Conf, []byte(ext), 0o644); err != nil {
-			t.Fatalf("dovecottest: %v", err)
+			return nil, err
 		}
 	}
 	pushConf := ""
 	if o.PushScript != "" {
 		if v24 {
-			t.Fatalf("dovecottest: the push configuration is written for Dovecot 2.3 only (this is %s)", version)
+			return nil, fmt.Errorf("the push configuration is written for Dovecot 2.3 only (this is %s)", version)
 		}
 		script := filepath.Join(dir, "push.lua")
 		if err := os.WriteFile(script, []byte(o.PushScript), 0o644); err != nil {
-			t.Fatalf("dovecottest: %v", err)
+			return nil, err
 		}
 		pushConf = pushConfig(script, o.PushSettings)
 	}
@@ -234,6 +247,7 @@ func StartWith(t testing.TB, o *Options) *Server {
 		RootCAs: certPool,
 		Dir:     dir,
 		Version: version,
+		bin:     bin,
 		conf:    filepath.Join(dir, "dovecot.conf"),
 		log:     filepath.Join(dir, "dovecot.log"),
 		users:   pw,
@@ -245,7 +259,7 @@ func StartWith(t testing.TB, o *Options) *Server {
 	for attempt := 0; attempt < 3; attempt++ {
 		ports, err := freePorts(2)
 		if err != nil {
-			t.Fatalf("dovecottest: %v", err)
+			return nil, err
 		}
 		s.Port, s.TLSPort = ports[0], ports[1]
 		s.Addr = net.JoinHostPort(s.Host, strconv.Itoa(s.Port))
@@ -253,22 +267,37 @@ func StartWith(t testing.TB, o *Options) *Server {
 		conf := config23(dir, acct, s.Port, s.TLSPort, oauth2Conf) + pushConf
 		if v24 {
 			if oauth2Conf != "" {
-				t.Fatalf("dovecottest: the oauth2 passdb is written for Dovecot 2.3 only (this is %s)", version)
+				return nil, fmt.Errorf("the oauth2 passdb is written for Dovecot 2.3 only (this is %s)", version)
 			}
 			conf = config24(dir, acct, s.Port, s.TLSPort)
 		}
 		if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
-			t.Fatalf("dovecottest: %v", err)
+			return nil, err
 		}
 		if lastErr = s.start(bin); lastErr == nil {
 			break
 		}
 	}
 	if lastErr != nil {
-		t.Fatalf("dovecottest: %v\n--- %s:\n%s", lastErr, s.log, s.Log())
+		return nil, fmt.Errorf("%w\n--- %s:\n%s", lastErr, s.log, s.Log())
 	}
-	t.Cleanup(func() { s.stop(t) })
-	return s
+	return s, nil
+}
+
+// Kill ends the Dovecot of Launch at once (SIGKILL to its process group), as
+// a crash or a pulled plug would; Restart starts it again.
+func (s *Server) Kill() {
+	select {
+	case <-s.done:
+	default:
+		s.kill()
+	}
+}
+
+// Restart starts a killed server again with the same config, ports and mail.
+func (s *Server) Restart() error {
+	s.Kill()
+	return s.start(s.bin)
 }
 
 func (s *Server) start(bin string) error {
