@@ -43,6 +43,9 @@
 // Duplicates in package conversation), so that stores nothing twice. Then
 // the worker idles (IDLE, RFC 2177, re-issued every IdleRestart, with a
 // safety poll every SafetyPoll) or, without IDLE, polls every PollInterval.
+// Wake makes it poll at once: the mail server's push (package push), which
+// reaches the instance holding the lease through PostgreSQL, comes before
+// IDLE's EXISTS on a server that announces new mail late.
 //
 // # Several instances
 //
