@@ -468,8 +468,7 @@ func (r *runner) inject(ctx context.Context, kind string, gap time.Duration) {
 		r.purge("purge")
 	case kind == "netem":
 		f.Name = "netem (skipped)"
-		logf("fault: skipped: tc netem delays need the servers in a network namespace of their own; " +
-			"this harness runs them on the host's loopback, which it must not slow for everyone else")
+		logf("fault: skipped: %s", netemProbe(ctx))
 	case strings.HasPrefix(kind, "sink "):
 		mode := strings.TrimPrefix(kind, "sink ")
 		d := time.Duration(8+r.intn(15)) * time.Second
@@ -737,4 +736,20 @@ func printSummary(h *History, vs []Violation, judged map[string]int, seed uint64
 		}
 		fmt.Fprintf(w, "  %s\n", v)
 	}
+}
+
+// netemProbe says why network delays are not injected: it asks the kernel
+// for a netem qdisc on the loopback of a throwaway network namespace (never
+// the host's, which other processes share), and reports its answer.
+func netemProbe(ctx context.Context) string {
+	ns := fmt.Sprintf("postdesk-soak-probe-%d", os.Getpid())
+	if out, err := exec.CommandContext(ctx, "ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		return fmt.Sprintf("no network namespace for tc netem (ip netns add: %v %s)", err, strings.TrimSpace(string(out)))
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run() //nolint:errcheck // a throwaway namespace
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "10ms").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("this kernel offers no tc netem (tc: %v %s)", err, strings.TrimSpace(string(out)))
+	}
+	return "tc netem works in a namespace here, but the harness runs its servers on the host's loopback, which it must not slow for everyone else"
 }
