@@ -453,7 +453,10 @@ func (r *Report) Write(w io.Writer) error {
 			fmt.Fprintf(&b, ", %d group(s) failed", r.IMAPFailed)
 		}
 		if r.IMAPQueued > 0 {
-			fmt.Fprintf(&b, ", %d copies queued for retry", r.IMAPQueued)
+			// A running instance's deleter, woken by the purge, may be
+			// deleting them this moment: the queue cannot tell those from
+			// the ones waiting for a retry.
+			fmt.Fprintf(&b, ", %d copies still queued: a running instance may be deleting them, the deleter retries the rest", r.IMAPQueued)
 		}
 		b.WriteString(")")
 	}

@@ -130,7 +130,7 @@ func TestPurgeNowRemovesIMAPCopies(t *testing.T) {
 	}
 	out.Reset()
 	_ = rep.Write(&out)
-	if !strings.Contains(out.String(), "purged 4 conversation(s)") || !strings.Contains(out.String(), "3 deleted from the servers, 1 copies queued for retry") {
+	if !strings.Contains(out.String(), "purged 4 conversation(s)") || !strings.Contains(out.String(), "3 deleted from the servers, 1 copies still queued") {
 		t.Fatalf("report:\n%s", out.String())
 	}
 }
