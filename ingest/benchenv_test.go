@@ -211,18 +211,18 @@ func maildirCount(b *testing.B, dir string) int {
 	return n
 }
 
-// countingSink is an SMTP server that accepts everything and counts each
-// (Message-ID, recipient) it is sent: a count above one is a mail sent twice.
-type countingSink struct {
+// acceptSink is an SMTP server that accepts every mail and hands each to
+// got, with its recipients, the moment it has read the whole mail (just
+// before the 250 that accepts it).
+type acceptSink struct {
 	port int
-	mu   sync.Mutex
-	sent map[string]int
+	got  func(h mail.Header, rcpts []string, at time.Time)
 }
 
-func newCountingSink(b *testing.B) *countingSink {
+func newAcceptSink(b *testing.B, got func(h mail.Header, rcpts []string, at time.Time)) *acceptSink {
 	b.Helper()
-	s := &countingSink{sent: map[string]int{}}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &countingSession{s: s}, nil }))
+	s := &acceptSink{got: got}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &acceptSession{s: s}, nil }))
 	srv.Domain = "sink.example"
 	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -233,6 +233,56 @@ func newCountingSink(b *testing.B) *countingSink {
 	go srv.Serve(l) //nolint:errcheck // ends with Close
 	b.Cleanup(func() { srv.Close() })
 	return s
+}
+
+type acceptSession struct {
+	s     *acceptSink
+	rcpts []string
+}
+
+func (s *acceptSession) Mail(string, *smtp.MailOptions) error { return nil }
+
+func (s *acceptSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+
+func (s *acceptSession) Data(r io.Reader) error {
+	m, err := mail.ReadMessage(r)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(io.Discard, m.Body); err != nil {
+		return err
+	}
+	s.s.got(m.Header, s.rcpts, time.Now())
+	s.rcpts = nil
+	return nil
+}
+
+func (s *acceptSession) Reset()        { s.rcpts = nil }
+func (s *acceptSession) Logout() error { return nil }
+
+// countingSink counts each (Message-ID, recipient) it is sent: a count
+// above one is a mail sent twice.
+type countingSink struct {
+	*acceptSink
+	mu   sync.Mutex
+	sent map[string]int
+}
+
+func newCountingSink(b *testing.B) *countingSink {
+	b.Helper()
+	c := &countingSink{sent: map[string]int{}}
+	c.acceptSink = newAcceptSink(b, func(h mail.Header, rcpts []string, _ time.Time) {
+		id := strings.Trim(h.Get("Message-Id"), "<>")
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, rc := range rcpts {
+			c.sent[id+" "+rc]++
+		}
+	})
+	return c
 }
 
 // twice is how many (Message-ID, recipient) pairs came more than once, and
@@ -248,36 +298,3 @@ func (s *countingSink) twice() (dup, total int) {
 	}
 	return dup, total
 }
-
-type countingSession struct {
-	s     *countingSink
-	rcpts []string
-}
-
-func (s *countingSession) Mail(string, *smtp.MailOptions) error { return nil }
-
-func (s *countingSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.rcpts = append(s.rcpts, to)
-	return nil
-}
-
-func (s *countingSession) Data(r io.Reader) error {
-	m, err := mail.ReadMessage(r)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(io.Discard, m.Body); err != nil {
-		return err
-	}
-	id := strings.Trim(m.Header.Get("Message-Id"), "<>")
-	s.s.mu.Lock()
-	for _, rc := range s.rcpts {
-		s.s.sent[id+" "+rc]++
-	}
-	s.s.mu.Unlock()
-	s.rcpts = nil
-	return nil
-}
-
-func (s *countingSession) Reset()        { s.rcpts = nil }
-func (s *countingSession) Logout() error { return nil }

@@ -3,10 +3,8 @@ package ingest
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http/httptest"
 	"net/mail"
 	"slices"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-smtp"
 
 	"postdesk/conversation"
 	"postdesk/internal/benchscale"
@@ -320,9 +317,9 @@ func drain(c chan time.Time) {
 	}
 }
 
-// latencySink is an SMTP server that accepts everything and reports when.
+// latencySink reports each accepted mail and when it was accepted.
 type latencySink struct {
-	port     int
+	*acceptSink
 	accepted chan acceptedMail
 }
 
@@ -335,50 +332,12 @@ type acceptedMail struct {
 func newLatencySink(b *testing.B) *latencySink {
 	b.Helper()
 	s := &latencySink{accepted: make(chan acceptedMail, 64)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &latencySession{s: s}, nil }))
-	srv.Domain = "sink.example"
-	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	s.port = l.Addr().(*net.TCPAddr).Port
-	go srv.Serve(l) //nolint:errcheck // ends with Close
-	b.Cleanup(func() { srv.Close() })
+	s.acceptSink = newAcceptSink(b, func(h mail.Header, rcpts []string, at time.Time) {
+		subject, err := new(mime.WordDecoder).DecodeHeader(h.Get("Subject"))
+		if err != nil {
+			subject = h.Get("Subject")
+		}
+		s.accepted <- acceptedMail{subject: subject, rcpts: rcpts, at: at}
+	})
 	return s
 }
-
-type latencySession struct {
-	s     *latencySink
-	rcpts []string
-}
-
-func (s *latencySession) Mail(string, *smtp.MailOptions) error { return nil }
-
-func (s *latencySession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.rcpts = append(s.rcpts, to)
-	return nil
-}
-
-// Data accepts the mail; the time is taken when the whole mail is read,
-// just before the 250 that accepts it.
-func (s *latencySession) Data(r io.Reader) error {
-	m, err := mail.ReadMessage(r)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(io.Discard, m.Body); err != nil {
-		return err
-	}
-	at := time.Now()
-	subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
-	if err != nil {
-		return err
-	}
-	s.s.accepted <- acceptedMail{subject: subject, rcpts: s.rcpts, at: at}
-	s.rcpts = nil
-	return nil
-}
-
-func (s *latencySession) Reset()        { s.rcpts = nil }
-func (s *latencySession) Logout() error { return nil }
