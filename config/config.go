@@ -36,19 +36,19 @@ type Config struct {
 	LogLevel      string `yaml:"log_level"`     // debug | info (default) | warn | error
 	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed; none: the headers are ignored.
-	TrustedProxies []string   `yaml:"trusted_proxies"`
-	Trace          []string   `yaml:"trace"`    // protocols to trace in the log: imap, smtp (secrets and content masked)
-	PurgeAt        string     `yaml:"purge_at"` // daily time of the retention purge, HH:MM local time
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Trace          []string `yaml:"trace"`    // protocols to trace in the log: imap, smtp (secrets and content masked)
+	PurgeAt        string   `yaml:"purge_at"` // daily time of the retention purge, HH:MM local time
 	// TimeZone is the organisation's IANA zone ("Europe/Helsinki"), in which
 	// the web view shows dates and times; empty means the server's own zone.
-	TimeZone string `yaml:"time_zone"`
-	Mailboxes      []Mailbox  `yaml:"mailboxes"`
-	SMTP           SMTP       `yaml:"smtp"`
-	SenderAuth     SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
-	IMAPPush       IMAPPush   `yaml:"imap_push"`   // the mail server's new-mail pushes (package push)
-	Categories     []Category `yaml:"categories"`
-	Roles          []Role     `yaml:"roles"`
-	Users          []User     `yaml:"users"`
+	TimeZone   string     `yaml:"time_zone"`
+	Mailboxes  []Mailbox  `yaml:"mailboxes"`
+	SMTP       SMTP       `yaml:"smtp"`
+	SenderAuth SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
+	IMAPPush   IMAPPush   `yaml:"imap_push"`   // the mail server's new-mail pushes (package push)
+	Categories []Category `yaml:"categories"`
+	Roles      []Role     `yaml:"roles"`
+	Users      []User     `yaml:"users"`
 	// AuditRetention is how long the sign-in audit is kept (default 1y).
 	AuditRetention Retention `yaml:"audit_retention"`
 	OIDC           *OIDC     `yaml:"oidc"` // sign-in through an OpenID provider
