@@ -5,9 +5,9 @@ package web
 // TestCatalogueCoversEveryKey fails when a key used in a template or in the
 // code has no row here.
 var messages = [][3]string{
-	{"%d bytes",
-		"%d tavua",
-		"%d byte"},
+	{"%s bytes",
+		"%s tavua",
+		"%s byte"},
 	{"%d h ago",
 		"%d h sitten",
 		"%d tim sedan"},
