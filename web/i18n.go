@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"regexp"
 	"slices"
 	"time"
 
@@ -161,6 +162,35 @@ func (s *server) setLang(w http.ResponseWriter, r *http.Request) {
 			Secure: s.secureFor(r), SameSite: http.SameSiteLaxMode})
 	}
 	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
+}
+
+// eventPatterns read the English text the conversation package stores for
+// an event, so that the timeline can show it in the page's language; an
+// event whose text matches none is shown as stored.
+var eventPatterns = []struct {
+	kind string
+	re   *regexp.Regexp
+	key  string
+}{
+	{"routed", regexp.MustCompile(`^Routed to (.+)$`), msgKey("Routed to %s")},
+	{"handler", regexp.MustCompile(`^(.+) is now the Handler$`), msgKey("%s is now the Handler")},
+	{"reopened", regexp.MustCompile(`^Reopened by a reply from (.+)$`), msgKey("Reopened by a reply from %s")},
+	{"reopened", regexp.MustCompile(`^Reopened by (.+)$`), msgKey("Reopened by %s")},
+	{"receivers", regexp.MustCompile(`^Receivers changed to (.+)$`), msgKey("Receivers changed to %s")},
+	{"solved", regexp.MustCompile(`^Marked Solved by (.+)$`), msgKey("Marked Solved by %s")},
+}
+
+// Event is an event's stored text in the locale's language.
+func (l *locale) Event(kind, text string) string {
+	for _, p := range eventPatterns {
+		if p.kind != kind {
+			continue
+		}
+		if m := p.re.FindStringSubmatch(text); m != nil {
+			return l.T(p.key, m[1])
+		}
+	}
+	return text
 }
 
 // msgKey marks a string as a message key translated where it is shown

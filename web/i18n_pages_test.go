@@ -92,6 +92,11 @@ func TestPagesInTheUsersLanguage(t *testing.T) {
 	wantStatus(t, "take", res, body, http.StatusSeeOther)
 	_, body = ben.follow(res)
 	wantLang(t, "after take", body, "fi", "Olet nyt käsittelijä.")
+	for _, want := range []string{"Ohjattu: Payroll team", "Ben Payroll on nyt käsittelijä", "Ben Payroll (sinä)"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the conversation lacks %q", want)
+		}
+	}
 	if !strings.Contains(body, "juuri nyt") {
 		t.Error("the conversation's times are not relative, in Finnish")
 	}

@@ -195,13 +195,14 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 			return
 		}
 	}
+	lc := s.loc(r, rq)
 	for _, m := range v.Messages {
 		mv := messageView{Mails: mailViews(mails[m.ID]), ID: m.ID, Kind: m.Kind, From: m.FromName, Addr: m.FromAddr, When: m.CreatedAt, Event: m.Event, Text: m.Text}
 		if mv.Addr == "" && m.AuthorID != nil {
 			mv.From, mv.Addr = l.name(m.AuthorID), l.email(m.AuthorID)
 		}
 		if senderauth.MisleadingName(mv.From, mv.Addr) {
-			mv.NameWarning = "The display name " + strconv.Quote(mv.From) + " is not the sender's address"
+			mv.NameWarning = lc.T("The display name %s is not the sender's address", strconv.Quote(mv.From))
 			mv.From = ""
 		}
 		if ch, ok := trust.Checks[m.ID]; ok && !ch.Verified {
@@ -213,6 +214,7 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		switch m.Kind {
 		case store.KindEvent:
 			mv.Side = "event"
+			mv.Text = lc.Event(m.Event, m.Text)
 		case store.KindStaff:
 			mv.Side = "us"
 		case store.KindNote:
