@@ -193,6 +193,14 @@ func (l *locale) Event(kind, text string) string {
 	return text
 }
 
+// forbiddenActions are the actions the conversation package names when it
+// refuses one (its ErrForbidden wrapped as "take ownership: not allowed"),
+// so that fail can say them in the page's language.
+var forbiddenActions = []string{msgKey("set company or person"), msgKey("change receivers"),
+	msgKey("open a conversation about another company"), msgKey("name a person of another company"),
+	msgKey("internal note"), msgKey("take ownership"), msgKey("assign a Handler"), msgKey("change the company"),
+	msgKey("set customer assignee"), msgKey("mark solved"), msgKey("reopen"), msgKey("legal hold")}
+
 // msgKey marks a string as a message key translated where it is shown
 // (page titles, errors, flashes); TestCatalogueCoversEveryKey finds it.
 func msgKey(s string) string { return s }

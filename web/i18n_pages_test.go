@@ -45,6 +45,8 @@ func langOrg() string {
 		"{email: ben.payroll@example.com, name: Ben Payroll, roles: [payroll-team], language: fi}",
 		"{email: hilla.hr@example.com, name: Hilla HR, roles: [hr-team]}",
 		"{email: hilla.hr@example.com, name: Hilla HR, roles: [hr-team], language: sv}",
+		"{email: cara.customer@acme.example, name: Cara Customer, company: Acme Oy}",
+		"{email: cara.customer@acme.example, name: Cara Customer, company: Acme Oy, language: sv}",
 	).Replace(testConfig)
 }
 
@@ -105,6 +107,12 @@ func TestPagesInTheUsersLanguage(t *testing.T) {
 	res, body = hilla.getLang("/settings", "fi")
 	wantStatus(t, "hilla's settings", res, body, http.StatusOK)
 	wantLang(t, "hilla's settings", body, "sv", "Inställningar")
+
+	// A refused action names what was refused, in the user's language.
+	cara := f.login("cara.customer@acme.example")
+	res, body = cara.post(path+"/take", nil)
+	wantStatus(t, "cara takes", res, body, http.StatusForbidden)
+	wantLang(t, "cara takes", body, "sv", "Inte tillåtet: ta ansvar.")
 
 	lea := f.login("lea.lead@example.com") // language en, the default
 	_, body = lea.getLang("/", "fi")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -11,10 +12,12 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"postdesk/config"
+	"postdesk/conversation"
 	"postdesk/store"
 )
 
@@ -205,6 +208,16 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, rq *request, err e
 	status, msg := errKind(err)
 	if status == http.StatusInternalServerError {
 		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if errors.Is(err, conversation.ErrForbidden) {
+		// The reason is the action refused ("take ownership"), one of
+		// forbiddenActions when the conversation package still words it so.
+		l := s.loc(r, rq)
+		reason := strings.TrimSuffix(err.Error(), ": "+conversation.ErrForbidden.Error())
+		if slices.Contains(forbiddenActions, reason) {
+			reason = l.T(reason)
+		}
+		msg = l.T("Not allowed: %s.", reason)
 	}
 	s.errorPage(w, r, rq, status, msg)
 }
