@@ -201,6 +201,14 @@ var forbiddenActions = []string{msgKey("set company or person"), msgKey("change 
 	msgKey("internal note"), msgKey("take ownership"), msgKey("assign a Handler"), msgKey("change the company"),
 	msgKey("set customer assignee"), msgKey("mark solved"), msgKey("reopen"), msgKey("legal hold")}
 
+// invalidReasons are the conversation package's constant reasons for
+// refusing a request as invalid, as invalidMessage words them; the pages
+// show them through t, so these are translated and any other stays English.
+var invalidReasons = []string{msgKey("Subject is empty."), msgKey("Subject holds a line break."),
+	msgKey("Message is empty."), msgKey("Note is empty."), msgKey("At least one receiver role is needed."),
+	msgKey("Set the company the conversation is about before assigning a customer."),
+	msgKey("This reply was sent already."), msgKey("The held reply is empty.")}
+
 // msgKey marks a string as a message key translated where it is shown
 // (page titles, errors, flashes); TestCatalogueCoversEveryKey finds it.
 func msgKey(s string) string { return s }

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"html"
 	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -16,6 +18,7 @@ import (
 	"text/template/parse"
 	"time"
 
+	"postdesk/conversation"
 	"postdesk/templates"
 )
 
@@ -316,5 +319,46 @@ func TestLocaleFormats(t *testing.T) {
 	}
 	if got := newLocale("fi", zone, clock).Size(1500000); got != "1,5 MB" {
 		t.Errorf("fi size %q, want 1,5 MB", got)
+	}
+}
+
+var (
+	domainInvalid   = regexp.MustCompile(`\binvalid\("([^"%]*)"\)`)
+	domainForbidden = regexp.MustCompile(`fmt\.Errorf\("([^"%]*): %w", ErrForbidden\)`)
+)
+
+// TestDomainReasonsAreTranslated reads the conversation package for the
+// constant reasons it refuses a request with: each must be in
+// invalidReasons or forbiddenActions (and so, by the catalogue test, in
+// every language), so that a new one is not shown in English by surprise.
+func TestDomainReasonsAreTranslated(t *testing.T) {
+	files, err := filepath.Glob("../conversation/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no conversation sources: %v", err)
+	}
+	n := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range domainInvalid.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if msg := invalidMessage(fmt.Errorf("%w: %s", conversation.ErrInvalid, m[1])); !slices.Contains(invalidReasons, msg) {
+				t.Errorf("%s: %q is not in invalidReasons", name, msg)
+			}
+		}
+		for _, m := range domainForbidden.FindAllStringSubmatch(string(b), -1) {
+			n++
+			if !slices.Contains(forbiddenActions, m[1]) {
+				t.Errorf("%s: %q is not in forbiddenActions", name, m[1])
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d reasons found: is the scan broken?", n)
 	}
 }
