@@ -209,6 +209,10 @@ var invalidReasons = []string{msgKey("Subject is empty."), msgKey("Subject holds
 	msgKey("Set the company the conversation is about before assigning a customer."),
 	msgKey("This reply was sent already."), msgKey("The held reply is empty.")}
 
+// outboxStatuses are the outbox's states, which the page shows beside a
+// mail not built yet.
+var outboxStatuses = []string{msgKey("pending"), msgKey("sent"), msgKey("failed")}
+
 // msgKey marks a string as a message key translated where it is shown
 // (page titles, errors, flashes); TestCatalogueCoversEveryKey finds it.
 func msgKey(s string) string { return s }

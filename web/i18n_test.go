@@ -324,6 +324,7 @@ func TestLocaleFormats(t *testing.T) {
 
 var (
 	domainInvalid   = regexp.MustCompile(`\binvalid\("([^"%]*)"\)`)
+	outboxStatus    = regexp.MustCompile(`status = '([a-z_]+)'`)
 	domainForbidden = regexp.MustCompile(`fmt\.Errorf\("([^"%]*): %w", ErrForbidden\)`)
 )
 
@@ -360,5 +361,20 @@ func TestDomainReasonsAreTranslated(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d reasons found: is the scan broken?", n)
+	}
+	outbox, err := filepath.Glob("../store/outbox*.go")
+	if err != nil || len(outbox) == 0 {
+		t.Fatalf("no outbox sources: %v", err)
+	}
+	for _, name := range outbox {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range outboxStatus.FindAllStringSubmatch(string(b), -1) {
+			if !slices.Contains(outboxStatuses, m[1]) {
+				t.Errorf("%s: outbox status %q is not in outboxStatuses", name, m[1])
+			}
+		}
 	}
 }

@@ -47,7 +47,7 @@ type mailView struct {
 	Recipient string
 	Secure    bool
 	Mode      string // a message key
-	Status    string // the outbox status, shown before a mail not built yet
+	Status    string // the outbox status (outboxStatuses), shown before a mail not built yet
 	Failed    bool
 }
 
