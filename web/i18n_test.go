@@ -331,7 +331,8 @@ var (
 // TestDomainReasonsAreTranslated reads the conversation package for the
 // constant reasons it refuses a request with: each must be in
 // invalidReasons or forbiddenActions (and so, by the catalogue test, in
-// every language), so that a new one is not shown in English by surprise.
+// every language), so that a new one is not shown in English by surprise;
+// and likewise the outbox's states in the store's SQL.
 func TestDomainReasonsAreTranslated(t *testing.T) {
 	files, err := filepath.Glob("../conversation/*.go")
 	if err != nil || len(files) == 0 {
