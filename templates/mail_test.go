@@ -227,6 +227,13 @@ func TestNotificationShowsRealAddress(t *testing.T) {
 	if !strings.Contains(r.Text, `evil@x.example (display name "aino@example.com" is not this address) wrote`) {
 		t.Errorf("the sender is not shown by the real address:\n%s", r.Text)
 	}
+	r, err = set.Render("customer_reply", "sv", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Text, `evil@x.example (visningsnamnet "aino@example.com" är inte den här adressen) skrev`) {
+		t.Errorf("the sender is not shown by the real address in Swedish:\n%s", r.Text)
+	}
 }
 
 func TestLanguageFallsBackToEnglish(t *testing.T) {

@@ -352,7 +352,7 @@ func funcMap(lang string) texttemplate.FuncMap {
 			switch {
 			case senderauth.MisleadingName(p.Name, p.Email):
 				// The name poses as another address: the real one, marked.
-				return p.Email + " (display name " + strconv.Quote(p.Name) + " is not this address)"
+				return p.Email + " (" + fmt.Sprintf(misleadingName[lang], strconv.Quote(p.Name)) + ")"
 			case p.Name == "":
 				return p.Email
 			case p.Email == "":
@@ -361,6 +361,14 @@ func funcMap(lang string) texttemplate.FuncMap {
 			return p.Name + " <" + p.Email + ">"
 		},
 	}
+}
+
+// misleadingName marks a display name posing as another address, in each
+// of Languages (Render has fallen back to the first for any other).
+var misleadingName = map[string]string{
+	"en": "display name %s is not this address",
+	"fi": "näyttönimi %s ei ole tämä osoite",
+	"sv": "visningsnamnet %s är inte den här adressen",
 }
 
 func formatSize(n int64, lang string) string {
