@@ -36,16 +36,19 @@ type Config struct {
 	LogLevel      string `yaml:"log_level"`     // debug | info (default) | warn | error
 	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For and
 	// X-Forwarded-Proto are believed; none: the headers are ignored.
-	TrustedProxies []string   `yaml:"trusted_proxies"`
-	Trace          []string   `yaml:"trace"`    // protocols to trace in the log: imap, smtp (secrets and content masked)
-	PurgeAt        string     `yaml:"purge_at"` // daily time of the retention purge, HH:MM local time
-	Mailboxes      []Mailbox  `yaml:"mailboxes"`
-	SMTP           SMTP       `yaml:"smtp"`
-	SenderAuth     SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
-	IMAPPush       IMAPPush   `yaml:"imap_push"`   // the mail server's new-mail pushes (package push)
-	Categories     []Category `yaml:"categories"`
-	Roles          []Role     `yaml:"roles"`
-	Users          []User     `yaml:"users"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Trace          []string `yaml:"trace"`    // protocols to trace in the log: imap, smtp (secrets and content masked)
+	PurgeAt        string   `yaml:"purge_at"` // daily time of the retention purge, HH:MM local time
+	// TimeZone is the organisation's IANA zone ("Europe/Helsinki"), in which
+	// the web view shows dates and times; empty means the server's own zone.
+	TimeZone   string     `yaml:"time_zone"`
+	Mailboxes  []Mailbox  `yaml:"mailboxes"`
+	SMTP       SMTP       `yaml:"smtp"`
+	SenderAuth SenderAuth `yaml:"sender_auth"` // trust the receiving MTA's Authentication-Results
+	IMAPPush   IMAPPush   `yaml:"imap_push"`   // the mail server's new-mail pushes (package push)
+	Categories []Category `yaml:"categories"`
+	Roles      []Role     `yaml:"roles"`
+	Users      []User     `yaml:"users"`
 	// AuditRetention is how long the sign-in audit is kept (default 1y).
 	AuditRetention Retention `yaml:"audit_retention"`
 	OIDC           *OIDC     `yaml:"oidc"` // sign-in through an OpenID provider
@@ -183,7 +186,7 @@ const (
 var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage, MayAudit, MayPrivacy}
 
 // Languages that templates exist for.
-var Languages = []string{"en", "fi"}
+var Languages = []string{"en", "fi", "sv"}
 
 // Defaults filled in where the file is silent.
 const (
@@ -530,6 +533,11 @@ func (c *Config) check(p *parser) {
 	}
 
 	c.checkSignIn(p)
+	if c.TimeZone != "" {
+		if _, err := time.LoadLocation(c.TimeZone); err != nil || c.TimeZone == "Local" {
+			p.add("time_zone", "want an IANA time zone name such as Europe/Helsinki, got %q", c.TimeZone)
+		}
+	}
 	if _, err := time.Parse("15:04", c.PurgeAt); err != nil {
 		p.add("purge_at", "want a time of day as HH:MM, got %q", c.PurgeAt)
 	}
@@ -724,7 +732,7 @@ var knownKeys = map[string]bool{}
 
 func init() {
 	for _, k := range []string{
-		"listen", "metrics_listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]", "purge_at",
+		"listen", "metrics_listen", "public_url", "database_url", "secret", "templates_dir", "trace", "trace[]", "purge_at", "time_zone",
 		"mailboxes", "mailboxes[]", "mailboxes[].name", "mailboxes[].host", "mailboxes[].port", "mailboxes[].tls",
 		"mailboxes[].username", "mailboxes[].password", "mailboxes[].folder", "mailboxes[].after",
 		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing", "mailboxes[].idle",
@@ -810,4 +818,16 @@ func (c *Category) AllowsSender(addr string) bool {
 }
 
 // Tracing reports whether a protocol ("imap", "smtp") is traced.
+// Location is the organisation's time zone (time_zone), the server's own
+// zone when none is set; check has refused a name that does not load.
+func (c *Config) Location() *time.Location {
+	if c.TimeZone == "" {
+		return time.Local
+	}
+	if loc, err := time.LoadLocation(c.TimeZone); err == nil {
+		return loc
+	}
+	return time.Local
+}
+
 func (c *Config) Tracing(protocol string) bool { return slices.Contains(c.Trace, protocol) }

@@ -84,6 +84,30 @@ func TestValid(t *testing.T) {
 	}
 }
 
+// TestSwedishAndTimeZone: language sv is accepted and time_zone names the
+// zone the web view shows times in; without it the server's zone is used.
+func TestSwedishAndTimeZone(t *testing.T) {
+	y := strings.Replace(valid, "language: fi", "language: sv", 1)
+	c, _, err := Parse("postdesk.yaml", []byte(y), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Users[0].Language != "sv" {
+		t.Fatalf("language %q", c.Users[0].Language)
+	}
+	if c.Location() != time.Local {
+		t.Fatalf("default zone %v, want the server's", c.Location())
+	}
+	y = strings.Replace(y, "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ntime_zone: Europe/Stockholm", 1)
+	c, _, err = Parse("postdesk.yaml", []byte(y), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Location().String() != "Europe/Stockholm" {
+		t.Fatalf("zone %v", c.Location())
+	}
+}
+
 func TestDefaultsAndFileValues(t *testing.T) {
 	dir := t.TempDir()
 	secretFile := filepath.Join(dir, "secret")
@@ -164,6 +188,7 @@ func TestMistakes(t *testing.T) {
 		{"unknown mailbox category", "category: payroll\nsender_auth", "category: payrol\nsender_auth", "mailboxes[0].category", `unknown category "payrol"`},
 		{"unknown permission", "may: [change_receivers, set_company]", "may: [change_receivers, fly]", "roles[0].may[1]", `unknown permission "fly"`},
 		{"unknown language", "language: fi", "language: klingon", "users[0].language", "unknown language"},
+		{"bad time zone", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ntime_zone: Europe/Helsingfors", "time_zone", "IANA time zone"},
 		{"misspelt key", "poll_interval: 30s", "pol_interval: 30s", "mailboxes[0].pol_interval", "unknown key"},
 		{"missing smtp host", "  host: 127.0.0.1\n  port: 587", "  port: 587", "smtp.host", "missing"},
 		{"bad listen", "listen: 127.0.0.1:8080", "listen: localhost", "listen", "host:port"},

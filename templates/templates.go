@@ -56,7 +56,7 @@ var SecureKinds = []string{"new_conversation", "customer_reply", "answer", "rece
 
 // Languages are the languages every template exists in; the first is the
 // fallback for a recipient whose language has none.
-var Languages = []string{"en", "fi"}
+var Languages = []string{"en", "fi", "sv"}
 
 // Data is what every mail template is rendered with. The outbox worker fills
 // it from the conversation; a field a mail has nothing for stays empty and
@@ -338,7 +338,7 @@ func (m *mail) render(d *Data) (Rendered, error) {
 // funcMap is the functions templates may call, in the conventions of lang.
 func funcMap(lang string) texttemplate.FuncMap {
 	return texttemplate.FuncMap{
-		// size formats a byte count: 512 B, 14 kB, 2.4 MB (fi: 2,4 Mt).
+		// size formats a byte count: 512 B, 14 kB, 2.4 MB (fi: 2,4 Mt; sv: 2,4 MB).
 		"size": func(n int64) string { return formatSize(n, lang) },
 		// name is a person as a line shows them: the name, or the address.
 		"name": func(p Person) string {
@@ -352,7 +352,7 @@ func funcMap(lang string) texttemplate.FuncMap {
 			switch {
 			case senderauth.MisleadingName(p.Name, p.Email):
 				// The name poses as another address: the real one, marked.
-				return p.Email + " (display name " + strconv.Quote(p.Name) + " is not this address)"
+				return p.Email + " (" + fmt.Sprintf(misleadingName[lang], strconv.Quote(p.Name)) + ")"
 			case p.Name == "":
 				return p.Email
 			case p.Email == "":
@@ -361,6 +361,14 @@ func funcMap(lang string) texttemplate.FuncMap {
 			return p.Name + " <" + p.Email + ">"
 		},
 	}
+}
+
+// misleadingName marks a display name posing as another address, in each
+// of Languages (Render has fallen back to the first for any other).
+var misleadingName = map[string]string{
+	"en": "display name %s is not this address",
+	"fi": "näyttönimi %s ei ole tämä osoite",
+	"sv": "visningsnamnet %s är inte den här adressen",
 }
 
 func formatSize(n int64, lang string) string {
@@ -380,7 +388,7 @@ func formatSize(n int64, lang string) string {
 	if v >= 10 {
 		s = fmt.Sprintf("%.0f", v)
 	}
-	if lang == "fi" {
+	if lang == "fi" || lang == "sv" {
 		s = strings.ReplaceAll(s, ".", ",")
 	}
 	return s + " " + units[u]

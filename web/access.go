@@ -54,11 +54,11 @@ type accessData struct {
 // holders of the audit permission, by conversation, by reader or both.
 func (s *server) accessPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	if !rq.actor.StaffMay(config.MayAudit) {
-		s.errorPage(w, r, rq, http.StatusForbidden, "Not allowed: the access log is for roles with the audit permission.")
+		s.errorPage(w, r, rq, http.StatusForbidden, msgKey("Not allowed: the access log is for roles with the audit permission."))
 		return
 	}
 	f, num, email, err := s.accessQuery(r)
-	d := accessData{page: s.base(w, r, rq, "Access log", "access"), Conversation: num, Reader: email}
+	d := accessData{page: s.base(w, r, rq, msgKey("Access log"), "access"), Conversation: num, Reader: email}
 	if err != nil && f.Number == 0 && num != "" {
 		d.Problem = err.Error()
 		s.render(w, http.StatusBadRequest, "access", d)

@@ -33,7 +33,7 @@ func (s *server) categoriesPage(w http.ResponseWriter, r *http.Request, rq *requ
 		return
 	}
 	l := newLookup(r.Context(), s.st)
-	d := categoriesData{page: s.base(w, r, rq, "Categories", "categories")}
+	d := categoriesData{page: s.base(w, r, rq, msgKey("Categories"), "categories")}
 	for _, c := range cats {
 		v := categoryView{Key: c.Key, Name: c.Name, Addresses: c.Addresses, Secure: c.Secure,
 			Retention: store.RetentionOf(c.Retention).String()}

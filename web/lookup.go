@@ -75,7 +75,7 @@ func (l *lookup) name(id *int64) string {
 
 // sender is how to show a user who wrote in: their name, or, when the name
 // poses as another address ("aino@example.com" <evil@x.example>), their real
-// address with warn set.
+// address with warn set to the quoted name (the page words the warning).
 func (l *lookup) sender(id *int64) (label, warn string) {
 	return senderLabel(l.name(id), l.email(id))
 }
@@ -84,7 +84,7 @@ func (l *lookup) sender(id *int64) (label, warn string) {
 func senderLabel(name, email string) (label, warn string) {
 	name = cmp.Or(name, email)
 	if senderauth.MisleadingName(name, email) {
-		return email, "The display name " + strconv.Quote(name) + " is not this sender's address"
+		return email, strconv.Quote(name)
 	}
 	return name, ""
 }

@@ -156,7 +156,7 @@ type mfaData struct {
 func (s *server) mfaPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	ctx := r.Context()
 	uid := rq.actor.User.ID
-	d := mfaData{page: s.base(w, r, rq, "Second factor", "settings"), Required: rq.stage == store.StageEnrol}
+	d := mfaData{page: s.base(w, r, rq, msgKey("Second factor"), "settings"), Required: rq.stage == store.StageEnrol}
 	m, err := s.st.MFAOf(ctx, uid)
 	if errors.Is(err, store.ErrNotFound) && d.Required {
 		if err = s.startMFA(r, uid); err == nil {
@@ -218,7 +218,7 @@ func (s *server) mfaQR(w http.ResponseWriter, r *http.Request, rq *request) {
 	uid := rq.actor.User.ID
 	m, err := s.st.MFAOf(r.Context(), uid)
 	if err != nil || m.EnabledAt != nil {
-		s.errorPage(w, r, rq, http.StatusNotFound, "No enrolment is waiting.")
+		s.errorPage(w, r, rq, http.StatusNotFound, msgKey("No enrolment is waiting."))
 		return
 	}
 	secret, err := s.openTOTP(uid, m.Secret)
@@ -270,9 +270,9 @@ func (s *server) mfaConfirm(w http.ResponseWriter, r *http.Request, rq *request)
 		s.fail(w, r, rq, err)
 		return
 	}
-	d := mfaData{page: s.base(w, r, rq, "Second factor", "settings"), Pending: true, Secret: secret, Required: rq.stage == store.StageEnrol}
+	d := mfaData{page: s.base(w, r, rq, msgKey("Second factor"), "settings"), Pending: true, Secret: secret, Required: rq.stage == store.StageEnrol}
 	if !ok {
-		d.Error = "That code is not right (or was used already). Type the code your app shows now."
+		d.Error = msgKey("That code is not right (or was used already). Type the code your app shows now.")
 		s.render(w, http.StatusBadRequest, "mfa", d)
 		return
 	}
@@ -292,7 +292,7 @@ func (s *server) mfaConfirm(w http.ResponseWriter, r *http.Request, rq *request)
 		return
 	}
 	s.record(r, store.SigninEvent{UserID: &uid, Email: rq.actor.User.Email, Event: store.EventMFAEnrolled, Method: "totp"})
-	d = mfaData{page: s.base(w, r, rq, "Second factor", "settings"), Enabled: true, Recovery: codes, Left: len(codes)}
+	d = mfaData{page: s.base(w, r, rq, msgKey("Second factor"), "settings"), Enabled: true, Recovery: codes, Left: len(codes)}
 	s.render(w, http.StatusOK, "mfa", d)
 }
 
@@ -306,7 +306,7 @@ func (s *server) loginMFAPage(w http.ResponseWriter, r *http.Request, rq *reques
 		redirect(w, r, "/")
 		return
 	}
-	s.render(w, http.StatusOK, "login_mfa", loginMFAData{page: s.base(w, r, rq, "Second factor", "")})
+	s.render(w, http.StatusOK, "login_mfa", loginMFAData{page: s.base(w, r, rq, msgKey("Second factor"), "")})
 }
 
 // loginMFASubmit checks a TOTP code or a recovery code, throttled like the
@@ -319,7 +319,7 @@ func (s *server) loginMFASubmit(w http.ResponseWriter, r *http.Request, rq *requ
 	ctx := r.Context()
 	u := rq.actor.User
 	ip := s.clientIP(r)
-	d := loginMFAData{page: s.base(w, r, rq, "Second factor", "")}
+	d := loginMFAData{page: s.base(w, r, rq, msgKey("Second factor"), "")}
 	wait, err := s.limiter.wait(ctx, "mfa:"+u.Email, ip)
 	if err != nil {
 		s.fail(w, r, rq, err)
@@ -328,7 +328,8 @@ func (s *server) loginMFASubmit(w http.ResponseWriter, r *http.Request, rq *requ
 	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
-		d.Error = "Too many wrong codes from here. Please wait " + waitText(secs) + " and try again."
+		l := s.loc(r, rq)
+		d.Error = l.T("Too many wrong codes from here. Please wait %s and try again.", l.Wait(secs))
 		s.render(w, http.StatusTooManyRequests, "login_mfa", d)
 		return
 	}
@@ -356,7 +357,7 @@ func (s *server) loginMFASubmit(w http.ResponseWriter, r *http.Request, rq *requ
 		}
 		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignInFailed, Method: method,
 			Detail: map[string]any{"reason": "wrong or used code"}})
-		d.Error = "That code is not right, or was used already."
+		d.Error = msgKey("That code is not right, or was used already.")
 		s.render(w, http.StatusUnauthorized, "login_mfa", d)
 		return
 	}

@@ -111,7 +111,7 @@ func (s *server) oidcStart(w http.ResponseWriter, r *http.Request) {
 	p, err := s.oidc.provider(r.Context())
 	if err != nil {
 		s.log.Error("oidc", "err", err)
-		s.oidcRefused(w, r, http.StatusBadGateway, "The sign-in service cannot be reached just now. Please try again in a moment.")
+		s.oidcRefused(w, r, http.StatusBadGateway, msgKey("The sign-in service cannot be reached just now. Please try again in a moment."))
 		return
 	}
 	f := flow{State: randomString(), Nonce: randomString(), Verifier: oauth2.GenerateVerifier(),
@@ -162,25 +162,25 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	f := s.takeFlow(w, r)
 	if f == nil || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(f.State)) != 1 {
 		s.record(r, store.SigninEvent{Event: store.EventSignInFailed, Method: "oidc", Detail: map[string]any{"reason": "state does not match"}})
-		s.oidcRefused(w, r, http.StatusForbidden, "This sign-in could not be verified (it was not started from this browser, or took too long). Please start again.")
+		s.oidcRefused(w, r, http.StatusForbidden, msgKey("This sign-in could not be verified (it was not started from this browser, or took too long). Please start again."))
 		return
 	}
 	if e := q.Get("error"); e != "" {
 		s.record(r, store.SigninEvent{Event: store.EventSignInFailed, Method: "oidc", Detail: map[string]any{"reason": "provider: " + e}})
-		s.oidcRefused(w, r, http.StatusForbidden, "The sign-in service did not sign you in.")
+		s.oidcRefused(w, r, http.StatusForbidden, msgKey("The sign-in service did not sign you in."))
 		return
 	}
 	p, err := s.oidc.provider(ctx)
 	if err != nil {
 		s.log.Error("oidc", "err", err)
-		s.oidcRefused(w, r, http.StatusBadGateway, "The sign-in service cannot be reached just now. Please try again in a moment.")
+		s.oidcRefused(w, r, http.StatusBadGateway, msgKey("The sign-in service cannot be reached just now. Please try again in a moment."))
 		return
 	}
 	id, err := s.oidcIdentity(ctx, p, r, f, q.Get("code"))
 	if err != nil {
 		s.log.Warn("oidc: sign-in refused", "err", err)
 		s.record(r, store.SigninEvent{Event: store.EventSignInFailed, Method: "oidc", Detail: map[string]any{"reason": err.Error()}})
-		s.oidcRefused(w, r, http.StatusForbidden, "The sign-in service's answer could not be verified. Please start again.")
+		s.oidcRefused(w, r, http.StatusForbidden, msgKey("The sign-in service's answer could not be verified. Please start again."))
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(id.Email))
@@ -190,22 +190,22 @@ func (s *server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case email == "":
-		refuse("no email", "Your sign-in service gave no email address, so postdesk cannot tell who you are.")
+		refuse("no email", msgKey("Your sign-in service gave no email address, so postdesk cannot tell who you are."))
 		return
 	case id.EmailVerified == nil || !*id.EmailVerified:
-		refuse("email not verified", "Your sign-in service has not verified your email address "+email+", so postdesk cannot accept it. Ask your administrator.")
+		refuse("email not verified", s.loc(r, nil).T("Your sign-in service has not verified your email address %s, so postdesk cannot accept it. Ask your administrator.", email))
 		return
 	}
 	if ds := s.oidc.cfg.AllowDomains; len(ds) > 0 {
 		_, domain, _ := strings.Cut(email, "@")
 		if !slices.Contains(ds, domain) {
-			refuse("domain not allowed", "Addresses at "+domain+" cannot sign in here.")
+			refuse("domain not allowed", s.loc(r, nil).T("Addresses at %s cannot sign in here.", domain))
 			return
 		}
 	}
 	u, err := s.st.UserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
-		refuse("unknown address", "There is no postdesk account for "+email+". Ask your administrator to add you.")
+		refuse("unknown address", s.loc(r, nil).T("There is no postdesk account for %s. Ask your administrator to add you.", email))
 		return
 	} else if err != nil {
 		s.fail(w, r, nil, err)
@@ -287,6 +287,6 @@ func (s *server) oidcIdentity(ctx context.Context, p *oidc.Provider, r *http.Req
 
 // oidcRefused is the clear page of a refused single sign-on.
 func (s *server) oidcRefused(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	s.render(w, status, "signin_message", messageData{page: s.base(w, r, nil, "Sign-in refused", ""),
-		Heading: "You are not signed in", Message: msg})
+	s.render(w, status, "signin_message", messageData{page: s.base(w, r, nil, msgKey("Sign-in refused"), ""),
+		Heading: msgKey("You are not signed in"), Message: msg})
 }

@@ -34,7 +34,7 @@ func (s *server) conversationAction(w http.ResponseWriter, r *http.Request, rq *
 	var err error
 	switch action {
 	case "take":
-		err, flash = s.svc.Take(ctx, a, id), "You are now the Handler."
+		err, flash = s.svc.Take(ctx, a, id), msgKey("You are now the Handler.")
 	case "assign":
 		err, flash = s.svc.Assign(ctx, a, id, r.PostFormValue("user")), "The Handler was changed."
 	case "reply":
@@ -43,22 +43,22 @@ func (s *server) conversationAction(w http.ResponseWriter, r *http.Request, rq *
 			var m *store.Message
 			m, err = s.svc.Reply(ctx, a, id, form.Reply, files)
 			if err == nil && m.Kind == store.KindStaff {
-				flash = "Your reply was sent to the customer."
+				flash = msgKey("Your reply was sent to the customer.")
 			} else {
-				flash = "Your message was sent."
+				flash = msgKey("Your message was sent.")
 			}
 		}
 	case "note":
 		var files []store.NewAttachment
 		if files, err = formFiles(r); err == nil {
 			_, err = s.svc.Note(ctx, a, id, form.Note, files)
-			flash = "The internal note was added."
+			flash = msgKey("The internal note was added.")
 		}
 	case "receivers":
-		err, flash = s.svc.ChangeReceivers(ctx, a, id, r.PostForm["roles"]), "The receivers were changed."
+		err, flash = s.svc.ChangeReceivers(ctx, a, id, r.PostForm["roles"]), msgKey("The receivers were changed.")
 	case "describe":
 		err = s.describe(r, rq, id, form)
-		flash = "Saved."
+		flash = msgKey("Saved.")
 	case "release":
 		// A held reply: only the staff member it claims to be from may
 		// send it, as their own reply (conversation.ReleaseHeld decides).
@@ -69,17 +69,17 @@ func (s *server) conversationAction(w http.ResponseWriter, r *http.Request, rq *
 		}
 		var m *store.Message
 		if m, err = s.svc.ReleaseHeld(ctx, a, msgID); err == nil {
-			id, flash = m.ConversationID, "Your reply was sent to the customer."
+			id, flash = m.ConversationID, msgKey("Your reply was sent to the customer.")
 		}
 	case "solve":
-		err, flash = s.svc.Solve(ctx, a, id), "Marked Solved."
+		err, flash = s.svc.Solve(ctx, a, id), msgKey("Marked Solved.")
 	case "reopen":
-		err, flash = s.svc.Reopen(ctx, a, id), "Reopened."
+		err, flash = s.svc.Reopen(ctx, a, id), msgKey("Reopened.")
 	case "hold":
 		hold := r.PostFormValue("hold") == "1"
-		err, flash = s.svc.SetLegalHold(ctx, a, id, hold), "Legal hold released: the retention period applies again."
+		err, flash = s.svc.SetLegalHold(ctx, a, id, hold), msgKey("Legal hold released: the retention period applies again.")
 		if hold {
-			flash = "Legal hold set: this conversation is kept past its retention period."
+			flash = msgKey("Legal hold set: this conversation is kept past its retention period.")
 		}
 	default:
 		s.errorPage(w, r, rq, http.StatusNotFound, "")

@@ -46,7 +46,9 @@ type messageView struct {
 type mailView struct {
 	Recipient string
 	Secure    bool
-	Mode      string
+	Mode      string // a message key
+	Status    string // the outbox status (outboxStatuses), shown before a mail not built yet
+	Failed    bool
 }
 
 func mailViews(ms []store.MailSent) []mailView {
@@ -55,15 +57,13 @@ func mailViews(ms []store.MailSent) []mailView {
 		v := mailView{Recipient: m.Recipient}
 		switch {
 		case m.Secure == nil:
-			v.Mode = m.Status + ", not built yet"
+			v.Status, v.Mode = m.Status, msgKey("not built yet")
 		case *m.Secure:
-			v.Secure, v.Mode = true, "without content (secure category)"
+			v.Secure, v.Mode = true, msgKey("without content (secure category)")
 		default:
-			v.Mode = "with content"
+			v.Mode = msgKey("with content")
 		}
-		if m.Status == "failed" {
-			v.Mode += ", failed"
-		}
+		v.Failed = m.Status == "failed"
 		out = append(out, v)
 	}
 	return out
@@ -195,13 +195,14 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 			return
 		}
 	}
+	lc := s.loc(r, rq)
 	for _, m := range v.Messages {
 		mv := messageView{Mails: mailViews(mails[m.ID]), ID: m.ID, Kind: m.Kind, From: m.FromName, Addr: m.FromAddr, When: m.CreatedAt, Event: m.Event, Text: m.Text}
 		if mv.Addr == "" && m.AuthorID != nil {
 			mv.From, mv.Addr = l.name(m.AuthorID), l.email(m.AuthorID)
 		}
 		if senderauth.MisleadingName(mv.From, mv.Addr) {
-			mv.NameWarning = "The display name " + strconv.Quote(mv.From) + " is not the sender's address"
+			mv.NameWarning = lc.T("The display name %s is not the sender's address", strconv.Quote(mv.From))
 			mv.From = ""
 		}
 		if ch, ok := trust.Checks[m.ID]; ok && !ch.Verified {
@@ -213,14 +214,15 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		switch m.Kind {
 		case store.KindEvent:
 			mv.Side = "event"
+			mv.Text = lc.Event(m.Event, m.Text)
 		case store.KindStaff:
 			mv.Side = "us"
 		case store.KindNote:
-			mv.Side, mv.Label = "note", "Internal note"
+			mv.Side, mv.Label = "note", msgKey("Internal note")
 		case store.KindAutoReply:
-			mv.Side, mv.Label = "them", "Automatic reply"
+			mv.Side, mv.Label = "them", msgKey("Automatic reply")
 		case store.KindBounce:
-			mv.Side, mv.Label = "them", "Delivery failure report"
+			mv.Side, mv.Label = "them", msgKey("Delivery failure report")
 		default:
 			mv.Side = "them"
 		}

@@ -43,7 +43,7 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 	q := r.URL.Query()
 	f := conversation.Filter{Status: q.Get("status"), Category: q.Get("category"), Role: q.Get("role"),
 		Query: q.Get("q"), Cursor: q.Get("cursor"), HandledByMe: q.Get("mine") == "1", Limit: 50}
-	d := inboxData{page: s.base(w, r, rq, "Inbox", "inbox"), Filter: f,
+	d := inboxData{page: s.base(w, r, rq, msgKey("Inbox"), "inbox"), Filter: f,
 		Statuses: []string{store.StatusNew, store.StatusOpen, store.StatusWaiting, store.StatusSolved}}
 	d.Filtered = f.Status != "" || f.Category != "" || f.Role != "" || f.Query != "" || f.HandledByMe
 	status := http.StatusOK

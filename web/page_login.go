@@ -21,7 +21,7 @@ type loginData struct {
 
 // loginFailed is the one answer for an unknown address, a user without a
 // password and a wrong password alike.
-const loginFailed = "Wrong email address or password."
+var loginFailed = msgKey("Wrong email address or password.")
 
 // loginPage shows the sign-in form (or goes home when signed in already).
 func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -29,8 +29,8 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, localPath(r.URL.Query().Get("next")))
 		return
 	}
-	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Next: localPath(r.URL.Query().Get("next")), SSO: s.ssoLabel()}
-	d.Flash = s.takeFlash(w, r)
+	d := loginData{page: s.base(w, r, nil, msgKey("Sign in"), ""), Next: localPath(r.URL.Query().Get("next")), SSO: s.ssoLabel()}
+	d.Flash = s.takeFlash(w, r, s.loc(r, nil))
 	s.render(w, http.StatusOK, "login", d)
 }
 
@@ -38,12 +38,12 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, nil, http.StatusBadRequest, "The form could not be read.")
+		s.errorPage(w, r, nil, http.StatusBadRequest, msgKey("The form could not be read."))
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	pw := r.PostFormValue("password")
-	d := loginData{page: s.base(w, r, nil, "Sign in", ""), Email: email, Next: localPath(r.PostFormValue("next")), SSO: s.ssoLabel()}
+	d := loginData{page: s.base(w, r, nil, msgKey("Sign in"), ""), Email: email, Next: localPath(r.PostFormValue("next")), SSO: s.ssoLabel()}
 	ip := s.clientIP(r)
 	wait, err := s.limiter.wait(r.Context(), email, ip)
 	if err != nil {
@@ -54,7 +54,8 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if wait > 0 {
 		secs := int(math.Ceil(wait.Seconds()))
 		w.Header().Set("Retry-After", fmt.Sprint(secs))
-		d.Error = "Too many failed sign-ins from here. Please wait " + waitText(secs) + " and try again."
+		l := s.loc(r, nil)
+		d.Error = l.T("Too many failed sign-ins from here. Please wait %s and try again.", l.Wait(secs))
 		s.record(r, store.SigninEvent{Email: email, Event: store.EventSignInThrottled, Method: "password",
 			Detail: map[string]any{"wait_seconds": secs}})
 		s.render(w, http.StatusTooManyRequests, "login", d)
@@ -101,7 +102,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	} else if s.requiresSSO(a.Roles) {
 		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignInFailed, Method: "password",
 			Detail: map[string]any{"reason": "role requires single sign-on"}})
-		d.Error = "Your organisation requires single sign-on: use the button below instead of your password."
+		d.Error = msgKey("Your organisation requires single sign-on: use the button below instead of your password.")
 		s.render(w, http.StatusForbidden, "login", d)
 		return
 	}
@@ -219,21 +220,13 @@ func (s *server) trusted(a netip.Addr) bool {
 	return false
 }
 
-// waitText says a wait in words: seconds under two minutes, else minutes.
-func waitText(secs int) string {
-	if secs < 120 {
-		return fmt.Sprintf("%d second(s)", secs)
-	}
-	return fmt.Sprintf("%d minutes", (secs+59)/60)
-}
-
 // ssoLabel is the single sign-on button's text, "" when there is none.
 func (s *server) ssoLabel() string {
 	if s.oidc == nil {
 		return ""
 	}
 	if s.oidc.cfg.ButtonLabel == "" {
-		return "Sign in with single sign-on"
+		return msgKey("Sign in with single sign-on")
 	}
 	return s.oidc.cfg.ButtonLabel
 }

@@ -2,9 +2,9 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"postdesk/config"
@@ -45,7 +45,7 @@ func (s *server) newPage(w http.ResponseWriter, r *http.Request, rq *request) {
 // newForm builds the form for a category; roles nil means its preset.
 func (s *server) newForm(w http.ResponseWriter, r *http.Request, rq *request, category string, roles []string) (*newData, error) {
 	a := rq.actor
-	d := &newData{page: s.base(w, r, rq, "Send new message", "new"),
+	d := &newData{page: s.base(w, r, rq, msgKey("Send new message"), "new"),
 		ChangeRoles: a.Has(config.MayChangeReceivers),
 		Describe:    a.MayDescribe()}
 	l := newLookup(r.Context(), s.st)
@@ -106,7 +106,7 @@ func (s *server) newSubmit(w http.ResponseWriter, r *http.Request, rq *request) 
 		return
 	}
 	if rq.actor.Has(config.MayChangeReceivers) && len(req.Roles) == 0 {
-		again(http.StatusBadRequest, "Pick at least one receiver.", false)
+		again(http.StatusBadRequest, msgKey("Pick at least one receiver."), false)
 		return
 	}
 	files, err := formFiles(r)
@@ -115,7 +115,7 @@ func (s *server) newSubmit(w http.ResponseWriter, r *http.Request, rq *request) 
 		var c *store.Conversation
 		c, err = s.svc.Open(r.Context(), rq.actor, req)
 		if err == nil {
-			s.setFlash(w, r, fmt.Sprintf("Your message was sent as #%d.", c.Number))
+			s.setFlash(w, r, msgKey("Your message was sent as #%s."), strconv.FormatInt(c.Number, 10))
 			redirect(w, r, convURL(c.ID))
 			return
 		}

@@ -23,18 +23,18 @@ type resetData struct {
 
 // linkSent is the one answer to every request for a link, known address
 // or not.
-const linkSent = "If postdesk knows this address, a link is on its way to it. It works once, for 30 minutes. " +
-	"If nothing arrives, check the address and your spam folder, or ask your contact person."
+var linkSent = msgKey("If postdesk knows this address, a link is on its way to it. It works once, for 30 minutes. " +
+	"If nothing arrives, check the address and your spam folder, or ask your contact person.")
 
 // resetPage is the form that asks for a password-reset link.
 func (s *server) resetPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, "reset", resetData{page: s.base(w, r, nil, "Forgot your password?", "")})
+	s.render(w, http.StatusOK, "reset", resetData{page: s.base(w, r, nil, msgKey("Forgot your password?"), "")})
 }
 
 // resetRequest answers at once, the same for every address, and makes the
 // link in the background (requestLink).
 func (s *server) resetRequest(w http.ResponseWriter, r *http.Request) {
-	s.linkRequested(w, r, signinlink.Reset, "Check your email")
+	s.linkRequested(w, r, signinlink.Reset, msgKey("Check your email"))
 }
 
 // linkRequested reads the address of a link request, hands it to
@@ -42,7 +42,7 @@ func (s *server) resetRequest(w http.ResponseWriter, r *http.Request) {
 func (s *server) linkRequested(w http.ResponseWriter, r *http.Request, purpose, heading string) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, nil, http.StatusBadRequest, "The form could not be read.")
+		s.errorPage(w, r, nil, http.StatusBadRequest, msgKey("The form could not be read."))
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
@@ -56,9 +56,9 @@ func (s *server) linkRequested(w http.ResponseWriter, r *http.Request, purpose, 
 
 // linkGone is the answer for a link that is unknown, used or expired.
 func (s *server) linkGone(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusGone, "signin_message", messageData{page: s.base(w, r, nil, "Link not valid", ""),
-		Heading: "This link is no longer valid",
-		Message: "A link works once, for 30 minutes, and only for the address it was sent to. Ask for a new one."})
+	s.render(w, http.StatusGone, "signin_message", messageData{page: s.base(w, r, nil, msgKey("Link not valid"), ""),
+		Heading: msgKey("This link is no longer valid"),
+		Message: msgKey("A link works once, for 30 minutes, and only for the address it was sent to. Ask for a new one.")})
 }
 
 // resetLinkPage shows the new-password form of a reset link; opening it
@@ -73,7 +73,7 @@ func (s *server) resetLinkPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, err)
 		return
 	}
-	s.render(w, http.StatusOK, "reset", resetData{page: s.base(w, r, nil, "Set a new password", ""), Token: tok, Email: l.Email})
+	s.render(w, http.StatusOK, "reset", resetData{page: s.base(w, r, nil, msgKey("Set a new password"), ""), Token: tok, Email: l.Email})
 }
 
 // resetLinkSubmit sets the new password and uses the link up: the
@@ -82,7 +82,7 @@ func (s *server) resetLinkPage(w http.ResponseWriter, r *http.Request) {
 func (s *server) resetLinkSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, nil, http.StatusBadRequest, "The form could not be read.")
+		s.errorPage(w, r, nil, http.StatusBadRequest, msgKey("The form could not be read."))
 		return
 	}
 	ctx := r.Context()
@@ -96,15 +96,15 @@ func (s *server) resetLinkSubmit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, err)
 		return
 	}
-	d := resetData{page: s.base(w, r, nil, "Set a new password", ""), Token: tok, Email: l.Email}
+	d := resetData{page: s.base(w, r, nil, msgKey("Set a new password"), ""), Token: tok, Email: l.Email}
 	pw := r.PostFormValue("new")
 	if pw != r.PostFormValue("repeat") {
-		d.Error = "The new password and its repetition differ."
+		d.Error = msgKey("The new password and its repetition differ.")
 		s.render(w, http.StatusBadRequest, "reset", d)
 		return
 	}
 	if err := CheckNewPassword(pw, l.Email); err != nil {
-		d.Error = passwordProblem(err)
+		d.Error = passwordProblem(s.loc(r, nil), err)
 		s.render(w, http.StatusBadRequest, "reset", d)
 		return
 	}

@@ -16,5 +16,5 @@ func (s *server) sandboxPage(w http.ResponseWriter, r *http.Request, rq *request
 		s.errorPage(w, r, rq, http.StatusNotFound, "")
 		return
 	}
-	s.render(w, http.StatusOK, "sandbox", sandboxData{page: s.base(w, r, rq, "Sandbox mail", "sandbox"), Mail: s.sandboxMail()})
+	s.render(w, http.StatusOK, "sandbox", sandboxData{page: s.base(w, r, rq, msgKey("Sandbox mail"), "sandbox"), Mail: s.sandboxMail()})
 }

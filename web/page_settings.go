@@ -27,7 +27,7 @@ func (s *server) renderSettings(w http.ResponseWriter, r *http.Request, rq *requ
 		s.fail(w, r, rq, err)
 		return
 	}
-	d := settingsData{page: s.base(w, r, rq, "Settings", "settings"), HasPassword: u.PasswordHash != "",
+	d := settingsData{page: s.base(w, r, rq, msgKey("Settings"), "settings"), HasPassword: u.PasswordHash != "",
 		SSOOnly: s.requiresSSO(rq.actor.Roles)}
 	if d.MFA, err = s.mfaEnrolled(r, u.ID); err != nil {
 		s.fail(w, r, rq, err)
@@ -48,7 +48,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, rq *requ
 		return
 	}
 	if u.PasswordHash == "" || s.requiresSSO(rq.actor.Roles) {
-		s.renderSettings(w, r, rq, http.StatusBadRequest, "You have no password to change here.")
+		s.renderSettings(w, r, rq, http.StatusBadRequest, msgKey("You have no password to change here."))
 		return
 	}
 	ip := s.clientIP(r)
@@ -60,7 +60,7 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, rq *requ
 	if wait > 0 {
 		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(wait.Seconds()))))
 		s.renderSettings(w, r, rq, http.StatusTooManyRequests,
-			"Too many wrong passwords from here. Please wait "+waitText(int(math.Ceil(wait.Seconds())))+" and try again.")
+			s.loc(r, rq).T("Too many wrong passwords from here. Please wait %s and try again.", s.loc(r, rq).Wait(int(math.Ceil(wait.Seconds())))))
 		return
 	}
 	ok, err := CheckPassword(u.PasswordHash, r.PostFormValue("current"))
@@ -73,16 +73,16 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, rq *requ
 		}
 		s.record(r, store.SigninEvent{UserID: &u.ID, Email: u.Email, Event: store.EventSignInFailed, Method: "password",
 			Detail: map[string]any{"reason": "wrong current password on the settings page"}})
-		s.renderSettings(w, r, rq, http.StatusUnauthorized, "The current password is wrong.")
+		s.renderSettings(w, r, rq, http.StatusUnauthorized, msgKey("The current password is wrong."))
 		return
 	}
 	pw := r.PostFormValue("new")
 	if pw != r.PostFormValue("repeat") {
-		s.renderSettings(w, r, rq, http.StatusBadRequest, "The new password and its repetition differ.")
+		s.renderSettings(w, r, rq, http.StatusBadRequest, msgKey("The new password and its repetition differ."))
 		return
 	}
 	if err := CheckNewPassword(pw, u.Email); err != nil {
-		s.renderSettings(w, r, rq, http.StatusBadRequest, passwordProblem(err))
+		s.renderSettings(w, r, rq, http.StatusBadRequest, passwordProblem(s.loc(r, rq), err))
 		return
 	}
 	hash, err := HashPassword(pw)
@@ -106,14 +106,14 @@ func (s *server) changePassword(w http.ResponseWriter, r *http.Request, rq *requ
 }
 
 // passwordProblem is a CheckNewPassword error in words for the form.
-func passwordProblem(err error) string {
+func passwordProblem(l *locale, err error) string {
 	switch {
 	case errors.Is(err, ErrWeakPassword):
-		return fmt.Sprintf("The new password is too short: use at least %d characters, a few words are easiest.", MinPasswordLength)
+		return l.T("The new password is too short: use at least %d characters, a few words are easiest.", MinPasswordLength)
 	case errors.Is(err, ErrCommonPassword):
-		return "The new password is too common (or is your address): guessers try it first. Choose another."
+		return l.T("The new password is too common (or is your address): guessers try it first. Choose another.")
 	case errors.Is(err, ErrLongPassword):
-		return "The new password is too long."
+		return l.T("The new password is too long.")
 	}
-	return "The new password cannot be used."
+	return l.T("The new password cannot be used.")
 }

@@ -18,7 +18,7 @@ type linkData struct {
 // linkRequest asks for a customer sign-in link (the login page's second
 // form): answered at once and alike for every address (requestLink).
 func (s *server) linkRequestSubmit(w http.ResponseWriter, r *http.Request) {
-	s.linkRequested(w, r, signinlink.SignIn, "Check your email")
+	s.linkRequested(w, r, signinlink.SignIn, msgKey("Check your email"))
 }
 
 // linkPage is where a sign-in link leads: a button that signs in. Opening
@@ -33,7 +33,7 @@ func (s *server) linkPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, nil, err)
 		return
 	}
-	s.render(w, http.StatusOK, "signin_link", linkData{page: s.base(w, r, nil, "Sign in", ""), Token: tok, Email: l.Email})
+	s.render(w, http.StatusOK, "signin_link", linkData{page: s.base(w, r, nil, msgKey("Sign in"), ""), Token: tok, Email: l.Email})
 }
 
 // linkSubmit uses the link up and signs its customer in, to the

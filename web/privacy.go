@@ -29,7 +29,7 @@ func (s *server) mayPrivacy(w http.ResponseWriter, r *http.Request, rq *request)
 	if rq.actor.StaffMay(config.MayPrivacy) {
 		return true
 	}
-	s.errorPage(w, r, rq, http.StatusForbidden, "Not allowed: data-subject requests are for roles with the privacy permission.")
+	s.errorPage(w, r, rq, http.StatusForbidden, msgKey("Not allowed: data-subject requests are for roles with the privacy permission."))
 	return false
 }
 
@@ -37,15 +37,15 @@ func (s *server) privacyPage(w http.ResponseWriter, r *http.Request, rq *request
 	if !s.mayPrivacy(w, r, rq) {
 		return
 	}
-	s.render(w, http.StatusOK, "privacy", privacyData{page: s.base(w, r, rq, "Data-subject requests", "privacy")})
+	s.render(w, http.StatusOK, "privacy", privacyData{page: s.base(w, r, rq, msgKey("Data-subject requests"), "privacy")})
 }
 
 // privacyAddress reads the form's address; "" after answering a bad one.
 func (s *server) privacyAddress(w http.ResponseWriter, r *http.Request, rq *request) (string, privacyData) {
-	d := privacyData{page: s.base(w, r, rq, "Data-subject requests", "privacy"), WithNotes: r.PostFormValue("notes") == "1"}
+	d := privacyData{page: s.base(w, r, rq, msgKey("Data-subject requests"), "privacy"), WithNotes: r.PostFormValue("notes") == "1"}
 	d.Email = strings.ToLower(strings.TrimSpace(r.PostFormValue("email")))
 	if a, err := mail.ParseAddress(d.Email); err != nil || a.Address != d.Email {
-		d.Problem = "Give the person's email address."
+		d.Problem = msgKey("Give the person's email address.")
 		s.render(w, http.StatusBadRequest, "privacy", d)
 		return "", d
 	}
@@ -89,7 +89,7 @@ func (s *server) privacyErase(w http.ResponseWriter, r *http.Request, rq *reques
 	confirm := r.PostFormValue("confirm") != ""
 	if confirm && strings.ToLower(strings.TrimSpace(r.PostFormValue("confirm"))) != email {
 		confirm = false
-		d.Problem = "The address typed to confirm is not the same: nothing was erased."
+		d.Problem = msgKey("The address typed to confirm is not the same: nothing was erased.")
 	}
 	rep, err := privacy.Erase(r.Context(), s.st, store.EraseRequest{Email: email, Actor: rq.actor.User.Email, DryRun: !confirm})
 	if errors.Is(err, privacy.ErrConfigured) {

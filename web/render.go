@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"postdesk/config"
+	"postdesk/conversation"
 	"postdesk/store"
 )
 
@@ -60,42 +64,57 @@ func (s *server) staticHandler(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.data))
 }
 
+// loadPages parses every page once per language, with t, when, ago, size
+// and status bound to that language, so that rendering picks a set and
+// never clones templates per request.
 func (s *server) loadPages(fsys fs.FS) error {
-	funcs := template.FuncMap{
-		"asset": func(name string) string {
-			if f, ok := s.static[name]; ok {
-				return "/static/" + name + "?v=" + f.version
-			}
-			return "/static/" + name
-		},
-		"when":   when,
-		"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"size":   humanSize,
-		"add":    func(a, b int64) int64 { return a + b },
-		"status": statusLabel,
-		"join":   strings.Join,
-		"has": func(list []string, v string) bool {
-			for _, x := range list {
-				if x == v {
-					return true
+	s.pages = map[string]map[string]*template.Template{}
+	s.locales = map[string]*locale{}
+	for _, lang := range webLangs {
+		l := newLocale(lang, s.zone, s.now)
+		s.locales[lang] = l
+		funcs := template.FuncMap{
+			"asset": func(name string) string {
+				if f, ok := s.static[name]; ok {
+					return "/static/" + name + "?v=" + f.version
 				}
-			}
-			return false
-		},
-	}
-	s.pages = map[string]*template.Template{}
-	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", name+".html")
-		if err != nil {
-			return fmt.Errorf("web: template %s: %w", name, err)
+				return "/static/" + name
+			},
+			"t":      l.T,
+			"when":   l.When,
+			"ago":    l.Ago,
+			"iso":    func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+			"size":   l.Size,
+			"add":    func(a, b int64) int64 { return a + b },
+			"status": func(st string) string { return l.T(statusLabel(st)) },
+			"join":   strings.Join,
+			"has": func(list []string, v string) bool {
+				for _, x := range list {
+					if x == v {
+						return true
+					}
+				}
+				return false
+			},
 		}
-		s.pages[name] = t
+		set := map[string]*template.Template{}
+		for _, name := range pageNames {
+			t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", name+".html")
+			if err != nil {
+				return fmt.Errorf("web: template %s: %w", name, err)
+			}
+			set[name] = t
+		}
+		s.pages[lang] = set
 	}
 	return nil
 }
 
 // page is what the layout needs; every page's data embeds it.
 type page struct {
+	Lang  string // the page's language, <html lang>
+	Here  string // this page's path and query, where the language switch returns
+	Langs []langLink
 	Title string
 	Nav   string // the active navigation item
 	User  *store.User
@@ -109,14 +128,35 @@ type page struct {
 	Privacy bool // the link to data-subject requests (the privacy permission)
 }
 
+// langLink is one entry of the language switch.
+type langLink struct {
+	Code, Name string
+	Current    bool
+}
+
+// pageLang lets render find the language of any page data.
+func (p page) pageLang() string { return p.Lang }
+
+// base is the layout's data; title is a message key, translated here.
 func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title, nav string) page {
-	p := page{Title: title, Nav: nav}
+	l := s.loc(r, rq)
+	p := page{Lang: l.lang, Here: localPath(r.URL.RequestURI()), Title: l.T(title), Nav: nav}
+	for _, code := range webLangs {
+		p.Langs = append(p.Langs, langLink{Code: code, Name: langNames[code], Current: code == l.lang})
+	}
+	if r.Method != http.MethodGet {
+		// The switch reloads with GET, and a form's address may only take posts.
+		p.Here = "/"
+		if u, err := url.Parse(r.Referer()); err == nil {
+			p.Here = localPath(u.RequestURI())
+		}
+	}
 	if rq != nil {
 		p.User, p.Staff, p.CSRF = &rq.actor.User, rq.actor.IsStaff(), rq.csrf
 		p.Sandbox = s.sandboxMail != nil && p.Staff
 		p.Audit = rq.actor.StaffMay(config.MayAudit)
 		p.Privacy = rq.actor.StaffMay(config.MayPrivacy)
-		p.Flash = s.takeFlash(w, r)
+		p.Flash = s.takeFlash(w, r, l)
 	}
 	return p
 }
@@ -124,7 +164,11 @@ func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title
 // render writes a page; a template error after the first byte can only be logged.
 func (s *server) render(w http.ResponseWriter, status int, name string, data any) {
 	var buf bytes.Buffer
-	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+	lang := webLangs[0]
+	if d, ok := data.(interface{ pageLang() string }); ok && s.pages[d.pageLang()] != nil {
+		lang = d.pageLang()
+	}
+	if err := s.pages[lang][name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		s.log.Error("render", "page", name, "err", err)
 		http.Error(w, "Internal error", http.StatusInternalServerError)
 		return
@@ -143,18 +187,19 @@ type errorData struct {
 
 // errorPage shows a status with a message; rq may be nil (signed out).
 func (s *server) errorPage(w http.ResponseWriter, r *http.Request, rq *request, status int, msg string) {
-	heading := http.StatusText(status)
+	l := s.loc(r, rq)
+	heading := l.T(http.StatusText(status))
 	if msg == "" {
 		switch status {
 		case http.StatusNotFound:
-			msg = "There is no such page, conversation or file, or you may not see it."
+			msg = msgKey("There is no such page, conversation or file, or you may not see it.")
 		case http.StatusForbidden:
-			msg = "You may not do that."
+			msg = msgKey("You may not do that.")
 		case http.StatusInternalServerError:
-			msg = "Something went wrong on our side; please try again."
+			msg = msgKey("Something went wrong on our side; please try again.")
 		}
 	}
-	d := errorData{page: s.base(w, r, rq, heading, ""), Status: status, Heading: heading, Message: msg}
+	d := errorData{page: s.base(w, r, rq, heading, ""), Status: status, Heading: heading, Message: l.T(msg)}
 	s.render(w, status, "error", d)
 }
 
@@ -164,27 +209,20 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, rq *request, err e
 	if status == http.StatusInternalServerError {
 		s.log.Error("web", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if errors.Is(err, conversation.ErrForbidden) {
+		// The reason is the action refused ("take ownership"), one of
+		// forbiddenActions when the conversation package still words it so.
+		l := s.loc(r, rq)
+		reason := strings.TrimSuffix(err.Error(), ": "+conversation.ErrForbidden.Error())
+		if slices.Contains(forbiddenActions, reason) {
+			reason = l.T(reason)
+		}
+		msg = l.T("Not allowed: %s.", reason)
+	}
 	s.errorPage(w, r, rq, status, msg)
 }
 
-func when(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.Local().Format("2 Jan 2006 15:04")
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d B", n)
-	case n < 1000*1000:
-		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
-	default:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	}
-}
-
+// statusLabel is the message key of a status.
 func statusLabel(st string) string {
 	switch st {
 	case store.StatusNew:

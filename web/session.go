@@ -159,7 +159,7 @@ func (s *server) guard(h pageHandler, staged bool) http.Handler {
 				defer r.MultipartForm.RemoveAll() //nolint:errcheck
 			}
 			if subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf")), []byte(rq.csrf)) != 1 {
-				s.errorPage(w, r, rq, http.StatusForbidden, "The form has expired (or came from elsewhere): reload the page and send it again.")
+				s.errorPage(w, r, rq, http.StatusForbidden, msgKey("The form has expired (or came from elsewhere): reload the page and send it again."))
 				return
 			}
 		}
@@ -186,10 +186,10 @@ func (s *server) readForm(w http.ResponseWriter, r *http.Request, rq *request) b
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			s.errorPage(w, r, rq, http.StatusRequestEntityTooLarge, "The files are too large: at most 25 MB in all.")
+			s.errorPage(w, r, rq, http.StatusRequestEntityTooLarge, msgKey("The files are too large: at most 25 MB in all."))
 			return false
 		}
-		s.errorPage(w, r, rq, http.StatusBadRequest, "The form could not be read.")
+		s.errorPage(w, r, rq, http.StatusBadRequest, msgKey("The form could not be read."))
 		return false
 	}
 	return true

@@ -40,7 +40,7 @@ const auditPageSize = 200
 // permission; ?email= narrows it to one address.
 func (s *server) auditPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	if !rq.actor.StaffMay(config.MayAudit) {
-		s.errorPage(w, r, rq, http.StatusForbidden, "Not allowed: the sign-in audit is for roles with the audit permission.")
+		s.errorPage(w, r, rq, http.StatusForbidden, msgKey("Not allowed: the sign-in audit is for roles with the audit permission."))
 		return
 	}
 	email := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("email")))
@@ -50,7 +50,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request, rq *request) 
 		s.fail(w, r, rq, err)
 		return
 	}
-	d := auditData{page: s.base(w, r, rq, "Sign-in audit", "audit"), Email: email, Events: es}
+	d := auditData{page: s.base(w, r, rq, msgKey("Sign-in audit"), "audit"), Email: email, Events: es}
 	if len(es) == auditPageSize {
 		d.Older = es[len(es)-1].ID
 	}

@@ -50,6 +50,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
@@ -94,6 +95,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// SignIn configures the sign-in methods beyond the password.
 	SignIn SignIn
+	// Location is the organisation's time zone (the config's time_zone),
+	// in which pages show times; default time.Local.
+	Location *time.Location
 }
 
 // SignIn is what the config says of signing in (see the README's Sign-in).
@@ -130,9 +134,11 @@ type server struct {
 	now       func() time.Time
 	secret    []byte
 	secure    bool
-	cookie    string // session cookie name
-	flashName string // flash cookie name
-	pages     map[string]*template.Template
+	cookie    string                                   // session cookie name
+	flashName string                                   // flash cookie name
+	pages     map[string]map[string]*template.Template // by language, then page
+	locales   map[string]*locale                       // by language
+	zone      *time.Location                           // the organisation's time_zone
 	static    map[string]staticFile
 	limiter   *limiter
 
@@ -164,6 +170,10 @@ func New(opts *Options) (http.Handler, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	s.zone = opts.Location
+	if s.zone == nil {
+		s.zone = time.Local
 	}
 	var origin string
 	var err error
@@ -204,6 +214,7 @@ func New(opts *Options) (http.Handler, error) {
 
 	pages := http.NewServeMux()
 	pages.HandleFunc("GET /login", s.loginPage)
+	pages.HandleFunc("GET /lang", s.setLang)
 	pages.HandleFunc("POST /login", s.loginSubmit)
 	pages.Handle("POST /logout", s.authStaged(s.logout))
 	pages.Handle("GET /{$}", s.auth(s.inbox))
@@ -257,7 +268,7 @@ func New(opts *Options) (http.Handler, error) {
 		}
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.errorPage(w, r, nil, http.StatusForbidden, "Cross-origin request refused: send the form from postdesk's own pages.")
+		s.errorPage(w, r, nil, http.StatusForbidden, msgKey("Cross-origin request refused: send the form from postdesk's own pages."))
 	}))
 
 	root := http.NewServeMux()
@@ -296,13 +307,13 @@ func (s *server) headers(next http.Handler) http.Handler {
 func errKind(err error) (int, string) {
 	switch {
 	case errors.Is(err, conversation.ErrNotFound), errors.Is(err, store.ErrNotFound):
-		return http.StatusNotFound, "Not found: there is no such conversation or file, or you may not see it."
+		return http.StatusNotFound, msgKey("Not found: there is no such conversation or file, or you may not see it.")
 	case errors.Is(err, conversation.ErrForbidden):
 		return http.StatusForbidden, "Not allowed: " + strings.TrimSuffix(err.Error(), ": "+conversation.ErrForbidden.Error()) + "."
 	case errors.Is(err, conversation.ErrInvalid):
 		return http.StatusBadRequest, invalidMessage(err)
 	}
-	return http.StatusInternalServerError, "Something went wrong on our side; please try again."
+	return http.StatusInternalServerError, msgKey("Something went wrong on our side; please try again.")
 }
 
 // invalidMessage turns "invalid: subject is empty" into "Subject is empty."
@@ -329,14 +340,17 @@ func (s *server) sign(v string) string {
 }
 
 // setFlash leaves a one-time message for the next page (post/redirect/get).
-func (s *server) setFlash(w http.ResponseWriter, r *http.Request, msg string) {
-	v := base64.RawURLEncoding.EncodeToString([]byte(msg))
+// setFlash keeps a one-time message for the next page: a message key and
+// its arguments, translated when shown, in the language of that page.
+func (s *server) setFlash(w http.ResponseWriter, r *http.Request, key string, args ...string) {
+	b, _ := json.Marshal(append([]string{key}, args...)) //nolint:errchkjson // strings always marshal
+	v := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{Name: s.flashName, Value: v + "." + s.sign(v), Path: "/", MaxAge: 60,
 		HttpOnly: true, Secure: s.secureFor(r), SameSite: http.SameSiteLaxMode})
 }
 
 // takeFlash reads and clears the one-time message.
-func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
+func (s *server) takeFlash(w http.ResponseWriter, r *http.Request, l *locale) string {
 	c, err := r.Cookie(s.flashName)
 	if err != nil {
 		return ""
@@ -351,7 +365,15 @@ func (s *server) takeFlash(w http.ResponseWriter, r *http.Request) string {
 	if err != nil {
 		return ""
 	}
-	return string(b)
+	var parts []string
+	if json.Unmarshal(b, &parts) != nil || len(parts) == 0 {
+		return ""
+	}
+	args := make([]any, len(parts)-1)
+	for i, a := range parts[1:] {
+		args[i] = a
+	}
+	return l.T(parts[0], args...)
 }
 
 // redirect answers a form post with 303 See Other (post/redirect/get).

@@ -237,7 +237,7 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 		metricsMux.Handle("GET /metrics", metrics.Handler(st))
 	}
 	webOpts := &web.Options{Store: st, Service: svc, PublicURL: c.PublicURL, Secret: []byte(c.Secret),
-		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web"), SignIn: signIn(c)}
+		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web"), SignIn: signIn(c), Location: c.Location()}
 	if dev != nil {
 		webOpts.SandboxMail = dev.sandboxMail
 	}
