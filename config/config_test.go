@@ -10,8 +10,8 @@ import (
 
 // valid is the file from DESIGN.md, with its env: values set by lookup.
 const valid = `
-listen: 127.0.0.1:8080
-public_url: http://127.0.0.1:8080
+listen: 127.0.0.1:9180
+public_url: http://127.0.0.1:9180
 database_url: env:DATABASE_URL
 secret: env:POSTDESK_SECRET
 mailboxes:
@@ -98,7 +98,7 @@ func TestSwedishAndTimeZone(t *testing.T) {
 	if c.Location() != time.Local {
 		t.Fatalf("default zone %v, want the server's", c.Location())
 	}
-	y = strings.Replace(y, "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ntime_zone: Europe/Stockholm", 1)
+	y = strings.Replace(y, "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\ntime_zone: Europe/Stockholm", 1)
 	c, _, err = Parse("postdesk.yaml", []byte(y), lookup)
 	if err != nil {
 		t.Fatal(err)
@@ -176,8 +176,8 @@ func TestMistakes(t *testing.T) {
 		{"5218 weeks", "retention: 4y", "retention: 5218w", "categories[0].retention", "longer than 100 years"},
 		{"876601 hours", "retention: 4y", "retention: 876601h", "categories[0].retention", "longer than 100 years"},
 		{"short secret", "secret: env:POSTDESK_SECRET", "secret: tooshort", "secret", "too short"},
-		{"short push secret", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nimap_push: {secret: tooshort}", "imap_push.secret", "too short"},
-		{"misspelt push key", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nimap_push: {token: x}", "imap_push.token", "unknown key"},
+		{"short push secret", "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\nimap_push: {secret: tooshort}", "imap_push.secret", "too short"},
+		{"misspelt push key", "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\nimap_push: {token: x}", "imap_push.token", "unknown key"},
 		{"unset env", "password: env:SMTP_PASSWORD", "password: env:NO_SUCH_VARIABLE", "smtp.password", "NO_SUCH_VARIABLE is not set"},
 		{"missing file", "password: env:SMTP_PASSWORD", "password: file:/nonexistent/postdesk-secret", "smtp.password", "cannot read"},
 		{"bad tls mode", "tls: implicit", "tls: ssl", "mailboxes[0].tls", "want implicit, starttls or none"},
@@ -188,20 +188,20 @@ func TestMistakes(t *testing.T) {
 		{"unknown mailbox category", "category: payroll\nsender_auth", "category: payrol\nsender_auth", "mailboxes[0].category", `unknown category "payrol"`},
 		{"unknown permission", "may: [change_receivers, set_company]", "may: [change_receivers, fly]", "roles[0].may[1]", `unknown permission "fly"`},
 		{"unknown language", "language: fi", "language: klingon", "users[0].language", "unknown language"},
-		{"bad time zone", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ntime_zone: Europe/Helsingfors", "time_zone", "IANA time zone"},
+		{"bad time zone", "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\ntime_zone: Europe/Helsingfors", "time_zone", "IANA time zone"},
 		{"misspelt key", "poll_interval: 30s", "pol_interval: 30s", "mailboxes[0].pol_interval", "unknown key"},
 		{"missing smtp host", "  host: 127.0.0.1\n  port: 587", "  port: 587", "smtp.host", "missing"},
-		{"bad listen", "listen: 127.0.0.1:8080", "listen: localhost", "listen", "host:port"},
-		{"bad metrics listen", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nmetrics_listen: 9090", "metrics_listen", "host:port"},
-		{"metrics on listen", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\nmetrics_listen: 127.0.0.1:8080", "metrics_listen", "same address as listen"},
-		{"bad purge time", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\npurge_at: 3am", "purge_at", "HH:MM"},
-		{"bad trace", "listen: 127.0.0.1:8080", "listen: 127.0.0.1:8080\ntrace: [pop3]", "trace[0]", "want imap or smtp"},
-		{"bad public url", "public_url: http://127.0.0.1:8080", "public_url: 127.0.0.1", "public_url", "absolute http(s) URL"},
+		{"bad listen", "listen: 127.0.0.1:9180", "listen: localhost", "listen", "host:port"},
+		{"bad metrics listen", "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\nmetrics_listen: 9090", "metrics_listen", "host:port"},
+		{"metrics on listen", "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\nmetrics_listen: 127.0.0.1:9180", "metrics_listen", "same address as listen"},
+		{"bad purge time", "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\npurge_at: 3am", "purge_at", "HH:MM"},
+		{"bad trace", "listen: 127.0.0.1:9180", "listen: 127.0.0.1:9180\ntrace: [pop3]", "trace[0]", "want imap or smtp"},
+		{"bad public url", "public_url: http://127.0.0.1:9180", "public_url: 127.0.0.1", "public_url", "absolute http(s) URL"},
 		{"bad sender pattern", `allow_from: ["*"]`, `allow_from: ["[x"]`, "categories[0].allow_from[0]", "bad sender pattern"},
 		{"duplicate user", "users:\n", "users:\n  - {email: alice@example.com, name: Alice Again}\n", "users[1].email", "duplicate user"},
 		{"duplicate role", "roles:\n", "roles:\n  - {key: payroll-team, name: Twice}\n", "roles[1].key", "duplicate role"},
 		{"category without roles", "roles: [payroll-team]\n    retention", "roles: []\n    retention", "categories[0].roles", "at least one"},
-		{"not yaml", "listen: 127.0.0.1:8080", "listen: [", "(file)", ""},
+		{"not yaml", "listen: 127.0.0.1:9180", "listen: [", "(file)", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(valid, tc.from) {

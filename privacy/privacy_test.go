@@ -30,7 +30,7 @@ import (
 const orgConfig = `
 database_url: postgres://unused
 secret: 0123456789abcdef0123456789abcdef
-smtp: {host: 127.0.0.1, port: 2525, tls: none}
+smtp: {host: 127.0.0.1, port: 10025, tls: none}
 categories:
   - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
 roles:
