@@ -16,7 +16,6 @@ import (
 	"strings"
 	"testing"
 
-	"postdesk/config"
 	"postdesk/conversation"
 	"postdesk/ingest"
 	"postdesk/internal/dovecottest"
@@ -55,14 +54,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{ctx: context.Background(), st: storetest.New(t), dovecot: dovecottest.Start(t)}
-	c, _, err := config.Parse("org.yaml", []byte(orgConfig), func(string) (string, bool) { return "", false })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.st.ApplyConfig(e.ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	st, c := storetest.Org(t, orgConfig)
+	e := &env{ctx: context.Background(), st: st, dovecot: dovecottest.Start(t)}
 	sg, err := threading.NewSigner([]byte(c.Secret))
 	if err != nil {
 		t.Fatal(err)

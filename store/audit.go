@@ -33,17 +33,27 @@ func (db *DB) Audit(ctx context.Context, actorID *int64, actor, action string, c
 
 // AuditTrail lists a conversation's entries, oldest first.
 func (db *DB) AuditTrail(ctx context.Context, conversationID int64) ([]AuditEntry, error) {
-	rows, err := db.q.Query(ctx, `SELECT id, at, actor_id, actor, action, conversation_id, detail FROM audit
-		WHERE conversation_id = $1 ORDER BY at, id`, conversationID)
+	es, err := db.auditEntries(ctx, `conversation_id = $1`, conversationID)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail: %w", err)
+	}
+	return es, nil
+}
+
+// auditEntries lists the entries matching where (a constant condition on
+// the audit table with one parameter), oldest first.
+func (db *DB) auditEntries(ctx context.Context, where string, arg any) ([]AuditEntry, error) {
+	rows, err := db.q.Query(ctx, `SELECT id, at, actor_id, actor, action, conversation_id, detail FROM audit
+		WHERE `+where+` ORDER BY at, id`, arg)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var es []AuditEntry
 	for rows.Next() {
 		var e AuditEntry
 		if err := rows.Scan(&e.ID, &e.At, &e.ActorID, &e.Actor, &e.Action, &e.ConversationID, &e.Detail); err != nil {
-			return nil, fmt.Errorf("audit trail: %w", err)
+			return nil, err
 		}
 		es = append(es, e)
 	}

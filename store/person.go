@@ -42,7 +42,7 @@ func (db *DB) PersonConversations(ctx context.Context, email string) ([]PersonCo
 	if u != nil {
 		uid = &u.ID
 	}
-	rows, err := db.q.Query(ctx, `SELECT c.id,
+	rows, err := db.q.Query(ctx, `SELECT
 			array_remove(ARRAY[
 				CASE WHEN c.customer_id = $2 THEN 'customer' END,
 				CASE WHEN c.assignee_id = $2 THEN 'assignee' END,
@@ -50,54 +50,41 @@ func (db *DB) PersonConversations(ctx context.Context, email string) ([]PersonCo
 				CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND (m.from_addr = $1 OR m.author_id = $2)) THEN 'sender' END,
 				CASE WHEN EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ($1 = ANY(m.to_addrs) OR $1 = ANY(m.cc_addrs)))
 					OR EXISTS (SELECT 1 FROM outbox o WHERE o.conversation_id = c.id AND o.recipient = $1) THEN 'recipient' END
-			], NULL)
-		FROM conversations c WHERE `+personIn+` ORDER BY c.created_at, c.id`, addr, uid)
+			], NULL), `+conversationColumns+conversationFrom+`
+		WHERE `+personIn+` ORDER BY c.created_at, c.id`, addr, uid)
 	if err != nil {
 		return nil, nil, fmt.Errorf("person: %w", err)
 	}
-	type found struct {
-		id int64
-		as []string
-	}
-	var ids []found
+	defer rows.Close()
+	var out []PersonConversation
 	for rows.Next() {
-		var f found
-		if err := rows.Scan(&f.id, &f.as); err != nil {
-			rows.Close()
-			return nil, nil, fmt.Errorf("person: %w", err)
-		}
-		ids = append(ids, f)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("person: %w", err)
-	}
-	out := make([]PersonConversation, 0, len(ids))
-	for _, f := range ids {
-		c, err := db.ConversationByID(ctx, f.id)
+		var as []string
+		c, err := scanConversation(withFirst{rows, &as})
 		if err != nil {
 			return nil, nil, fmt.Errorf("person: %w", err)
 		}
-		out = append(out, PersonConversation{Conversation: *c, As: f.as})
+		out = append(out, PersonConversation{Conversation: *c, As: as})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, fmt.Errorf("person: %w", err)
 	}
 	return out, u, nil
 }
 
+// withFirst scans a row's first column into first and the rest as asked,
+// so that scanConversation reads rows that carry one more column in front.
+type withFirst struct {
+	row   interface{ Scan(...any) error }
+	first any
+}
+
+func (w withFirst) Scan(dest ...any) error { return w.row.Scan(append([]any{w.first}, dest...)...) }
+
 // AuditByActor lists the entries of one user's own actions, oldest first.
 func (db *DB) AuditByActor(ctx context.Context, userID int64) ([]AuditEntry, error) {
-	rows, err := db.q.Query(ctx, `SELECT id, at, actor_id, actor, action, conversation_id, detail FROM audit
-		WHERE actor_id = $1 ORDER BY at, id`, userID)
+	es, err := db.auditEntries(ctx, `actor_id = $1`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("audit by actor: %w", err)
 	}
-	defer rows.Close()
-	var es []AuditEntry
-	for rows.Next() {
-		var e AuditEntry
-		if err := rows.Scan(&e.ID, &e.At, &e.ActorID, &e.Actor, &e.Action, &e.ConversationID, &e.Detail); err != nil {
-			return nil, fmt.Errorf("audit by actor: %w", err)
-		}
-		es = append(es, e)
-	}
-	return es, rows.Err()
+	return es, nil
 }

@@ -13,6 +13,9 @@ import (
 
 func init() { pageNames = append(pageNames, "access") }
 
+// errBadNumber answers a ?conversation= that is not a conversation number.
+var errBadNumber = errors.New("conversation: want its number")
+
 // accessQuery reads ?conversation=NUMBER&user=EMAIL&before=ID into a filter;
 // an unknown user matches nothing.
 func (s *server) accessQuery(r *http.Request) (store.AccessFilter, string, string, error) {
@@ -22,7 +25,7 @@ func (s *server) accessQuery(r *http.Request) (store.AccessFilter, string, strin
 	if num != "" {
 		n, err := strconv.ParseInt(num, 10, 64)
 		if err != nil || n <= 0 {
-			return f, num, "", errors.New("conversation: want its number")
+			return f, num, "", errBadNumber
 		}
 		f.Number = n
 	}
@@ -59,7 +62,7 @@ func (s *server) accessPage(w http.ResponseWriter, r *http.Request, rq *request)
 	}
 	f, num, email, err := s.accessQuery(r)
 	d := accessData{page: s.base(w, r, rq, msgKey("Access log"), "access"), Conversation: num, Reader: email}
-	if err != nil && f.Number == 0 && num != "" {
+	if errors.Is(err, errBadNumber) {
 		d.Problem = err.Error()
 		s.render(w, http.StatusBadRequest, "access", d)
 		return
@@ -97,7 +100,7 @@ func (s *server) apiAccessLog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, _, _, err := s.accessQuery(r)
-	if err != nil && f.Number == 0 && r.URL.Query().Get("conversation") != "" {
+	if errors.Is(err, errBadNumber) {
 		apiError(w, http.StatusBadRequest, err.Error())
 		return
 	} else if err != nil {

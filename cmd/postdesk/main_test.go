@@ -88,6 +88,27 @@ users:
 	return f
 }
 
+// migratedOrg migrates the database of config file f through the binary and
+// applies the file's organisation, as serve would at start, for commands
+// that work on a configured database without a running service.
+func migratedOrg(t *testing.T, dbURL, f string) *store.Store {
+	t.Helper()
+	if out, err := command(t, dbURL, "migrate", "--config", f).CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	resolved := strings.NewReplacer("env:TEST_DATABASE_URL", dbURL, "env:TEST_SECRET", "0123456789abcdef0123456789abcdef").Replace(mustRead(t, f))
+	if err := st.ApplyConfig(ctx, storetest.Config(t, resolved)); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func command(t *testing.T, dbURL string, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "TEST_DATABASE_URL="+dbURL, "TEST_SECRET=0123456789abcdef0123456789abcdef")
@@ -406,19 +427,8 @@ func TestPurgeCommand(t *testing.T) {
 	f := writeConfig(t, dbURL, freePort(t))
 	short := strings.Replace(mustRead(t, f), "roles: [payroll-team]}", "roles: [payroll-team], retention: 90d}", 1)
 	os.WriteFile(f, []byte(short), 0o600)
-	if out, err := command(t, dbURL, "migrate", "--config", f).CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	st := migratedOrg(t, dbURL, f)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	resolved := strings.NewReplacer("env:TEST_DATABASE_URL", dbURL, "env:TEST_SECRET", "0123456789abcdef0123456789abcdef").Replace(short)
-	if err := st.ApplyConfig(ctx, storetest.Config(t, resolved)); err != nil {
-		t.Fatal(err)
-	}
 	svc := conversation.New(st, nil)
 	aino, err := svc.ActorByEmail(ctx, "aino.handler@example.com")
 	if err != nil {

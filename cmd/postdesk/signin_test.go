@@ -15,19 +15,8 @@ func TestUserResetMFA(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.EmptyURL(t)
 	f := writeConfig(t, dbURL, freePort(t))
-	if out, err := command(t, dbURL, "migrate", "--config", f).CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
+	st := migratedOrg(t, dbURL, f)
 	ctx := context.Background()
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	resolved := strings.NewReplacer("env:TEST_DATABASE_URL", dbURL, "env:TEST_SECRET", "0123456789abcdef0123456789abcdef").Replace(mustRead(t, f))
-	if err := st.ApplyConfig(ctx, storetest.Config(t, resolved)); err != nil {
-		t.Fatal(err)
-	}
 	u, err := st.UserByEmail(ctx, "aino.handler@example.com")
 	if err != nil {
 		t.Fatal(err)
