@@ -37,13 +37,13 @@ var known = map[string]bool{}
 
 func buildCatalogue() *catalog.Builder {
 	b := catalog.NewBuilder(catalog.Fallback(language.English))
-	for _, m := range messages {
+	for _, m := range allMessages() {
 		known[m[0]] = true
 		for i, tag := range langTags {
 			b.SetString(tag, m[0], m[i]) //nolint:errcheck // plain strings cannot fail
 		}
 	}
-	for _, m := range plurals {
+	for _, m := range allPlurals() {
 		known[m.key] = true
 		for i, tag := range langTags {
 			f := m.forms[i]
@@ -53,6 +53,18 @@ func buildCatalogue() *catalog.Builder {
 		}
 	}
 	return b
+}
+
+// allMessages are the catalogue's rows: the shared table and the tables of
+// the panel, the conversation page and the composer, kept in files of their
+// own so that each part of the view owns its texts.
+func allMessages() [][3]string {
+	return slices.Concat(messages, panelMessages, convMessages, composeMessages)
+}
+
+// allPlurals are the counting messages of every table.
+func allPlurals() []pluralMsg {
+	return slices.Concat(plurals, panelPlurals, convPlurals, composePlurals)
 }
 
 // plural is a message whose first argument is a count: forms hold the

@@ -186,14 +186,14 @@ var verb = regexp.MustCompile(`%[-+# 0-9.]*[a-zA-Z%]`)
 // takes other arguments than its key.
 func TestCatalogueCoversEveryKey(t *testing.T) {
 	rows := map[string][3]string{}
-	for _, m := range messages {
+	for _, m := range allMessages() {
 		if _, dup := rows[m[0]]; dup {
 			t.Errorf("key %q twice in messages", m[0])
 		}
 		rows[m[0]] = m
 	}
 	pl := map[string]bool{}
-	for _, p := range plurals {
+	for _, p := range allPlurals() {
 		pl[p.key] = true
 	}
 	check := func(where, key string) {

@@ -1,0 +1,2 @@
+// postdesk: compose.js
+"use strict";

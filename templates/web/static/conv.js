@@ -1,0 +1,2 @@
+// postdesk: conv.js
+"use strict";

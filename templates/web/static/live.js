@@ -1,0 +1,2 @@
+// postdesk: live.js
+"use strict";
