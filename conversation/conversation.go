@@ -235,18 +235,17 @@ func event(ctx context.Context, tx *store.Tx, convID int64, authorID *int64, nam
 // addresses already queued in this call.
 func (s *Service) notify(ctx context.Context, tx *store.Tx, convID int64, msgID *int64, template string, skip int64, users ...store.User) error {
 	seen := map[int64]bool{skip: true}
+	var items []*store.OutboxItem
 	for _, u := range users {
 		if seen[u.ID] {
 			continue
 		}
 		seen[u.ID] = true
 		uid := u.ID
-		if err := tx.Enqueue(ctx, &store.OutboxItem{ConversationID: &convID, MessageID: msgID, Template: template,
-			Recipient: u.Email, RecipientID: &uid, MailMessageID: s.NewMessageID()}); err != nil {
-			return err
-		}
+		items = append(items, &store.OutboxItem{ConversationID: &convID, MessageID: msgID, Template: template,
+			Recipient: u.Email, RecipientID: &uid, MailMessageID: s.NewMessageID()})
 	}
-	return nil
+	return tx.EnqueueAll(ctx, items)
 }
 
 func trim(s string) string { return strings.TrimSpace(s) }

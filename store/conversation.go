@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,19 +65,29 @@ type NewConversation struct {
 	HeldForReview bool
 }
 
-// CreateConversation inserts a conversation with its receiver roles.
+// CreateConversation inserts a conversation with its receiver roles, in
+// one statement: the row is written with its role_ids mirror already set,
+// so the mirror's trigger has nothing to change (migration 015).
 func (db *DB) CreateConversation(ctx context.Context, n NewConversation) (*Conversation, error) {
-	var id int64
-	err := db.q.QueryRow(ctx, `INSERT INTO conversations (subject, category_id, customer_id, company_id, person_id, held_for_review)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		n.Subject, n.CategoryID, n.CustomerID, n.CompanyID, n.PersonID, n.HeldForReview).Scan(&id)
+	roles := slices.Clone(n.RoleIDs)
+	slices.Sort(roles)
+	roles = slices.Compact(roles)
+	if roles == nil {
+		roles = []int64{}
+	}
+	c, err := scanConversation(db.q.QueryRow(ctx, `WITH c AS (
+			INSERT INTO conversations (subject, category_id, customer_id, company_id, person_id, held_for_review, role_ids)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *),
+		r AS (INSERT INTO conversation_roles (conversation_id, role_id) SELECT c.id, unnest($7::bigint[]) FROM c)
+		SELECT c.id, c.number, c.subject, c.category_id, cat.key, c.status, c.handler_id, c.customer_id,
+			c.assignee_id, c.company_id, c.person_id, c.legal_hold, c.held_for_review, c.role_ids,
+			c.created_at, c.updated_at, c.solved_at
+		FROM c JOIN categories cat ON cat.id = c.category_id`,
+		n.Subject, n.CategoryID, n.CustomerID, n.CompanyID, n.PersonID, n.HeldForReview, roles))
 	if err != nil {
 		return nil, fmt.Errorf("create conversation: %w", err)
 	}
-	if err := db.SetConversationRoles(ctx, id, n.RoleIDs); err != nil {
-		return nil, err
-	}
-	return db.ConversationByID(ctx, id)
+	return c, nil
 }
 
 // ConversationByID finds a conversation.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -56,6 +57,45 @@ func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
 		Scan(&it.ID, &it.Status, &it.NextAttemptAt, &it.CreatedAt)
 	if err != nil {
 		return fmt.Errorf("enqueue %s: %w", it.Template, err)
+	}
+	return nil
+}
+
+// EnqueueAll adds mails to the outbox in one statement, with one
+// notification, as Enqueue does for one; it leaves the items' ID, Status
+// and times unset (the callers that queue many never read them).
+func (db *DB) EnqueueAll(ctx context.Context, items []*OutboxItem) error {
+	switch len(items) {
+	case 0:
+		return nil
+	case 1:
+		return db.Enqueue(ctx, items[0])
+	}
+	n := len(items)
+	convs, msgs, cats, recipientIDs := make([]*int64, n), make([]*int64, n), make([]*int64, n), make([]*int64, n)
+	details, templates, recipients, mailIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, it := range items {
+		detail := it.Detail
+		if detail == nil {
+			detail = map[string]string{}
+		}
+		b, err := json.Marshal(detail)
+		if err != nil {
+			return fmt.Errorf("enqueue %s: %w", it.Template, err)
+		}
+		convs[i], msgs[i], cats[i], recipientIDs[i] = it.ConversationID, it.MessageID, it.CategoryID, it.RecipientID
+		details[i], templates[i], recipients[i], mailIDs[i] = string(b), it.Template, it.Recipient, it.MailMessageID
+	}
+	_, err := db.q.Exec(ctx, `WITH ins AS (
+			INSERT INTO outbox (conversation_id, message_id, category_id, detail, template, recipient, recipient_id, mail_message_id)
+			SELECT conv, msg, cat, detail::jsonb, template, lower(recipient), recipient_id, mail_id
+			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
+				AS x(conv, msg, cat, detail, template, recipient, recipient_id, mail_id)
+			RETURNING 1)
+		SELECT count(*) FROM ins CROSS JOIN (SELECT pg_notify($9, '')) n`,
+		convs, msgs, cats, details, templates, recipients, recipientIDs, mailIDs, ChannelOutbox)
+	if err != nil {
+		return fmt.Errorf("enqueue %d mails (%s): %w", n, items[0].Template, err)
 	}
 	return nil
 }

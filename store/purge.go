@@ -174,7 +174,9 @@ type PurgeReport struct {
 	// the last one's failure, if any (it never fails the purge).
 	Vacuums     int
 	VacuumError string
-	Duration    time.Duration
+	// VacuumTook is the time the VACUUMs took, of Duration.
+	VacuumTook time.Duration
+	Duration   time.Duration
 	// Refused are the categories the run left alone because their
 	// retention is not positive (a cutoff in the future): an error
 	// somewhere, never a reason to purge.
@@ -398,6 +400,8 @@ func (s *Store) purgeBatches(ctx context.Context, opts *PurgeOptions, r *PurgeRe
 // transaction (it cannot run in one) and takes no lock that ingest waits
 // for; a failure (a role that may not vacuum) is reported, not fatal.
 func (s *Store) purgeVacuum(ctx context.Context, r *PurgeReport) {
+	started := time.Now()
+	defer func() { r.VacuumTook += time.Since(started) }()
 	if _, err := s.pool.Exec(ctx, `VACUUM conversations, conversation_roles, participants, messages, attachments, blobs, blob_chunks, outbox`); err != nil {
 		r.VacuumError = err.Error()
 		return

@@ -1,0 +1,18 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// QueryRowForTest and ExecForTest let the tests read and change what no
+// method of a transaction does, inside it.
+func (tx *Tx) QueryRowForTest(ctx context.Context, sql string, args ...any) pgx.Row {
+	return tx.q.QueryRow(ctx, sql, args...)
+}
+
+func (tx *Tx) ExecForTest(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	return tx.q.Exec(ctx, sql, args...)
+}
