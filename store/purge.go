@@ -646,8 +646,16 @@ func (tx *Tx) purgeBatch(ctx context.Context, cands []int64, now time.Time) (bat
 	for i, c := range b.purged {
 		ids[i] = c.ID
 	}
-	b.counts, err = tx.deleteConversations(ctx, ids, now)
-	return b, err
+	if b.counts, err = tx.deleteConversations(ctx, ids, now); err != nil {
+		return b, err
+	}
+	// The commit takes the lock that orders every notifying commit of the
+	// cluster (the batch notifies ChannelDeletions): a wait there is not a
+	// row held by ingest, and must not cost the batch.
+	if _, err := tx.q.Exec(ctx, `SET LOCAL lock_timeout TO DEFAULT`); err != nil {
+		return b, fmt.Errorf("purge: %w", err)
+	}
+	return b, nil
 }
 
 // deleteConversations deletes conversations this transaction has locked,
