@@ -27,20 +27,25 @@ import (
 func BenchmarkScaleOut(b *testing.B) {
 	n := benchscale.N(2000, 50)
 	for b.Loop() {
-		one, dup1 := scaleOutRun(b, n, 1)
-		two, dup2 := scaleOutRun(b, n, 2)
+		one, dup1, busy1 := scaleOutRun(b, n, 1)
+		two, dup2, busy2 := scaleOutRun(b, n, 2)
 		b.ReportMetric(one, "one-mails/s")
 		b.ReportMetric(two, "two-mails/s")
+		// How busy the machine's processors were: a second instance can
+		// only add what the first left idle.
+		b.ReportMetric(busy1, "one-cpu-busy-%")
+		b.ReportMetric(busy2, "two-cpu-busy-%")
 		b.ReportMetric(two/one, "ratio")
 		b.ReportMetric(float64(dup1+dup2), "duplicates")
-		b.Logf("4 x %d mails: one instance %.1f mails/s, two instances %.1f mails/s, ratio %.2f, duplicates %d",
-			n, one, two, two/one, dup1+dup2)
+		b.Logf("4 x %d mails: one instance %.1f mails/s (processors %.0f %% busy), two instances %.1f mails/s (%.0f %%), ratio %.2f, duplicates %d",
+			n, one, busy1, two, busy2, two/one, dup1+dup2)
 	}
 }
 
 // scaleOutRun ingests four mailboxes of n mails with the given number of
-// instances and returns the rate and the duplicates.
-func scaleOutRun(b *testing.B, n, instances int) (float64, int) {
+// instances and returns the rate, the duplicates and how busy the machine's
+// processors were meanwhile (percent).
+func scaleOutRun(b *testing.B, n, instances int) (float64, int, float64) {
 	b.Helper()
 	st, c := storetest.Org(b, deskConfig)
 	var users []dovecottest.User
@@ -68,6 +73,10 @@ func scaleOutRun(b *testing.B, n, instances int) (float64, int) {
 	// Each instance's share of the mail shows whether the leases spread.
 	counts := make([]atomic.Int64, len(ins))
 	t0 := time.Now()
+	cpu0, err := benchscale.ReadCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for i, in := range ins {
 		mine := make(chan uint32, 4*n)
 		wg.Go(func() {
@@ -87,6 +96,10 @@ func scaleOutRun(b *testing.B, n, instances int) (float64, int) {
 	}
 	awaitApplied(b, applied, 4*n, 30*time.Minute)
 	took := time.Since(t0)
+	cpu1, err := benchscale.ReadCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	for _, u := range users {
 		if x := unseen(b, dc, u.Name); x != 0 {
@@ -115,5 +128,5 @@ func scaleOutRun(b *testing.B, n, instances int) (float64, int) {
 		share = append(share, counts[i].Load())
 	}
 	b.Logf("%d instance(s): mails per instance %v; %d outbox mails sent, %d twice; %d messages stored twice", instances, share, total, sent2, stored2)
-	return float64(4*n) / took.Seconds(), stored2 + sent2
+	return float64(4*n) / took.Seconds(), stored2 + sent2, cpu1.BusySince(cpu0)
 }

@@ -40,9 +40,17 @@ func BenchmarkIngestThroughput(b *testing.B) {
 		var wg sync.WaitGroup
 		applied := make(chan uint32, n)
 		t0 := time.Now()
+		cpu0, err := benchscale.ReadCPU()
+		if err != nil {
+			b.Fatal(err)
+		}
 		in.benchWorker(b, ctx, &wg, dc, user, benchMailboxName(0), applied)
 		awaitApplied(b, applied, n, 30*time.Minute)
 		took := time.Since(t0)
+		cpu1, err := benchscale.ReadCPU()
+		if err != nil {
+			b.Fatal(err)
+		}
 		cancel()
 		wg.Wait()
 
@@ -56,8 +64,11 @@ func BenchmarkIngestThroughput(b *testing.B) {
 		b.ReportMetric(rate, "mails/s")
 		b.ReportMetric(base, "mbsync-mails/s")
 		b.ReportMetric(rate/base, "ratio")
-		b.Logf("%d mails: postdesk %.1f mails/s (%v), mbsync %.1f mails/s (%v), ratio %.2f", n, rate, took.Round(time.Millisecond),
-			base, raw.Round(time.Millisecond), rate/base)
+		// How busy the machine's processors were while postdesk ingested
+		// (Go, PostgreSQL and Dovecot together).
+		b.ReportMetric(cpu1.BusySince(cpu0), "cpu-busy-%")
+		b.Logf("%d mails: postdesk %.1f mails/s (%v, processors %.0f %% busy), mbsync %.1f mails/s (%v), ratio %.2f", n, rate, took.Round(time.Millisecond),
+			cpu1.BusySince(cpu0), base, raw.Round(time.Millisecond), rate/base)
 	}
 }
 

@@ -33,3 +33,26 @@ func TestScaleRefusesNonsense(t *testing.T) {
 		}()
 	}
 }
+
+// A spin of the processor shows as busy time between two readings.
+func TestCPUBusy(t *testing.T) {
+	before, err := ReadCPU()
+	if err != nil {
+		t.Skipf("no /proc/stat here: %v", err)
+	}
+	var after CPU
+	for x := 0; ; x++ {
+		if after, err = ReadCPU(); err != nil {
+			t.Fatal(err)
+		}
+		if after.total-before.total >= 10 { // ten ticks of the clock
+			break
+		}
+	}
+	if b := after.BusySince(before); b <= 0 || b > 100 {
+		t.Fatalf("busy %.1f %% while spinning, want in (0, 100]", b)
+	}
+	if b := before.BusySince(before); b != 0 {
+		t.Fatalf("busy %.1f %% over no time, want 0", b)
+	}
+}
