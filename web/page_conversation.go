@@ -38,11 +38,11 @@ type messageView struct {
 	Text        string
 	// Quoted is the history a customer's mail client quoted under the new
 	// text (quote.Split, quote.SplitHTML), kept behind "Show quoted text".
-	Quoted     string
-	QuotedHTML template.HTML
-	Long       bool   // the message is long: the page collapses it
-	By         string // an event's author, for events whose text names none
-	Event      string
+	Quoted      string
+	QuotedHTML  template.HTML
+	Long        bool   // the message is long: the page collapses it
+	By          string // an event's author, for events whose text names none
+	Event       string
 	Attachments []attachmentView
 	Problems    []string
 	Last        bool
@@ -115,12 +115,12 @@ type convData struct {
 	Images        bool // remote images are shown
 	// Can is what the user may do here, as conversation.Can says; the
 	// rules decide again when an action is posted.
-	Can           conversation.Permissions
-	IsNew         bool // the status is New (the side panel's status line)
-	StaffUsers    []store.User
-	Roles         []roleOption
-	Form          convForm
-	Failed        string // the action whose form shows the error
+	Can        conversation.Permissions
+	IsNew      bool // the status is New (the side panel's status line)
+	StaffUsers []store.User
+	Roles      []roleOption
+	Form       convForm
+	Failed     string // the action whose form shows the error
 	// PurgeAfter is when the retention purge deletes the conversation if
 	// nothing happens before (nil: a legal hold keeps it); Open says the
 	// date still moves with new activity.
