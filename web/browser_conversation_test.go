@@ -236,7 +236,7 @@ func TestBrowserConversationPanel(t *testing.T) {
 		p.login("lea.lead@example.com")
 		p.open(path)
 		p.wantText("the conversation in Finnish", "Verokortti on nyt liitteenä", "Näytä lainattu teksti", "Lisää minut käsittelijäksi",
-			"Merkitse ratkaistuksi", "Poistetaan")
+			"Merkitse ratkaistuksi", "poistetaan")
 		if txt := p.text(); strings.Contains(txt, "tarvitsemme uuden verokorttisi") || strings.Contains(txt, "Avaa uudelleen") {
 			t.Fatalf("%s: the quoted history shows, or Reopen is offered on an open conversation:\n%s", size.name, txt)
 		}

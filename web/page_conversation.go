@@ -306,7 +306,7 @@ func convEvent(lc *locale, kind, text, author string) (string, string) {
 		// with its author.
 		return out, ""
 	}
-	if !strings.Contains(text, " by ") && !strings.Contains(text, " from ") && kind != "routed" {
+	if author != "" && !strings.Contains(text, author) && !strings.Contains(text, " by ") && !strings.Contains(text, " from ") && kind != "routed" {
 		return out, author
 	}
 	return out, ""
