@@ -147,7 +147,9 @@ func customerReply(t *testing.T, subject string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	crlf := func(b []byte) string { return strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n", "\r\n") }
+	crlf := func(b []byte) string {
+		return strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n", "\r\n")
+	}
 	return "From: Cara Customer <cara.customer@acme.example>\r\nTo: payroll@example.com\r\nSubject: " + subject + "\r\n" +
 		"Message-ID: <gmail-fi-1@acme.example>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" + crlf(txt) + "\r\n--b\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n" +
@@ -332,4 +334,3 @@ func TestBrowserLongMessageFolds(t *testing.T) {
 	}
 	p.shot("conv-long-open")
 }
-
