@@ -208,3 +208,41 @@ func TestActionsAskCan(t *testing.T) {
 		t.Errorf("the manager's permissions: %+v", mv.Can)
 	}
 }
+
+// Mail commands ask Can as the buttons do: a bare #solved on a Solved
+// conversation is refused by the status table and the refusal noted on
+// the mail for staff; a second #take by the Handler changes nothing.
+func TestMailCommandsAskCan(t *testing.T) {
+	f, c, addr := staffMailFixture(t)
+	f.receive(2, staffMail(addr, "take1", "#take\n"))
+	f.receive(3, staffMail(addr, "take2", "#take\n"))
+	f.receive(4, staffMail(addr, "solved1", "#solved Paid in the next run.\n"))
+	r := f.receive(5, staffMail(addr, "solved2", "#solved\n"))
+	if got := f.get(c.ID); got.Status != store.StatusSolved {
+		t.Fatalf("status %s, want solved", got.Status)
+	}
+	v, err := f.svc.Get(f.ctx, f.actor("aino.handler@example.com"), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handlers, solved := 0, 0
+	var refused *store.Message
+	for i, m := range v.Messages {
+		switch {
+		case m.Event == "handler":
+			handlers++
+		case m.Event == "solved":
+			solved++
+		case m.ID == r.MessageID:
+			refused = &v.Messages[i]
+		}
+	}
+	if handlers != 1 || solved != 1 {
+		t.Errorf("%d handler and %d solved events, want one each", handlers, solved)
+	}
+	if refused == nil || !slices.ContainsFunc(refused.Problems, func(p string) bool {
+		return strings.Contains(p, "#solved was not obeyed") && strings.Contains(p, conversation.RefusedSolved)
+	}) {
+		t.Errorf("the refused #solved is not noted: %+v", refused)
+	}
+}

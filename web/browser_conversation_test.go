@@ -1,13 +1,16 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"postdesk/conversation"
@@ -333,4 +336,43 @@ func TestBrowserLongMessageFolds(t *testing.T) {
 		t.Errorf("unfolded %v px, folded %v px", open, folded)
 	}
 	p.shot("conv-long-open")
+}
+
+// The print view: printed, the page shows the thread and its quoted parts
+// and hides the navigation, the forms and the side panel.
+func TestBrowserPrintView(t *testing.T) {
+	f := setupOrg(t, convOrg())
+	f.setPassword("lea.lead@example.com")
+	r, err := f.svc.Receive(f.ctx, conversation.Inbound{Raw: []byte(customerReply(t, "Verokortti")), DefaultCategory: "payroll"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPage(t, f, artifacts(t), 1366, 900, false)
+	p.login("lea.lead@example.com")
+	p.open(fmt.Sprintf("/conversations/%d", r.ConversationID))
+	shown := func(sel string) bool {
+		return eval[bool](p, `(function(){ var e = document.querySelector('`+sel+`'); return !!e && getComputedStyle(e).display !== 'none'; })()`)
+	}
+	for _, sel := range []string{"header.top", "aside.side", "section.actions"} {
+		if !shown(sel) {
+			t.Fatalf("%s is hidden on screen", sel)
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+		t.Fatal(err)
+	}
+	p.waitFor("the print stylesheet applies", "matchMedia('print').matches")
+	for _, sel := range []string{"header.top", "aside.side", "section.actions", ".conv-tools a"} {
+		if shown(sel) {
+			t.Errorf("%s is printed", sel)
+		}
+	}
+	for _, sel := range []string{"ol.timeline", ".conv-head h1", "details.quoted"} {
+		if !shown(sel) {
+			t.Errorf("%s is not printed", sel)
+		}
+	}
+	p.shot("conv-print")
 }
