@@ -277,7 +277,7 @@ func TestBrowserConversationPanel(t *testing.T) {
 		p.wantText("described", "Henkilöksi asetettiin Pirjo Palkansaaja (Lea Lead)",
 			"Asiakkaan vastuuhenkilöksi asetettiin olga.other@acme.example (Lea Lead)")
 		p.click(".p-retention form[action$='/hold'] button", "document.querySelector('.flash')")
-		p.wantText("held", "Lea Lead asetti lakisääteisen säilytyksen")
+		p.wantText("held", "Lea Lead asetti oikeudellisen pidon")
 		p.click(".p-status form[action$='/solve'] button", "document.querySelector('.flash')")
 		p.wantText("solved", "Avaa uudelleen")
 		if strings.Contains(p.text(), "Merkitse ratkaistuksi") {
