@@ -72,8 +72,8 @@ func (s *server) apiShow(w http.ResponseWriter, r *http.Request, id int64, statu
 		Quoted map[string]string `json:"quoted"`
 	}{apiConversationOne: one, Can: v.Can.Map(), Quoted: map[string]string{}}
 	for _, m := range v.Messages {
-		if m.Kind != store.KindCustomer {
-			continue
+		if m.Kind != store.KindCustomer || len(m.RawSHA256) == 0 {
+			continue // only mail quotes; a message written on a page does not
 		}
 		if _, q := quote.Split(m.Text); q != "" {
 			out.Quoted[strconv.FormatInt(m.ID, 10)] = q

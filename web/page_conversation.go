@@ -373,9 +373,10 @@ func (s *server) messageViews(r *http.Request, rq *request, v *conversation.View
 			mv.Attachments = append(mv.Attachments, attachmentView{ID: at.ID, Filename: at.Filename, Size: at.Size})
 		}
 		body := m.HTML
-		if m.Kind == store.KindCustomer {
+		if m.Kind == store.KindCustomer && len(m.RawSHA256) > 0 {
 			// A customer's mail client quotes the whole thread under each
-			// answer; the page shows the new text, the rest on request.
+			// answer; the page shows the new text, the rest on request. A
+			// message written on the page quotes nothing, whatever it holds.
 			var quoted string
 			mv.Text, mv.Quoted = quote.Split(m.Text)
 			if body != "" {
