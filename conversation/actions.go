@@ -187,11 +187,11 @@ func (s *Service) Reply(ctx context.Context, a *Actor, convID int64, body string
 	}
 	var msg *store.Message
 	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, f, err := s.mayDo(ctx, tx, a, convID, ActReply)
 		if err != nil {
 			return err
 		}
-		if acc.staff {
+		if f.Staff {
 			msg, err = s.staffReply(ctx, tx, a, c, body, files, "", nil)
 			return err
 		}
@@ -219,7 +219,10 @@ func (s *Service) staffReply(ctx context.Context, tx *store.Tx, a *Actor, c *sto
 	if err := tx.InsertMessage(ctx, msg, files); err != nil {
 		return nil, err
 	}
-	upd := store.ConversationUpdate{Status: ptr(store.StatusWaiting)}
+	upd := store.ConversationUpdate{}
+	if to, moves := Next(c.Status, ActReply, true); moves {
+		upd.Status = &to
+	}
 	if c.HandlerID == nil {
 		upd.HandlerID = ptr(a.id())
 		if err := event(ctx, tx, c.ID, a.id(), "handler", a.User.Name+" is now the Handler"); err != nil {
@@ -267,11 +270,7 @@ func (s *Service) customerMessage(ctx context.Context, tx *store.Tx, c *store.Co
 		return nil, err
 	}
 	upd := store.ConversationUpdate{}
-	if c.Status == store.StatusWaiting || c.Status == store.StatusSolved {
-		next := store.StatusOpen
-		if c.HandlerID == nil {
-			next = store.StatusNew
-		}
+	if next, moves := Next(c.Status, customerWrites, c.HandlerID != nil); moves {
 		upd.Status = &next
 		if c.Status == store.StatusSolved {
 			if err := event(ctx, tx, c.ID, msg.AuthorID, "reopened", "Reopened by a reply from "+msg.FromAddr); err != nil {
@@ -310,12 +309,9 @@ func (s *Service) Note(ctx context.Context, a *Actor, convID int64, body string,
 	}
 	var msg *store.Message
 	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, _, err := s.mayDo(ctx, tx, a, convID, ActNote)
 		if err != nil {
 			return err
-		}
-		if !acc.staff {
-			return fmt.Errorf("internal note: %w", ErrForbidden)
 		}
 		msg = &store.Message{ConversationID: c.ID, Direction: store.DirInternal, Kind: store.KindNote, AuthorID: a.id(),
 			FromAddr: a.User.Email, FromName: a.User.Name, Subject: c.Subject, Text: body}
@@ -333,12 +329,15 @@ func (s *Service) Note(ctx context.Context, a *Actor, convID int64, body string,
 // Take makes the actor the Handler.
 func (s *Service) Take(ctx context.Context, a *Actor, convID int64) error {
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, f, err := s.lockFacts(ctx, tx, a, convID)
 		if err != nil {
 			return err
 		}
-		if !acc.staff {
-			return fmt.Errorf("take ownership: %w", ErrForbidden)
+		if f.Staff && f.handledBy(a) {
+			return nil // theirs already: taking it again changes nothing
+		}
+		if err := check(a, f, ActTake); err != nil {
+			return err
 		}
 		return s.setHandler(ctx, tx, a, c, &a.User)
 	})
@@ -348,13 +347,9 @@ func (s *Service) Take(ctx context.Context, a *Actor, convID int64) error {
 // It takes the assign permission, or being the Handler now (handing over).
 func (s *Service) Assign(ctx context.Context, a *Actor, convID int64, email string) error {
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, _, err := s.mayDo(ctx, tx, a, convID, ActAssign)
 		if err != nil {
 			return err
-		}
-		isHandler := c.HandlerID != nil && *c.HandlerID == a.User.ID
-		if !acc.staff || !(a.Has(config.MayAssign) || isHandler) {
-			return fmt.Errorf("assign a Handler: %w", ErrForbidden)
 		}
 		u, err := tx.UserByEmail(ctx, email)
 		if errors.Is(err, store.ErrNotFound) {
@@ -378,8 +373,8 @@ func (s *Service) setHandler(ctx context.Context, tx *store.Tx, a *Actor, c *sto
 		return nil
 	}
 	upd := store.ConversationUpdate{HandlerID: ptr(&h.ID)}
-	if c.Status == store.StatusNew {
-		upd.Status = ptr(store.StatusOpen)
+	if to, moves := Next(c.Status, ActTake, true); moves {
+		upd.Status = &to
 	}
 	if err := tx.UpdateConversation(ctx, c.ID, upd); err != nil {
 		return err
@@ -406,12 +401,9 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 		return invalid("at least one receiver role is needed")
 	}
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, _, err := s.lock(ctx, tx, a, convID)
+		c, _, err := s.mayDo(ctx, tx, a, convID, ActReceivers)
 		if err != nil {
 			return err
-		}
-		if !a.Has(config.MayChangeReceivers) {
-			return fmt.Errorf("change receivers: %w", ErrForbidden)
 		}
 		ids, err := s.roleIDs(ctx, tx, keys)
 		if err != nil {
@@ -457,24 +449,16 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 }
 
 // Describe sets what the conversation is about: company and person (names;
-// "" clears). Staff of the conversation whose staff role grants set_company
-// may change both; a manager of the company it is about may change the
-// person only. The company changes only while its customer and customer
-// assignee belong to the new one (guardCompany). A change is written to the
-// timeline and the audit trail.
+// "" clears). Who may set which is Can's (set_company, set_person): staff
+// whose staff role grants set_company both, a manager of the company it is
+// about the person only. The company changes only while its customer and
+// customer assignee belong to the new one (guardCompany). Each change is a
+// line of the timeline and goes to the audit trail.
 func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company, person string) error {
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, f, err := s.mayDo(ctx, tx, a, convID, ActSetPerson)
 		if err != nil {
 			return err
-		}
-		about, err := aboutCompany(ctx, tx, c.ID)
-		if err != nil {
-			return err
-		}
-		rights := rightsOn(a, acc.staff, about)
-		if !rights.other {
-			return fmt.Errorf("set company or person: %w", ErrForbidden)
 		}
 		company, person = trim(company), trim(person)
 		var companyID *int64
@@ -486,16 +470,17 @@ func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company,
 			companyID = &co.ID
 		}
 		changes := map[string]any{}
-		var lines []string
+		type line struct{ kind, text string }
+		var lines []line
 		if !sameID(companyID, c.CompanyID) {
-			if !rights.company {
-				return fmt.Errorf("change the company: %w", ErrForbidden)
+			if err := check(a, f, ActSetCompany); err != nil {
+				return err
 			}
 			if err := guardCompany(ctx, tx, c, companyID); err != nil {
 				return err
 			}
 			changes["company"], changes["previous_company"] = companyID, c.CompanyID
-			lines = append(lines, describedLine("Company", company))
+			lines = append(lines, line{"company", describedLine("Company", company)})
 		}
 		var personID *int64
 		if person != "" {
@@ -514,7 +499,7 @@ func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company,
 		}
 		if !sameID(personID, c.PersonID) {
 			changes["person"], changes["previous_person"] = personID, c.PersonID
-			lines = append(lines, describedLine("Person", person))
+			lines = append(lines, line{"person", describedLine("Person", person)})
 		}
 		if len(lines) == 0 {
 			return nil
@@ -522,8 +507,12 @@ func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company,
 		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{CompanyID: &companyID, PersonID: &personID}); err != nil {
 			return err
 		}
-		if err := event(ctx, tx, c.ID, a.id(), "described", strings.Join(lines, "; ")+" by "+a.User.Name); err != nil {
-			return err
+		// One line per change, each of one shape, so that the timeline can
+		// show it in the reader's language.
+		for _, l := range lines {
+			if err := event(ctx, tx, c.ID, a.id(), l.kind, l.text+" by "+a.User.Name); err != nil {
+				return err
+			}
 		}
 		return audit(ctx, tx, a, "described", c.ID, changes)
 	})
@@ -551,24 +540,17 @@ func customerCompany(ctx context.Context, tx *store.Tx, c *store.Conversation) (
 }
 
 // SetAssignee names the customer-side person the conversation is assigned to
-// ("" clears); they see it and receive the answers. Staff of the
-// conversation whose staff role grants set_company, and managers of the
-// company it is about, may; the assignee must belong to the company the
-// conversation is about, never to another. A change is written to the
-// timeline and the audit trail.
+// ("" clears); they see it and receive the answers. Who may is Can's
+// (set_assignee); the assignee must belong to the company the conversation
+// is about, never to another. A change is written to the timeline and the
+// audit trail.
 func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email string) error {
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, f, err := s.mayDo(ctx, tx, a, convID, ActSetAssignee)
 		if err != nil {
 			return err
 		}
-		about, err := aboutCompany(ctx, tx, c.ID)
-		if err != nil {
-			return err
-		}
-		if !rightsOn(a, acc.staff, about).other {
-			return fmt.Errorf("set customer assignee: %w", ErrForbidden)
-		}
+		about := f.About
 		var id *int64
 		text := "Customer assignee removed"
 		if trim(email) != "" {
@@ -605,25 +587,24 @@ func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email
 	})
 }
 
-// Solve marks the conversation Solved; the customer side is told.
+// Solve marks the conversation Solved; the customer side is told. The
+// status table refuses a conversation that is Solved already.
 func (s *Service) Solve(ctx context.Context, a *Actor, convID int64) error {
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, _, err := s.mayDo(ctx, tx, a, convID, ActSolve)
 		if err != nil {
 			return err
-		}
-		if !acc.staff {
-			return fmt.Errorf("mark solved: %w", ErrForbidden)
 		}
 		return s.solve(ctx, tx, a, c)
 	})
 }
 
 func (s *Service) solve(ctx context.Context, tx *store.Tx, a *Actor, c *store.Conversation) error {
-	if c.Status == store.StatusSolved {
+	to, moves := Next(c.Status, ActSolve, c.HandlerID != nil)
+	if !moves {
 		return nil
 	}
-	upd := store.ConversationUpdate{Status: ptr(store.StatusSolved)}
+	upd := store.ConversationUpdate{Status: &to}
 	if c.HandlerID == nil {
 		upd.HandlerID = ptr(a.id())
 	}
@@ -643,24 +624,17 @@ func (s *Service) solve(ctx context.Context, tx *store.Tx, a *Actor, c *store.Co
 	return audit(ctx, tx, a, "solved", c.ID, nil)
 }
 
-// Reopen sets a solved or waiting conversation back to open (new when it has
-// no Handler). Staff only; customers reopen by replying.
+// Reopen sets a Solved conversation back to Open (New when it has no
+// Handler). Staff only, and only on a Solved one (the status table); a
+// conversation waiting for the customer is open work already. Customers
+// reopen by replying.
 func (s *Service) Reopen(ctx context.Context, a *Actor, convID int64) error {
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, _, err := s.mayDo(ctx, tx, a, convID, ActReopen)
 		if err != nil {
 			return err
 		}
-		if !acc.staff {
-			return fmt.Errorf("reopen: %w", ErrForbidden)
-		}
-		next := store.StatusOpen
-		if c.HandlerID == nil {
-			next = store.StatusNew
-		}
-		if c.Status == next {
-			return nil
-		}
+		next, _ := Next(c.Status, ActReopen, c.HandlerID != nil)
 		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{Status: &next}); err != nil {
 			return err
 		}
@@ -671,17 +645,25 @@ func (s *Service) Reopen(ctx context.Context, a *Actor, convID int64) error {
 	})
 }
 
-// SetLegalHold keeps a conversation from the retention purge (or releases it).
+// SetLegalHold keeps a conversation from the retention purge (or releases
+// it); a change is a line of the timeline.
 func (s *Service) SetLegalHold(ctx context.Context, a *Actor, convID int64, hold bool) error {
 	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		c, acc, err := s.lock(ctx, tx, a, convID)
+		c, _, err := s.mayDo(ctx, tx, a, convID, ActLegalHold)
 		if err != nil {
 			return err
 		}
-		if !acc.staff || !a.Has(config.MayLegalHold) {
-			return fmt.Errorf("legal hold: %w", ErrForbidden)
+		if c.LegalHold == hold {
+			return nil
 		}
 		if err := tx.UpdateConversation(ctx, c.ID, store.ConversationUpdate{LegalHold: &hold}); err != nil {
+			return err
+		}
+		text := "Legal hold released by " + a.User.Name
+		if hold {
+			text = "Legal hold set by " + a.User.Name
+		}
+		if err := event(ctx, tx, c.ID, a.id(), "legal_hold", text); err != nil {
 			return err
 		}
 		return audit(ctx, tx, a, "legal_hold", c.ID, map[string]any{"hold": hold})

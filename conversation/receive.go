@@ -514,7 +514,39 @@ func command(text string) (cmd, rest string) {
 func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *store.Conversation, in *store.Message, files []store.NewAttachment) (*store.Message, error) {
 	cmd, text := command(quote.Strip(in.Text))
 	in.HTML = "" // the HTML part still holds the quoted history; the raw source keeps it all
-	if cmd == CommandNote {
+	// A command is obeyed only as Can allows it here, as the same button on
+	// the page would be; a refused one is noted on the message for staff.
+	v, err := visibility(ctx, tx, a.User.ID, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	f := FactsOf(v, c, nil) // no command describes the conversation: its company is not needed
+	refuse := func(act Action) bool {
+		if err := check(a, f, act); err != nil {
+			in.Problems = append(in.Problems, fmt.Sprintf("The command %s was not obeyed: %v.", cmd, err))
+			return true
+		}
+		return false
+	}
+	writes := strings.TrimSpace(text) != "" || len(files) > 0
+	obey := true
+	switch cmd {
+	case CommandNote:
+		// Refused or not, what was meant as a note is never sent to the
+		// customer: it stays on record, with the refusal noted.
+		refuse(ActNote)
+	case CommandTake:
+		obey = !(f.Staff && f.handledBy(a)) && !refuse(ActTake) // theirs already, or not theirs to take
+	case CommandSolved:
+		// Solved from the status the answer leaves (the status table).
+		after := f
+		if to, moves := Next(c.Status, ActReply, true); writes && moves {
+			after.Status = to
+		}
+		f = after
+		obey = !refuse(ActSolve)
+	}
+	if cmd == CommandNote && obey {
 		in.Kind, in.Direction, in.Text = store.KindNote, store.DirInternal, text
 		if err := tx.InsertMessage(ctx, in, files); err != nil {
 			return nil, err
@@ -524,7 +556,7 @@ func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *stor
 		}
 		return in, audit(ctx, tx, a, "note", c.ID, map[string]any{"message": in.ID, "by": "mail"})
 	}
-	if cmd == CommandTake {
+	if cmd == CommandTake && obey {
 		if err := s.setHandler(ctx, tx, a, c, &a.User); err != nil {
 			return nil, err
 		}
@@ -532,10 +564,13 @@ func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *stor
 		c.HandlerID = &id
 	}
 	var msg *store.Message
-	if strings.TrimSpace(text) != "" || len(files) > 0 {
+	if writes {
 		var err error
 		if msg, err = s.staffReply(ctx, tx, a, c, text, files, in.MessageID, in); err != nil {
 			return nil, err
+		}
+		if to, moves := Next(c.Status, ActReply, true); moves {
+			c.Status = to // as staffReply left it, for the #solved below
 		}
 	} else {
 		// A bare command: keep the mail on record as a note.
@@ -545,7 +580,7 @@ func (s *Service) staffMail(ctx context.Context, tx *store.Tx, a *Actor, c *stor
 		}
 		msg = in
 	}
-	if cmd == CommandSolved {
+	if cmd == CommandSolved && obey {
 		if err := s.solve(ctx, tx, a, c); err != nil {
 			return nil, err
 		}

@@ -14,9 +14,16 @@ type View struct {
 	Conversation store.Conversation
 	Messages     []store.Message // internal notes only for staff of the conversation
 	Staff        bool            // the actor has staff powers here
+	// Can is what the actor may do here (can.go); a page or the API offers
+	// only these.
+	Can Permissions
 	// MayDescribe: the actor may set person and customer assignee;
-	// MayChangeCompany: and the company too.
+	// MayChangeCompany: and the company too (Can's answers, by their old
+	// names).
 	MayDescribe, MayChangeCompany bool
+	// About is the company the conversation is about: its own, else its
+	// customer's.
+	About *int64
 	// PurgeAfter is when the retention purge deletes the conversation if
 	// nothing happens before; nil while a legal hold keeps it.
 	PurgeAfter *time.Time
@@ -48,13 +55,13 @@ func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error
 		if err != nil {
 			return err
 		}
-		rights := rightsOn(a, acc.staff, about)
+		can := PermissionsOf(a, Facts{Sees: acc.see, Staff: acc.staff, Status: c.Status, HandlerID: c.HandlerID, About: about})
 		purge, err := tx.PurgeAfter(ctx, convID)
 		if err != nil {
 			return err
 		}
-		v = &View{Conversation: *c, Messages: msgs, Staff: acc.staff, MayDescribe: rights.other, MayChangeCompany: rights.company,
-			PurgeAfter: purge}
+		v = &View{Conversation: *c, Messages: msgs, Staff: acc.staff, Can: can, MayDescribe: can.SetPerson,
+			MayChangeCompany: can.SetCompany, About: about, PurgeAfter: purge}
 		return nil
 	})
 	if err != nil {

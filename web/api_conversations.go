@@ -3,8 +3,10 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"postdesk/conversation"
+	"postdesk/quote"
 	"postdesk/store"
 )
 
@@ -55,10 +57,27 @@ func (s *server) apiShow(w http.ResponseWriter, r *http.Request, id int64, statu
 		return
 	}
 	l := newLookup(r.Context(), s.st)
-	out := apiConversationOne{apiConversation: apiConv(l, v.Conversation, v.Messages), LegalHold: v.Conversation.LegalHold}
+	one := apiConversationOne{apiConversation: apiConv(l, v.Conversation, v.Messages), LegalHold: v.Conversation.LegalHold}
 	if v.PurgeAfter != nil {
 		t := v.PurgeAfter.UTC()
-		out.PurgeAfter = &t
+		one.PurgeAfter = &t
+	}
+	// can: what the token's user may do here (conversation.Can), so that a
+	// client offers only that; quoted: by message id, the history a
+	// customer's mail client quoted under its new text (the text of the
+	// message holds both), as the page shows it behind "Show quoted text".
+	out := struct {
+		apiConversationOne
+		Can    map[string]bool   `json:"can"`
+		Quoted map[string]string `json:"quoted"`
+	}{apiConversationOne: one, Can: v.Can.Map(), Quoted: map[string]string{}}
+	for _, m := range v.Messages {
+		if m.Kind != store.KindCustomer || len(m.RawSHA256) == 0 {
+			continue // only mail quotes; a message written on a page does not
+		}
+		if _, q := quote.Split(m.Text); q != "" {
+			out.Quoted[strconv.FormatInt(m.ID, 10)] = q
+		}
 	}
 	if l.err != nil {
 		s.apiFail(w, r, l.err)

@@ -74,7 +74,7 @@ func TestAPIConversationRound(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	if want := "category company created_at customer handler id legal_hold messages number person purge_after roles status subject updated_at"; strings.Join(keys, " ") != want {
+	if want := "can category company created_at customer handler id legal_hold messages number person purge_after quoted roles status subject updated_at"; strings.Join(keys, " ") != want {
 		t.Fatalf("conversation keys %v, want %s", keys, want)
 	}
 	var ts string

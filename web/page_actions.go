@@ -126,7 +126,7 @@ func (s *server) describe(r *http.Request, rq *request, id int64, form *convForm
 		}
 		changed = true
 	}
-	if !changed && !v.MayDescribe {
+	if !changed && !v.Can.Describe() {
 		// Nothing to save, but a user without the right still hears so.
 		return fmt.Errorf("set company or person: %w", conversation.ErrForbidden)
 	}

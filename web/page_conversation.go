@@ -3,13 +3,16 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"postdesk/config"
 	"postdesk/conversation"
+	"postdesk/quote"
 	"postdesk/senderauth"
 	"postdesk/store"
 )
@@ -33,6 +36,12 @@ type messageView struct {
 	When        time.Time
 	HTML        template.HTML
 	Text        string
+	// Quoted is the history a customer's mail client quoted under the new
+	// text (quote.Split, quote.SplitHTML), kept behind "Show quoted text".
+	Quoted      string
+	QuotedHTML  template.HTML
+	Long        bool   // the message is long: the page collapses it
+	By          string // an event's author, for events whose text names none
 	Event       string
 	Attachments []attachmentView
 	Problems    []string
@@ -79,11 +88,11 @@ type convForm struct {
 	Reply, Note, Company, Person, Assignee string
 }
 
-// allowed is which actions the page offers; the rules decide again when one
-// is posted.
-type allowed struct {
-	Take, Assign, Reply, Note, Receivers, Describe, Solve, Reopen, Hold bool
-	Company                                                             bool // the company field may change (Describe)
+// pickGroup is the customer-side users of one company, an optgroup of the
+// customer assignee's pick-list.
+type pickGroup struct {
+	Company string
+	Users   []store.PickUser
 }
 
 type convData struct {
@@ -104,11 +113,14 @@ type convData struct {
 	IsHandler     bool
 	Blocked       bool // remote images were left out
 	Images        bool // remote images are shown
-	Can           allowed
-	StaffUsers    []store.User
-	Roles         []roleOption
-	Form          convForm
-	Failed        string // the action whose form shows the error
+	// Can is what the user may do here, as conversation.Can says; the
+	// rules decide again when an action is posted.
+	Can        conversation.Permissions
+	IsNew      bool // the status is New (the side panel's status line)
+	StaffUsers []store.User
+	Roles      []roleOption
+	Form       convForm
+	Failed     string // the action whose form shows the error
 	// PurgeAfter is when the retention purge deletes the conversation if
 	// nothing happens before (nil: a legal hold keeps it); Open says the
 	// date still moves with new activity.
@@ -116,6 +128,12 @@ type convData struct {
 	Open       bool
 	// MayAudit: the user may read who read this conversation.
 	MayAudit bool
+	// The pick-lists of the side panel: the organisation's companies,
+	// people and customer-side users for staff, only the own company's
+	// for a manager.
+	Companies []store.PickCompany
+	People    []store.PickPerson
+	Assignees []pickGroup
 }
 
 // conversationPage shows one conversation, chat style, with its actions.
@@ -164,35 +182,155 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		d.Receivers = append(d.Receivers, ro.Name)
 	}
 	d.IsHandler = c.HandlerID != nil && *c.HandlerID == a.User.ID
-	d.Can = allowed{
-		Take:      v.Staff && !d.IsHandler,
-		Assign:    v.Staff && (a.Has(config.MayAssign) || d.IsHandler),
-		Reply:     true,
-		Note:      v.Staff,
-		Receivers: a.Has(config.MayChangeReceivers),
-		Describe:  v.MayDescribe,
-		Company:   v.MayChangeCompany,
-		Solve:     v.Staff && c.Status != store.StatusSolved,
-		Reopen:    v.Staff && (c.Status == store.StatusSolved || c.Status == store.StatusWaiting),
-		Hold:      v.Staff && a.Has(config.MayLegalHold),
-	}
+	d.Can = v.Can
 	if form != nil {
 		d.Form = *form
 	} else {
 		d.Form = convForm{Company: d.Company, Person: d.Person, Assignee: d.Assignee}
 	}
 
-	trust, err := s.svc.Trust(r.Context(), a, id)
+	msgs, blocked, err := s.messageViews(r, rq, v, l, images)
 	if err != nil {
 		s.fail(w, r, rq, err)
 		return
 	}
+	d.Messages, d.Blocked = msgs, blocked
+	if n := len(d.Messages); n > 0 {
+		d.Messages[n-1].Last = true
+	}
+
+	if d.Can.Assign {
+		var staffRoles []int64
+		for _, ro := range receivers {
+			if ro.Staff {
+				staffRoles = append(staffRoles, ro.ID)
+			}
+		}
+		if len(staffRoles) > 0 {
+			us, err := s.st.RoleMembers(r.Context(), staffRoles)
+			l.keep(err)
+			d.StaffUsers = us
+		}
+	}
+	if d.Can.Describe() {
+		var perr error
+		d.Companies, d.People, d.Assignees, perr = s.pickLists(r, v)
+		l.keep(perr)
+	}
+	if d.Can.Receivers {
+		for _, ro := range l.knownRoles(a, c.RoleIDs) {
+			d.Roles = append(d.Roles, roleOption{Key: ro.Key, Name: ro.Name, Checked: slices.Contains(c.RoleIDs, ro.ID)})
+		}
+	}
+	if l.err != nil {
+		s.fail(w, r, rq, l.err)
+		return
+	}
+	if images {
+		w.Header().Set("Content-Security-Policy", csp(true))
+	}
+	s.render(w, status, "conversation", d)
+}
+
+// pickLists are the side panel's choices: staff who may set the company
+// pick from the whole organisation; anyone else who may describe (a
+// manager) only from the company the conversation is about, their own.
+func (s *server) pickLists(r *http.Request, v *conversation.View) ([]store.PickCompany, []store.PickPerson, []pickGroup, error) {
+	ctx := r.Context()
+	var only *int64
+	if !v.Can.SetCompany {
+		if v.About == nil {
+			return nil, nil, nil, nil
+		}
+		only = v.About
+	}
+	companies, err := s.st.Companies(ctx, only)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// The person and the assignee belong to the company the conversation
+	// is about; staff may move it, so they see everyone.
+	people, err := s.st.CompanyPeople(ctx, only)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	users, err := s.st.CompanyUsers(ctx, only)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var groups []pickGroup
+	for _, u := range users {
+		if n := len(groups); n == 0 || groups[n-1].Company != u.Company {
+			groups = append(groups, pickGroup{Company: u.Company})
+		}
+		groups[len(groups)-1].Users = append(groups[len(groups)-1].Users, u)
+	}
+	return companies, people, groups, nil
+}
+
+// convEvents are the events that name who made them ("... by NAME"),
+// with both parts translated; the others go through locale.Event.
+var convEvents = []struct {
+	kind string
+	re   *regexp.Regexp
+	key  string
+}{
+	{"company", regexp.MustCompile(`^Company set to (.+) by (.+)$`), msgKey("Company set to %s by %s")},
+	{"company", regexp.MustCompile(`^Company cleared by (.+)$`), msgKey("Company cleared by %s")},
+	{"person", regexp.MustCompile(`^Person set to (.+) by (.+)$`), msgKey("Person set to %s by %s")},
+	{"person", regexp.MustCompile(`^Person cleared by (.+)$`), msgKey("Person cleared by %s")},
+	{"assignee", regexp.MustCompile(`^Customer assignee set to (.+) by (.+)$`), msgKey("Customer assignee set to %s by %s")},
+	{"assignee", regexp.MustCompile(`^Customer assignee removed by (.+)$`), msgKey("Customer assignee removed by %s")},
+	{"legal_hold", regexp.MustCompile(`^Legal hold set by (.+)$`), msgKey("Legal hold set by %s")},
+	{"legal_hold", regexp.MustCompile(`^Legal hold released by (.+)$`), msgKey("Legal hold released by %s")},
+}
+
+// convEvent is an event's text in the page's language and, for an event
+// whose stored text does not say who made it, its author.
+func convEvent(lc *locale, kind, text, author string) (string, string) {
+	for _, e := range convEvents {
+		if e.kind != kind {
+			continue
+		}
+		if m := e.re.FindStringSubmatch(text); m != nil {
+			args := make([]any, 0, len(m)-1)
+			for _, a := range m[1:] {
+				args = append(args, a)
+			}
+			return lc.T(e.key, args...), ""
+		}
+	}
+	out := lc.Event(kind, text)
+	if kind == "described" {
+		// Written before each change was an event of its own: in English,
+		// with its author.
+		return out, ""
+	}
+	if author != "" && !strings.Contains(text, author) && !strings.Contains(text, " by ") && !strings.Contains(text, " from ") && kind != "routed" {
+		return out, author
+	}
+	return out, ""
+}
+
+// isLong says a message is long enough for the page to fold it: more than
+// longLines lines or longChars characters.
+func isLong(text string) bool {
+	const longLines, longChars = 24, 1600
+	return strings.Count(text, "\n") >= longLines || utf8.RuneCountInString(text) > longChars
+}
+
+// messageViews are the conversation's messages as the page (and the
+// export) shows them; blocked says remote images were left out.
+func (s *server) messageViews(r *http.Request, rq *request, v *conversation.View, l *lookup, images bool) (out []messageView, blocked bool, err error) {
+	trust, err := s.svc.Trust(r.Context(), rq.actor, v.Conversation.ID)
+	if err != nil {
+		return nil, false, err
+	}
 	var mails map[int64][]store.MailSent
 	if v.Staff {
-		mails, err = s.st.MailsOf(r.Context(), id)
+		mails, err = s.st.MailsOf(r.Context(), v.Conversation.ID)
 		if err != nil {
-			s.fail(w, r, rq, err)
-			return
+			return nil, false, err
 		}
 	}
 	lc := s.loc(r, rq)
@@ -214,7 +352,7 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		switch m.Kind {
 		case store.KindEvent:
 			mv.Side = "event"
-			mv.Text = lc.Event(m.Event, m.Text)
+			mv.Text, mv.By = convEvent(lc, m.Event, m.Text, mv.From)
 		case store.KindStaff:
 			mv.Side = "us"
 		case store.KindNote:
@@ -234,44 +372,31 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 			}
 			mv.Attachments = append(mv.Attachments, attachmentView{ID: at.ID, Filename: at.Filename, Size: at.Size})
 		}
-		if m.HTML != "" && m.Kind != store.KindEvent {
-			h, blocked := mailHTML(m.HTML, cids, images)
+		body := m.HTML
+		if m.Kind == store.KindCustomer && len(m.RawSHA256) > 0 {
+			// A customer's mail client quotes the whole thread under each
+			// answer; the page shows the new text, the rest on request. A
+			// message written on the page quotes nothing, whatever it holds.
+			var quoted string
+			mv.Text, mv.Quoted = quote.Split(m.Text)
+			if body != "" {
+				body, quoted = quote.SplitHTML(body)
+				if quoted != "" {
+					qh, b := mailHTML(quoted, cids, images)
+					mv.QuotedHTML, blocked = qh, blocked || b
+				}
+			}
+		}
+		mv.Long = isLong(mv.Text)
+		if body != "" && m.Kind != store.KindEvent {
+			h, b := mailHTML(body, cids, images)
 			mv.HTML = h
-			d.Blocked = d.Blocked || blocked
+			blocked = blocked || b
 		}
 		if v.Staff {
 			mv.Problems = m.Problems
 		}
-		d.Messages = append(d.Messages, mv)
+		out = append(out, mv)
 	}
-	if n := len(d.Messages); n > 0 {
-		d.Messages[n-1].Last = true
-	}
-
-	if d.Can.Assign {
-		var staffRoles []int64
-		for _, ro := range receivers {
-			if ro.Staff {
-				staffRoles = append(staffRoles, ro.ID)
-			}
-		}
-		if len(staffRoles) > 0 {
-			us, err := s.st.RoleMembers(r.Context(), staffRoles)
-			l.keep(err)
-			d.StaffUsers = us
-		}
-	}
-	if d.Can.Receivers {
-		for _, ro := range l.knownRoles(a, c.RoleIDs) {
-			d.Roles = append(d.Roles, roleOption{Key: ro.Key, Name: ro.Name, Checked: slices.Contains(c.RoleIDs, ro.ID)})
-		}
-	}
-	if l.err != nil {
-		s.fail(w, r, rq, l.err)
-		return
-	}
-	if images {
-		w.Header().Set("Content-Security-Policy", csp(true))
-	}
-	s.render(w, status, "conversation", d)
+	return out, blocked, nil
 }

@@ -219,6 +219,7 @@ func New(opts *Options) (http.Handler, error) {
 	pages.Handle("POST /logout", s.authStaged(s.logout))
 	pages.Handle("GET /{$}", s.auth(s.inbox))
 	pages.Handle("GET /conversations/{id}", s.auth(s.conversationPage))
+	pages.Handle("GET /conversations/{id}/export", s.auth(s.exportConversation))
 	pages.Handle("POST /conversations/{id}/{action}", s.auth(s.conversationAction))
 	pages.Handle("GET /new", s.auth(s.newPage))
 	pages.Handle("POST /new", s.auth(s.newSubmit))
