@@ -43,7 +43,7 @@ type signatureField struct {
 type cannedData struct {
 	page
 	Roles        []cannedRole
-	Langs        []signatureField // the languages an answer may be in
+	AnswerLangs  []signatureField // the languages an answer may be in
 	Edit         store.CannedAnswer
 	Placeholders []struct{ Code, Meaning string }
 }
@@ -95,9 +95,9 @@ func (s *server) renderCanned(w http.ResponseWriter, r *http.Request, rq *reques
 	d := cannedData{page: s.base(w, r, rq, msgKey("Canned answers"), "canned"), Edit: edit, Placeholders: placeholders}
 	d.Error = msg
 	if d.Edit.Language == "" {
-		d.Edit.Language = signatureLang(a, d.Lang)
+		d.Edit.Language = d.Lang
 	}
-	d.Langs = langFields(nil)
+	d.AnswerLangs = langFields(nil)
 	for _, ro := range roles {
 		cr := cannedRole{ID: ro.ID, Name: ro.Name, Signatures: langFields(sigs[ro.ID])}
 		for _, c := range answers {

@@ -91,8 +91,10 @@ func (s *server) composer(ctx context.Context, rq *request, lang string, convID 
 	for _, c := range list {
 		d.Canned = append(d.Canned, cannedOption{ID: c.ID, Title: c.Title, Language: c.Language, Other: c.Language != lang})
 	}
+	// The signature in the page's language: the user's choice of the switch,
+	// else their configured language, else their browser's (langOf).
 	if fresh && field == "body" && text == "" {
-		sig, err := s.svc.SignatureFor(ctx, a, roleIDs, signatureLang(a, lang))
+		sig, err := s.svc.SignatureFor(ctx, a, roleIDs, lang)
 		if err != nil {
 			return d, err
 		}
@@ -101,14 +103,6 @@ func (s *server) composer(ctx context.Context, rq *request, lang string, convID 
 		}
 	}
 	return d, nil
-}
-
-// signatureLang is the language a user signs in: theirs, else the page's.
-func signatureLang(a *conversation.Actor, lang string) string {
-	if slices.Contains(config.Languages, a.User.Language) {
-		return a.User.Language
-	}
-	return lang
 }
 
 func boolRank(b bool) int {
