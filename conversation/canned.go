@@ -45,8 +45,9 @@ func (a *Actor) ownStaffRoles() []int64 {
 	return ids
 }
 
-// CannedFor lists the canned answers the actor may insert: those of their
-// own staff roles, on a conversation (convID > 0) only if they have staff
+// CannedFor lists the canned answers the actor may insert, their bodies
+// filled for the conversation (convID > 0) or for a new message (0): those
+// of their own staff roles, on a conversation only if they have staff
 // powers there. Anyone else gets none and no error, so that a page simply
 // offers no pick-list.
 func (s *Service) CannedFor(ctx context.Context, a *Actor, convID int64) (out []store.CannedAnswer, err error) {
@@ -55,19 +56,24 @@ func (s *Service) CannedFor(ctx context.Context, a *Actor, convID int64) (out []
 		return nil, nil
 	}
 	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
-		if convID > 0 {
-			acc, err := s.access(ctx, tx, a, convID)
-			if err != nil || !acc.staff {
-				return err
-			}
+		vals, err := s.placeValues(ctx, tx, a, convID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		} else if err != nil {
+			return err
 		}
-		out, err = tx.CannedAnswers(ctx, roles)
-		return err
+		if out, err = tx.CannedAnswers(ctx, roles); err != nil {
+			return err
+		}
+		for i := range out {
+			out[i].Body = fillPlaceholders(out[i].Body, vals)
+		}
+		return nil
 	})
 	return out, err
 }
 
-// FillCanned is a canned answer's text with its placeholders filled for a
+// FillCanned is one canned answer's text with its placeholders filled for a
 // conversation, or for a new message when convID is 0. An answer of a role
 // the actor is not in, and a conversation they have no staff powers on, is
 // ErrNotFound: the answer's existence is not theirs to learn.
@@ -79,39 +85,50 @@ func (s *Service) FillCanned(ctx context.Context, a *Actor, convID, cannedID int
 		} else if err != nil {
 			return err
 		}
-		me := displayName(a.User)
-		vals := map[string]string{PlaceMe: me, PlaceHandler: me, PlaceCustomer: "", PlaceNumber: ""}
-		if convID > 0 {
-			conv, err := tx.ConversationByID(ctx, convID)
-			if errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
-			} else if err != nil {
-				return err
-			}
-			acc, err := s.access(ctx, tx, a, convID)
-			if err != nil {
-				return err
-			}
-			if !acc.staff {
-				return fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
-			}
-			vals[PlaceNumber] = strconv.FormatInt(conv.Number, 10)
-			vals[PlaceHandler] = ""
-			for id, place := range map[*int64]string{conv.CustomerID: PlaceCustomer, conv.HandlerID: PlaceHandler} {
-				if id == nil {
-					continue
-				}
-				u, err := tx.UserByID(ctx, *id)
-				if err != nil {
-					return err
-				}
-				vals[place] = displayName(*u)
-			}
+		vals, err := s.placeValues(ctx, tx, a, convID)
+		if err != nil {
+			return err
 		}
 		text = fillPlaceholders(c.Body, vals)
 		return nil
 	})
 	return text, err
+}
+
+// placeValues are the placeholders' values on a conversation the actor has
+// staff powers on (else ErrNotFound), or on a new message (convID 0).
+func (s *Service) placeValues(ctx context.Context, tx *store.Tx, a *Actor, convID int64) (map[string]string, error) {
+	me := displayName(a.User)
+	vals := map[string]string{PlaceMe: me, PlaceHandler: me, PlaceCustomer: "", PlaceNumber: ""}
+	if convID == 0 {
+		return vals, nil
+	}
+	conv, err := tx.ConversationByID(ctx, convID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	acc, err := s.access(ctx, tx, a, convID)
+	if err != nil {
+		return nil, err
+	}
+	if !acc.staff {
+		return nil, fmt.Errorf("conversation %d: %w", convID, ErrNotFound)
+	}
+	vals[PlaceNumber] = strconv.FormatInt(conv.Number, 10)
+	vals[PlaceHandler] = ""
+	for id, place := range map[*int64]string{conv.CustomerID: PlaceCustomer, conv.HandlerID: PlaceHandler} {
+		if id == nil {
+			continue
+		}
+		u, err := tx.UserByID(ctx, *id)
+		if err != nil {
+			return nil, err
+		}
+		vals[place] = displayName(*u)
+	}
+	return vals, nil
 }
 
 // fillPlaceholders replaces each known placeholder in one pass, so that a

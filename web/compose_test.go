@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"postdesk/conversation"
-	"postdesk/store"
 	"postdesk/store/storetest"
 )
 
@@ -145,7 +144,7 @@ func TestComposeCannedAndSignature(t *testing.T) {
 	if !strings.Contains(body, "Verokortti &lt;script&gt;") || strings.Contains(body, "Verokortti <script>") || strings.Contains(body, "Sairausloma") {
 		t.Fatalf("canned pick-list:\n%s", body)
 	}
-	if !strings.Contains(body, ">\n\n-- \nAino Handler\npalkanlaskija\nPalkkatiimi</textarea>") {
+	if !strings.Contains(body, ">\n\n\n-- \nAino Handler\npalkanlaskija\nPalkkatiimi</textarea>") {
 		t.Fatalf("the signature is not pre-filled:\n%s", body)
 	}
 
@@ -180,7 +179,6 @@ func TestComposeCannedAndSignature(t *testing.T) {
 	if _, err := f.st.CannedAnswer(f.ctx, payID); err == nil {
 		t.Fatal("the deleted answer is still stored")
 	}
-	_ = store.CannedAnswer{}
 }
 
 func mustURL(t *testing.T, s string) *url.URL {

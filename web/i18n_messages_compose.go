@@ -5,7 +5,6 @@ package web
 var composeMessages = [][3]string{
 	// The composer (compose.html, compose.js).
 	{"%s is too large: the files may be at most %d MB in all.", "%s on liian suuri: liitteitä saa olla yhteensä enintään %d Mt.", "%s är för stor: bilagorna får vara högst %d MB sammanlagt."},
-	{"The canned answer could not be inserted; please try again.", "Valmisvastausta ei voitu lisätä. Yritä uudelleen.", "Standardsvaret kunde inte infogas. Försök igen."},
 	{"Remove the file %s", "Poista liite %s", "Ta bort bilagan %s"},
 	{"Attached: %s", "Liitetty: %s", "Bifogad: %s"},
 	{"pasted image", "liitetty kuva", "inklistrad bild"},

@@ -48,9 +48,6 @@ type composerData struct {
 	MaxBytes int64 // the upload limit, checked by the script before sending
 	MaxMB    int64
 	Canned   []cannedOption
-	// FillURL is where the script gets a canned answer filled for this
-	// conversation: FillURL + "&id=" + the answer's ID.
-	FillURL string
 	// FilesDropped: an invalid form came back, its files must be chosen again.
 	FilesDropped bool
 }
@@ -58,6 +55,7 @@ type composerData struct {
 type cannedOption struct {
 	ID       int64
 	Title    string
+	Text     string // filled for this conversation, inserted by the script
 	Language string
 	Other    bool // in another language than the page's
 }
@@ -75,8 +73,7 @@ const sigSeparator = "-- \n"
 func (s *server) composer(ctx context.Context, rq *request, lang string, convID int64, roleIDs []int64, field, text string, fresh bool) (composerData, error) {
 	a := rq.actor
 	d := composerData{ID: "compose-" + field, Field: field, Label: msgKey("Message"), Text: text,
-		MaxBytes: maxUpload, MaxMB: maxUpload >> 20,
-		FillURL: "/canned/fill?conversation=" + strconv.FormatInt(convID, 10)}
+		MaxBytes: maxUpload, MaxMB: maxUpload >> 20}
 	if field == "note" {
 		d.Label = msgKey("Internal note")
 	}
@@ -89,7 +86,7 @@ func (s *server) composer(ctx context.Context, rq *request, lang string, convID 
 		return boolRank(x.Language != lang) - boolRank(y.Language != lang)
 	})
 	for _, c := range list {
-		d.Canned = append(d.Canned, cannedOption{ID: c.ID, Title: c.Title, Language: c.Language, Other: c.Language != lang})
+		d.Canned = append(d.Canned, cannedOption{ID: c.ID, Title: c.Title, Text: c.Body, Language: c.Language, Other: c.Language != lang})
 	}
 	// The signature in the page's language: the user's choice of the switch,
 	// else their configured language, else their browser's (langOf).

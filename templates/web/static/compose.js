@@ -3,7 +3,8 @@
 // a paper-clip button instead of the native button, files added by drag and
 // drop or by pasting (an image pasted from the clipboard becomes an
 // attachment), a list of the chosen files with sizes, image previews and a
-// remove button, the size limit checked before anything is sent, and the
+// remove button (previews drawn on a canvas, see preview), the size limit
+// checked before anything is sent, and the
 // canned answers inserted at the cursor.
 //
 // The chosen files live in the file input itself (input.files set from a
@@ -21,7 +22,6 @@
     var max = parseInt(box.dataset.maxBytes, 10) || 0;
     var lang = document.documentElement.lang || "en";
     var files = [];
-    var urls = [];
     var pasted = 0;
     if (!input || !form) return;
 
@@ -44,25 +44,33 @@
       return fmt(n / 1e6, 1) + " MB";
     }
 
+    // preview draws an image file on a canvas. Not an <img> of an object
+    // URL: the pages' Content-Security-Policy allows images from the site
+    // only (img-src 'self'), and decoding in the script needs no exception.
+    function preview(f) {
+      var cv = document.createElement("canvas");
+      cv.width = cv.height = 96;
+      cv.className = "preview";
+      cv.setAttribute("aria-hidden", "true");
+      createImageBitmap(f).then(function (bm) {
+        var k = Math.max(96 / bm.width, 96 / bm.height);
+        var w = bm.width * k, h = bm.height * k;
+        cv.getContext("2d").drawImage(bm, (96 - w) / 2, (96 - h) / 2, w, h);
+        bm.close();
+        cv.dataset.drawn = "1";
+      }).catch(function () { cv.remove(); });
+      return cv;
+    }
+
     // sync puts the list into the input, and draws it.
     function sync() {
       var dt = new DataTransfer();
       files.forEach(function (f) { dt.items.add(f); });
       input.files = dt.files;
-      urls.forEach(function (u) { URL.revokeObjectURL(u); });
-      urls = [];
       list.textContent = "";
       files.forEach(function (f, i) {
         var li = document.createElement("li");
-        if (/^image\//.test(f.type)) {
-          var img = document.createElement("img");
-          var u = URL.createObjectURL(f);
-          urls.push(u);
-          img.src = u;
-          img.alt = "";
-          img.className = "preview";
-          li.appendChild(img);
-        }
+        if (/^image\//.test(f.type) && window.createImageBitmap) li.appendChild(preview(f));
         var name = document.createElement("span");
         name.className = "name";
         name.textContent = f.name;
@@ -145,30 +153,24 @@
       }
     });
 
-    // Canned answers: the server fills the placeholders for this
-    // conversation; the text goes in at the cursor as plain text.
+    // Canned answers: the server filled the placeholders for this
+    // conversation into each option (a fetch would need connect-src in the
+    // Content-Security-Policy); the text goes in at the cursor, as text.
     var pick = box.querySelector(".canned-pick");
     if (pick) {
       pick.hidden = false;
       var sel = pick.querySelector("select");
       sel.addEventListener("change", function () {
-        var id = sel.value;
-        if (!id) return;
-        fetch(box.dataset.fillUrl + "&id=" + encodeURIComponent(id), { credentials: "same-origin", headers: { Accept: "text/plain" } })
-          .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
-          .then(function (t) {
-            var at = text.selectionStart || 0;
-            var v = text.value;
-            // At the very start of a text that is only the signature, the
-            // answer goes above it.
-            text.value = v.slice(0, at) + t + v.slice(text.selectionEnd || at);
-            text.selectionStart = text.selectionEnd = at + t.length;
-            text.focus();
-            text.dispatchEvent(new Event("input", { bubbles: true }));
-            fail("");
-          })
-          .catch(function () { fail(box.dataset.msgCannedFailed); })
-          .finally(function () { sel.value = ""; });
+        var opt = sel.options[sel.selectedIndex];
+        if (!opt || !opt.value) return;
+        var t = opt.dataset.text || "";
+        var at = text.selectionStart || 0;
+        var v = text.value;
+        text.value = v.slice(0, at) + t + v.slice(text.selectionEnd || at);
+        text.selectionStart = text.selectionEnd = at + t.length;
+        text.focus();
+        text.dispatchEvent(new Event("input", { bubbles: true }));
+        sel.value = "";
       });
     }
   }
