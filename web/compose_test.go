@@ -131,7 +131,7 @@ func TestComposeCannedAndSignature(t *testing.T) {
 
 	res, body = aino.post("/settings/signature", url.Values{"sig-fi": {"Aino Handler\npalkanlaskija"}})
 	wantStatus(t, "own signature", res, body, http.StatusSeeOther)
-	res, body = aino.get("/settings")
+	_, body = aino.get("/settings")
 	if !strings.Contains(body, "Aino Handler\npalkanlaskija</textarea>") {
 		t.Fatalf("settings do not show the signature:\n%s", body)
 	}
@@ -143,6 +143,11 @@ func TestComposeCannedAndSignature(t *testing.T) {
 	wantStatus(t, "new", res, body, http.StatusOK)
 	if !strings.Contains(body, "Verokortti &lt;script&gt;") || strings.Contains(body, "Verokortti <script>") || strings.Contains(body, "Sairausloma") {
 		t.Fatalf("canned pick-list:\n%s", body)
+	}
+	// The answer's text, filled for a new message (no customer nor number
+	// yet, the writer as Handler), rides in the option for the script.
+	if !strings.Contains(body, `data-text="Hei ,`+"\n"+`asia # on hoidossa.`+"\n"+`Aino Handler"`) {
+		t.Fatalf("the option does not carry the filled answer:\n%s", body)
 	}
 	if !strings.Contains(body, ">\n\n\n-- \nAino Handler\npalkanlaskija\nPalkkatiimi</textarea>") {
 		t.Fatalf("the signature is not pre-filled:\n%s", body)
@@ -165,7 +170,7 @@ func TestComposeCannedAndSignature(t *testing.T) {
 	cara := f.login("cara.customer@acme.example")
 	res, body = fill(cara, c.ID, payID)
 	wantStatus(t, "a customer fills", res, body, http.StatusNotFound)
-	res, body = cara.get("/new")
+	_, body = cara.get("/new")
 	if strings.Contains(body, "Verokortti") || strings.Contains(body, "canned-select") || strings.Contains(body, "Palkkatiimi") {
 		t.Fatalf("a customer is offered staff canned answers or signatures:\n%s", body)
 	}
