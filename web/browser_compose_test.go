@@ -69,7 +69,7 @@ func TestBrowserCompose(t *testing.T) {
 	p.open("/lang?to=fi&back=/new")
 	p.waitFor("the composer's script", "!document.querySelector('.clip').hidden")
 	if !eval[bool](p, `document.querySelector('input[type=file]').classList.contains('visually-hidden') &&
-		document.querySelector('.files-input').hidden && document.documentElement.lang === 'fi'`) {
+		document.documentElement.lang === 'fi'`) {
 		t.Fatal("the native file button is still shown beside the paper clip")
 	}
 	p.wantText("Finnish composer", "Lähetä uusi viesti", "Liitä tiedostoja", "Yhteensä enintään 25 Mt.", "Lisää valmisvastaus")

@@ -30,7 +30,6 @@
     clip.hidden = false;
     input.classList.add("visually-hidden");
     input.tabIndex = -1;
-    box.querySelector(".files-input").hidden = true;
     box.querySelector(".drop-hint").hidden = false;
     clip.addEventListener("click", function () { input.click(); });
 
