@@ -89,4 +89,13 @@ func TestCannedAnswersAndSignatures(t *testing.T) {
 	if err := st.SetSignature(ctx, store.Signature{RoleID: &payroll, UserID: &aino.ID, Language: "fi", Body: "x"}); !errors.Is(err, store.ErrInvalidInput) {
 		t.Fatalf("a signature of both a role and a user: %v", err)
 	}
+
+	// Erasing the person takes their signatures with them; the role's stays.
+	if _, err := st.Erase(ctx, store.EraseRequest{Email: aino.Email, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sigs, err = st.Signatures(ctx, []int64{payroll}, aino.ID)
+	if err != nil || len(sigs) != 1 || sigs[0].RoleID == nil {
+		t.Fatalf("after erasing Aino: %+v %v", sigs, err)
+	}
 }
