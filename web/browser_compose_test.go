@@ -137,6 +137,9 @@ func TestBrowserCompose(t *testing.T) {
 	p.shot("04-too-big-refused")
 
 	// The canned answer, filled, goes in at the cursor: above the signature.
+	if !eval[bool](p, "document.querySelector('.canned-pick button[name=insert]').hidden") {
+		t.Fatal("the script-less Insert button is shown beside the script")
+	}
 	// As a keyboard user would: the pick-list focused, one step down.
 	p.do("pick the canned answer", chromedp.Focus(chromedp.CSS(".canned-select")))
 	eval[chromedp.Void](p, `(function(){ var s = document.querySelector('.canned-select'); s.selectedIndex = 1;

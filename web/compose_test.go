@@ -153,6 +153,20 @@ func TestComposeCannedAndSignature(t *testing.T) {
 		t.Fatalf("the signature is not pre-filled:\n%s", body)
 	}
 
+	// Without the script: "Insert" posts the form back with the answer above
+	// the text, the rest of the form as it was, nothing sent.
+	res, body = aino.postMultipart("/new", url.Values{"category": {"payroll"}, "roles": {"payroll-team"}, "subject": {"Verokortti"},
+		"canned": {strconv.FormatInt(payID, 10)}, "insert": {"1"}, "body": {"\n\n-- \nAino Handler"}})
+	wantStatus(t, "insert without the script", res, body, http.StatusOK)
+	if !strings.Contains(body, ">\nHei ,\nasia # on hoidossa.\nAino Handler\n\n-- \nAino Handler</textarea>") || !strings.Contains(body, `value="Verokortti"`) {
+		t.Fatalf("the answer was not inserted:\n%s", body)
+	}
+	if p, _ := f.svc.List(f.ctx, f.actor("aino.handler@example.com"), conversation.Filter{}); len(p.Conversations) != 0 {
+		t.Fatalf("inserting sent the message: %+v", p.Conversations)
+	}
+	res, body = aino.postMultipart("/new", url.Values{"category": {"payroll"}, "subject": {"x"}, "canned": {strconv.FormatInt(hrID, 10)}, "insert": {"1"}})
+	wantStatus(t, "insert another role's answer", res, body, http.StatusNotFound)
+
 	c := f.open("cara.customer@acme.example", "payroll", "Verokortti puuttuu")
 	fill := func(cl *client, conv, id int64) (*http.Response, string) {
 		return cl.get(fmt.Sprintf("/canned/fill?conversation=%d&id=%d", conv, id))

@@ -10,6 +10,7 @@ var composeMessages = [][3]string{
 	{"pasted image", "liitetty kuva", "inklistrad bild"},
 	{"Insert canned answer", "Lisää valmisvastaus", "Infoga standardsvar"},
 	{"Choose an answer…", "Valitse vastaus…", "Välj ett svar…"},
+	{"Insert", "Lisää", "Infoga"},
 	{"Attach files", "Liitä tiedostoja", "Bifoga filer"},
 	{"At most %d MB in all.", "Yhteensä enintään %d Mt.", "Högst %d MB sammanlagt."},
 	{"You can also drop or paste files here.", "Voit myös vetää tai liittää tiedostot tähän.", "Du kan också dra hit eller klistra in filer."},

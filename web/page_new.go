@@ -50,6 +50,10 @@ type composerData struct {
 	Canned   []cannedOption
 	// FilesDropped: an invalid form came back, its files must be chosen again.
 	FilesDropped bool
+	// InsertButton offers, without the script, a button that posts the
+	// form back to insert the chosen canned answer: only where the form's
+	// handler knows that button (newSubmit), never where posting sends.
+	InsertButton bool
 }
 
 type cannedOption struct {
@@ -159,13 +163,17 @@ func (s *server) newForm(w http.ResponseWriter, r *http.Request, rq *request, ca
 	}
 	var err error
 	d.Composer, err = s.composer(r.Context(), rq, d.Lang, 0, presetIDs, "body", body, fresh)
+	d.Composer.InsertButton = true
 	return d, err
 }
 
 // newAgain shows the form again with what was sent (text, choices) and a
 // message; the files must be chosen again, a browser cannot be given them.
 func (s *server) newAgain(w http.ResponseWriter, r *http.Request, rq *request, status int, msg string, presetPressed bool) {
-	req := newRequest(r)
+	s.newAgainWith(w, r, rq, newRequest(r), status, msg, presetPressed)
+}
+
+func (s *server) newAgainWith(w http.ResponseWriter, r *http.Request, rq *request, req conversation.NewRequest, status int, msg string, presetPressed bool) {
 	roles := req.Roles // what was ticked; nil presets the category's
 	if presetPressed {
 		roles = nil
@@ -195,6 +203,21 @@ func (s *server) newSubmit(w http.ResponseWriter, r *http.Request, rq *request) 
 	// to preset the receivers of the chosen category.
 	if r.PostFormValue("preset") != "" {
 		s.newAgain(w, r, rq, http.StatusOK, "", true)
+		return
+	}
+	// Without the script, "Insert" beside the canned answers posts the form
+	// back with the chosen answer, filled, put above the text.
+	if r.PostFormValue("insert") != "" {
+		id, _ := strconv.ParseInt(r.PostFormValue("canned"), 10, 64)
+		if id > 0 {
+			text, err := s.svc.FillCanned(r.Context(), rq.actor, 0, id)
+			if err != nil {
+				s.fail(w, r, rq, err)
+				return
+			}
+			req.Body = text + req.Body
+		}
+		s.newAgainWith(w, r, rq, req, http.StatusOK, "", false)
 		return
 	}
 	if rq.actor.Has(config.MayChangeReceivers) && len(req.Roles) == 0 {

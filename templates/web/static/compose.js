@@ -158,6 +158,7 @@
     var pick = box.querySelector(".canned-pick");
     if (pick) {
       pick.hidden = false;
+      pick.querySelectorAll(".nojs").forEach(function (b) { b.hidden = true; });
       var sel = pick.querySelector("select");
       sel.addEventListener("change", function () {
         var opt = sel.options[sel.selectedIndex];
