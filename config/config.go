@@ -570,8 +570,11 @@ func (c *Config) check(p *parser) {
 			if m == MaySetCompany && !r.Staff {
 				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "set_company grants nothing on a role without staff: true (managers set person and assignee through manager)")
 			}
-			if (m == MayAudit || m == MayPrivacy || m == MayCanned) && !r.Staff {
+			if (m == MayAudit || m == MayPrivacy) && !r.Staff {
 				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "%s reaches every company's data and grants nothing on a role without staff: true", m)
+			}
+			if m == MayCanned && !r.Staff {
+				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "canned manages the staff roles' answers and grants nothing on a role without staff: true")
 			}
 		}
 	}
