@@ -180,10 +180,11 @@ const (
 	MayManage          = "manager"          // see every conversation about one's own company
 	MayAudit           = "audit"            // read the sign-in audit and the access log
 	MayPrivacy         = "privacy"          // export and erase one person's data (GDPR Art. 15, 17)
+	MayCanned          = "canned"           // manage canned answers and role signatures (the /canned page)
 )
 
 // Permissions lists every permission a role may grant.
-var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage, MayAudit, MayPrivacy}
+var Permissions = []string{MayChangeReceivers, MaySetCompany, MayAssign, MayLegalHold, MayManage, MayAudit, MayPrivacy, MayCanned}
 
 // Languages that templates exist for.
 var Languages = []string{"en", "fi", "sv"}
@@ -571,6 +572,9 @@ func (c *Config) check(p *parser) {
 			}
 			if (m == MayAudit || m == MayPrivacy) && !r.Staff {
 				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "%s reaches every company's data and grants nothing on a role without staff: true", m)
+			}
+			if m == MayCanned && !r.Staff {
+				p.warn(fmt.Sprintf("%s.may[%d]", k, j), "canned manages the staff roles' answers and grants nothing on a role without staff: true")
 			}
 		}
 	}

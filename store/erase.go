@@ -174,7 +174,8 @@ func (tx *Tx) erase(ctx context.Context, addr string, now time.Time) (*EraseRepo
 		if _, err := tx.q.Exec(ctx, `UPDATE users SET email = $2, name = '', password_hash = NULL, company_id = NULL WHERE id = $1`, *uid, r.Pseudonym); err != nil {
 			return nil, fmt.Errorf("user: %w", err)
 		}
-		for _, q := range []string{`DELETE FROM sessions WHERE user_id = $1`, `DELETE FROM api_tokens WHERE user_id = $1`, `DELETE FROM role_members WHERE user_id = $1`} {
+		for _, q := range []string{`DELETE FROM sessions WHERE user_id = $1`, `DELETE FROM api_tokens WHERE user_id = $1`, `DELETE FROM role_members WHERE user_id = $1`,
+			`DELETE FROM signatures WHERE user_id = $1`} { // a signature holds their name, often their phone
 			if _, err := tx.q.Exec(ctx, q, *uid); err != nil {
 				return nil, fmt.Errorf("user: %w", err)
 			}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"net/http"
 
+	"postdesk/config"
 	"postdesk/store"
 )
 
@@ -14,6 +15,8 @@ type settingsData struct {
 	HasPassword bool
 	SSOOnly     bool // the user's role signs in by single sign-on only
 	MFA         bool // a second factor is enrolled
+	Signatures  []signatureField
+	MayCanned   bool // the link to /canned
 }
 
 // settingsPage shows the user's own sign-in settings.
@@ -32,6 +35,20 @@ func (s *server) renderSettings(w http.ResponseWriter, r *http.Request, rq *requ
 	if d.MFA, err = s.mfaEnrolled(r, u.ID); err != nil {
 		s.fail(w, r, rq, err)
 		return
+	}
+	if d.Staff {
+		own, err := s.svc.MySignatures(r.Context(), rq.actor)
+		if err != nil {
+			s.fail(w, r, rq, err)
+			return
+		}
+		if msg != "" && r.Method == http.MethodPost && r.URL.Path == "/settings/signature" {
+			// Came back invalid: what was typed, not what is stored.
+			for _, lang := range config.Languages {
+				own[lang] = r.PostFormValue("sig-" + lang)
+			}
+		}
+		d.Signatures, d.MayCanned = langFields(own), rq.actor.MayManageCanned()
 	}
 	d.Error = msg
 	s.render(w, status, "settings", d)

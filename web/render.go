@@ -99,7 +99,7 @@ func (s *server) loadPages(fsys fs.FS) error {
 		}
 		set := map[string]*template.Template{}
 		for _, name := range pageNames {
-			t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", name+".html")
+			t, err := template.New(name).Funcs(funcs).ParseFS(fsys, "layout.html", "compose.html", name+".html")
 			if err != nil {
 				return fmt.Errorf("web: template %s: %w", name, err)
 			}

@@ -186,6 +186,9 @@ func (s *server) readForm(w http.ResponseWriter, r *http.Request, rq *request) b
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
+			if s.formTooLarge(w, r, rq) { // the form again, its text kept (page_new.go)
+				return false
+			}
 			s.errorPage(w, r, rq, http.StatusRequestEntityTooLarge, msgKey("The files are too large: at most 25 MB in all."))
 			return false
 		}

@@ -220,9 +220,14 @@ func New(opts *Options) (http.Handler, error) {
 	pages.Handle("GET /{$}", s.auth(s.inbox))
 	pages.Handle("GET /conversations/{id}", s.auth(s.conversationPage))
 	pages.Handle("GET /conversations/{id}/export", s.auth(s.exportConversation))
-	pages.Handle("POST /conversations/{id}/{action}", s.auth(s.conversationAction))
+	pages.Handle("POST /conversations/{id}/{action}", keepHead(s.auth(s.conversationAction)))
 	pages.Handle("GET /new", s.auth(s.newPage))
-	pages.Handle("POST /new", s.auth(s.newSubmit))
+	pages.Handle("POST /new", keepHead(s.auth(s.newSubmit)))
+	// Canned answers and role signatures (page_canned.go).
+	pages.Handle("GET /canned", s.auth(s.cannedPage))
+	pages.Handle("POST /canned/{action}", s.auth(s.cannedAction))
+	pages.Handle("GET /canned/fill", s.auth(s.cannedFill))
+	pages.Handle("POST /settings/signature", s.auth(s.saveSignature))
 	pages.Handle("GET /attachments/{id}", s.auth(s.attachmentPage))
 	if s.sandboxMail != nil {
 		pages.Handle("GET /sandbox", s.auth(s.sandboxPage))
