@@ -352,14 +352,14 @@ func TestBrowserHandleAndAnswer(t *testing.T) {
 
 	staff.do("type the answer", chromedp.SendKeys(chromedp.CSS("textarea[name=body]"),
 		"Hi Cara, the overtime will be paid with the November salary."))
-	staff.click("form[action$='/reply'] button", "document.querySelector('.flash')")
+	staff.click("form[action$='/reply'] button[type=submit]", "document.querySelector('.flash')")
 	staff.wantText("replied", "Your reply was sent to the customer.", "the overtime will be paid with the November salary", "Waiting for customer")
 	staff.shot("04-staff-replied")
 
 	staff.do("open the note form", chromedp.Click(chromedp.CSS("details.note-form summary")))
 	staff.do("type a note", chromedp.SendKeys(chromedp.CSS("textarea[name=note]"), "Overtime sheet checked: 6 hours."))
 	staff.shot("05-staff-writes-note")
-	staff.click("form[action$='/note'] button", "document.querySelector('.flash')")
+	staff.click("form[action$='/note'] button[type=submit]", "document.querySelector('.flash')")
 	staff.wantText("noted", "The internal note was added.", "INTERNAL NOTE", "Overtime sheet checked: 6 hours.")
 
 	staff.click("form[action$='/solve'] button", "document.querySelector('.flash')")

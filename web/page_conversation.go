@@ -126,6 +126,9 @@ type convData struct {
 	// date still moves with new activity.
 	PurgeAfter *time.Time
 	Open       bool
+	// Composer and NoteComposer are the reply's and the note's text areas
+	// with their attachments, canned answers and (a fresh reply) signature.
+	Composer, NoteComposer composerData
 	// MayAudit: the user may read who read this conversation.
 	MayAudit bool
 	// The pick-lists of the side panel: the organisation's companies,
@@ -225,6 +228,25 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 	if l.err != nil {
 		s.fail(w, r, rq, l.err)
 		return
+	}
+	if d.Can.Reply {
+		if d.Composer, err = s.composer(r.Context(), rq, d.Lang, c.ID, c.RoleIDs, "body", d.Form.Reply, failed != "reply"); err != nil {
+			s.fail(w, r, rq, err)
+			return
+		}
+		d.Composer.Label = msgKey("Your message")
+		if v.Staff {
+			d.Composer.Label = msgKey("Reply to the customer")
+		}
+		d.Composer.FilesDropped = failed == "reply"
+	}
+	if d.Can.Note {
+		if d.NoteComposer, err = s.composer(r.Context(), rq, d.Lang, c.ID, c.RoleIDs, "note", d.Form.Note, false); err != nil {
+			s.fail(w, r, rq, err)
+			return
+		}
+		d.NoteComposer.Label = msgKey("Note for staff only, never sent to the customer")
+		d.NoteComposer.FilesDropped = failed == "note"
 	}
 	if images {
 		w.Header().Set("Content-Security-Policy", csp(true))

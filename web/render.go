@@ -33,7 +33,7 @@ type staticFile struct {
 
 func (s *server) loadStatic(fsys fs.FS) error {
 	s.static = map[string]staticFile{}
-	for _, name := range []string{"style.css", "app.js", "live.js", "compose.js", "conv.js"} {
+	for _, name := range []string{"style.css", "app.js", "live.js", "compose.js", "conv.js", "clip.svg"} {
 		b, err := fs.ReadFile(fsys, "static/"+name)
 		if err != nil {
 			return fmt.Errorf("web: static %s: %w", name, err)
