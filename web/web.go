@@ -289,7 +289,7 @@ func csp(remoteImages bool) string {
 	if remoteImages {
 		img += " https:"
 	}
-	return "default-src 'none'; script-src 'self'; style-src 'self'; " + img +
+	return "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " + img +
 		"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 
