@@ -132,10 +132,12 @@
   // Live updates. A change refreshes this page when it lists
   // conversations or shows the one that changed; elsewhere only the
   // panel's counts, from the inbox, which logs no reading.
-  var pending = null, busy = false, wantSelf = false, wantPanel = false;
+  var busy = false, wantSelf = false, wantPanel = false;
 
+  // The first change is fetched at once; what comes while a fetch is under
+  // way is fetched once after it.
   function refresh() {
-    if (busy) { pending = pending || setTimeout(function () { pending = null; refresh(); }, 100); return; }
+    if (busy || !(wantSelf || wantPanel)) return;
     var self = wantSelf, url = self ? location.href : "/";
     wantSelf = wantPanel = false;
     busy = true;
@@ -156,13 +158,13 @@
       document.dispatchEvent(new CustomEvent("postdesk:refreshed"));
     }).catch(function () { /* the next change, or a reload, tries again */ }).then(function () {
       busy = false;
+      refresh();
     });
   }
 
   function schedule(self) {
     if (self) wantSelf = true; else wantPanel = true;
-    if (pending) return;
-    pending = setTimeout(function () { pending = null; refresh(); }, 60);
+    refresh();
   }
 
   function swap(doc, sel) {
