@@ -411,3 +411,42 @@ func TestBrowserTypingNotice(t *testing.T) {
 	aino.waitFor("the reply appears in place", "document.querySelector('.timeline').innerText.indexOf('Hi Cara') >= 0")
 	aino.shot("02-reply-in-place")
 }
+
+// The API lists the same views as the panel; without one, everything.
+func TestAPIViews(t *testing.T) {
+	f := setup(t)
+	w := newPanelWorld(t, f)
+	api := f.api("aino.handler@example.com")
+	type listed struct {
+		Conversations []struct {
+			ID int64 `json:"id"`
+		} `json:"conversations"`
+	}
+	ids := func(path string) []int64 {
+		t.Helper()
+		var out listed
+		res, body := api.call("GET", path, nil, &out)
+		wantStatus(t, path, res, body, http.StatusOK)
+		var got []int64
+		for _, c := range out.Conversations {
+			got = append(got, c.ID)
+		}
+		return sorted(got)
+	}
+	for path, want := range map[string][]int64{
+		"/conversations":                        {w.mine.ID, w.waiting.ID, w.unassigned.ID, w.solved.ID},
+		"/conversations?view=open":              {w.mine.ID, w.waiting.ID, w.unassigned.ID},
+		"/conversations?view=mine":              {w.mine.ID},
+		"/conversations?view=unassigned":        {w.unassigned.ID},
+		"/conversations?view=waiting":           {w.waiting.ID},
+		"/conversations?view=solved":            {w.solved.ID},
+		"/conversations?view=role:payroll-team": {w.mine.ID, w.waiting.ID, w.unassigned.ID},
+		"/conversations?view=role:hr-team":      nil,
+	} {
+		if got := ids(path); fmt.Sprint(got) != fmt.Sprint(sorted(want)) {
+			t.Errorf("%s: %v, want %v", path, got, sorted(want))
+		}
+	}
+	res, body := api.call("GET", "/conversations?view=bogus", nil, nil)
+	wantStatus(t, "an unknown view", res, body, http.StatusBadRequest)
+}
