@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -449,4 +450,96 @@ func TestAPIViews(t *testing.T) {
 	}
 	res, body := api.call("GET", "/conversations?view=bogus", nil, nil)
 	wantStatus(t, "an unknown view", res, body, http.StatusBadRequest)
+}
+
+// sseStream reads a stream's events as "name data" lines.
+func sseStream(t *testing.T, c *client, path string) (<-chan string, *http.Response) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { res.Body.Close() })
+	events := make(chan string, 64)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(res.Body)
+		var name string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case strings.HasPrefix(line, "event: "):
+				name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data:") && name != "":
+				events <- name + " " + strings.TrimSpace(strings.TrimPrefix(line, "data:"))
+				name = ""
+			case strings.HasPrefix(line, ": ready"):
+				events <- "ready"
+			}
+		}
+	}()
+	return events, res
+}
+
+// next waits for an event of the given name; what came before it is
+// returned too.
+func nextEvent(t *testing.T, events <-chan string, want string) []string {
+	t.Helper()
+	var seen []string
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatalf("the stream ended before %q (saw %v)", want, seen)
+			}
+			seen = append(seen, e)
+			if e == want {
+				return seen
+			}
+		case <-deadline:
+			t.Fatalf("no %q on the stream within 10 s (saw %v)", want, seen)
+		}
+	}
+}
+
+// The stream tells each user only of the conversations the rule lets them
+// see, and only a signed-in user gets one.
+func TestEventsFollowTheRule(t *testing.T) {
+	f := setup(t, withLive(t))
+	anon := f.anonymous()
+	res, _ := anon.get("/events")
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+		t.Fatalf("a stream without a session: %d %s", res.StatusCode, res.Header.Get("Location"))
+	}
+	aino, hilla := f.login("aino.handler@example.com"), f.login("hilla.hr@example.com")
+	ae, res := sseStream(t, aino, "/events")
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	he, _ := sseStream(t, hilla, "/events")
+	nextEvent(t, ae, "ready")
+	nextEvent(t, he, "ready")
+
+	hr := f.open("cara.customer@acme.example", "sick-leave", "Sick leave certificate")
+	nextEvent(t, he, fmt.Sprintf("conversation %d", hr.ID))
+	// Every stream was told of hr in the same pass as Hilla's: what Aino
+	// is told before the next conversation shows whether she learnt of it.
+	payroll := f.open("cara.customer@acme.example", "payroll", "Overtime missing from October salary")
+	for _, e := range nextEvent(t, ae, fmt.Sprintf("conversation %d", payroll.ID)) {
+		if e == fmt.Sprintf("conversation %d", hr.ID) {
+			t.Fatal("Aino's stream named HR team's conversation")
+		}
+	}
+	// A note is news for the staff of the conversation.
+	if _, err := f.svc.Note(f.ctx, f.actor("ben.payroll@example.com"), payroll.ID, "Checked.", nil); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, ae, fmt.Sprintf("conversation %d", payroll.ID))
 }

@@ -20,6 +20,7 @@ var panelMessages = [][3]string{
 	{"Search conversations", "Hae keskusteluista", "Sök i konversationerna"},
 	{"Show these shortcuts", "Näytä nämä pikanäppäimet", "Visa de här kortkommandona"},
 	{"Close shortcuts", "Sulje pikanäppäimet", "Stäng kortkommandona"},
+	{"More than %d conversations", "Yli %d keskustelua", "Fler än %d konversationer"},
 	{"%s is replying…", "%s kirjoittaa vastausta…", "%s skriver ett svar…"},
 }
 

@@ -278,8 +278,9 @@ func (s *server) events(w http.ResponseWriter, r *http.Request, rq *request) {
 		case <-tick.C:
 			// A stream outlives no session: signed out, expired or
 			// ended elsewhere, it closes (the page's next request then
-			// meets the sign-in page).
-			if again, err := s.session(r); err != nil || again == nil {
+			// meets the sign-in page). Looking does not extend it: an
+			// open tab is not activity.
+			if !s.sessionHolds(ctx, rq) {
 				return
 			}
 			if !write(": ping\n\n") {
@@ -358,4 +359,12 @@ func (l *Live) allowTyping(user, conv int64, now time.Time) bool {
 	}
 	l.typingLast[k] = now
 	return true
+}
+
+// sessionHolds reports whether the stream's session is still valid, without
+// moving its idle expiry.
+func (s *server) sessionHolds(ctx context.Context, rq *request) bool {
+	now := s.now()
+	sess, err := s.st.SessionByHash(ctx, rq.hash, now)
+	return err == nil && now.Before(sess.CreatedAt.Add(sessionAbsolute))
 }

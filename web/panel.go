@@ -22,6 +22,7 @@ type panelView struct {
 	Role   bool   // Label is a name, not translated
 	Href   string
 	Count  int
+	More   bool // there are more than Count (the archive, counted so far)
 	Unread int
 	// Current: the page lists this view.
 	Current bool
@@ -65,7 +66,8 @@ func (s *server) panelViews(ctx context.Context, a *conversation.Actor) []panelV
 			continue
 		}
 		n := byKey[v.key]
-		vs = append(vs, panelView{Key: v.key, Label: v.label, Href: viewHref(v.key), Count: n.Total, Unread: n.Unread})
+		vs = append(vs, panelView{Key: v.key, Label: v.label, Href: viewHref(v.key), Count: n.Total, Unread: n.Unread,
+			More: v.key == conversation.ViewSolved && c.SolvedMore})
 	}
 	if !staff {
 		return vs
