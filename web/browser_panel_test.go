@@ -266,7 +266,7 @@ func TestBrowserPanel(t *testing.T) {
 
 		// Unread then read: the row is bold with its mark, and after a visit not.
 		if lang == "fi" {
-			unread := "document.querySelector(\"#live-list li[data-conversation='" + fmt.Sprint(w.mine.ID) + "']\").classList.contains('unread')"
+			unread := "document.querySelector(\"#live-list a[data-conversation='" + fmt.Sprint(w.mine.ID) + "']\").closest('li').classList.contains('unread')"
 			if !eval[bool](p, unread) {
 				t.Fatal("Aino's conversation is not bold before she read it")
 			}
@@ -389,7 +389,23 @@ func TestBrowserTypingNotice(t *testing.T) {
 	aino := newPage(t, f, dir, 1366, 900, false)
 	aino.open("/lang?to=fi&back=/login")
 	aino.login("aino.handler@example.com")
+	// The shortcuts of a conversation: j and k walk the view it was opened
+	// from, r and n open the reply and the note.
+	first := eval[string](aino, "document.querySelector('#live-list .convs a').getAttribute('href')")
+	second := eval[string](aino, "document.querySelectorAll('#live-list .convs a')[1].getAttribute('href')")
+	aino.click("#live-list .convs a", "location.pathname === '"+first+"'")
+	aino.do("j", chromedp.KeyEvent("j"))
+	aino.waitFor("j opens the next conversation of the view", "location.pathname === '"+second+"' && document.readyState === 'complete'")
+	aino.do("k", chromedp.KeyEvent("k"))
+	aino.waitFor("k goes back", "location.pathname === '"+first+"' && document.readyState === 'complete'")
 	aino.open(path)
+	aino.do("r", chromedp.KeyEvent("r"))
+	aino.waitFor("r focuses the reply", "document.activeElement === document.querySelector(\"form[action$='/reply'] textarea\")")
+	eval[chromedp.Void](aino, "document.activeElement.blur()")
+	aino.do("n", chromedp.KeyEvent("n"))
+	aino.waitFor("n opens and focuses the note", "document.activeElement === document.querySelector(\"form[action$='/note'] textarea\")")
+	aino.shot("00-note-by-shortcut")
+	eval[chromedp.Void](aino, "document.activeElement.blur()")
 	aino.waitFor("stream open", "document.documentElement.dataset.liveOpen === '1'")
 
 	ben := newPage(t, f, dir, 390, 844, true)

@@ -30,7 +30,7 @@ type inboxRow struct {
 type inboxData struct {
 	page
 	Filter     conversation.Filter
-	Heading    string // the view's name, or Inbox
+	Heading    string // the view's name; "" for everything
 	Rows       []inboxRow
 	Categories []store.Category
 	Roles      []store.Role
@@ -58,12 +58,9 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 		Statuses: []string{store.StatusNew, store.StatusOpen, store.StatusWaiting, store.StatusSolved}}
 	d.Filtered = filtered
 	d.setView(f.View)
-	d.Heading = msgKey("Inbox")
 	if f.View != "" {
 		d.Heading = d.viewLabel(s.loc(r, rq), f.View)
 		d.Title = d.Heading
-	} else {
-		d.Heading = s.loc(r, rq).T(d.Heading)
 	}
 	status := http.StatusOK
 	p, err := s.svc.List(r.Context(), rq.actor, f)

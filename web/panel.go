@@ -122,7 +122,7 @@ func (p *page) viewLabel(l *locale, key string) string {
 			return l.T(v.label)
 		}
 	}
-	return l.T(msgKey("Inbox"))
+	return key
 }
 
 // markRead moves the reader's read position to the newest message the page

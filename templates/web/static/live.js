@@ -16,8 +16,9 @@
   }
 
   function csrf() {
-    var m = document.querySelector("meta[name=postdesk-csrf]");
-    return m ? m.content : "";
+    // The session's token, as the sign-out form in the panel carries it.
+    var m = document.querySelector("form.who input[name=csrf]");
+    return m ? m.value : "";
   }
 
   // The menu: without script a checkbox opens it; with script a button
