@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ users:
 `, listen, closedPort(t), secret, dc.Host, dc.Port, dovecottest.DefaultUser.Name, dovecottest.DefaultUser.Password)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	startServe(t, dbURL, f)
+	serveCmd, logs, exited := startServe(t, dbURL, f)
 	ctx := context.Background()
 	st, err := store.Open(ctx, dbURL)
 	if err != nil {
@@ -144,6 +145,25 @@ Lokakuun palkastani puuttuu ylityökorvaus.
 	if got, _ := chromedp.Run(tab, chromedp.Evaluate[string]("document.querySelector('#panel-views a[data-view=open] .count [aria-hidden]').textContent")); got != "1" {
 		t.Fatalf("the Open view counts %q", got)
 	}
+	shot(tab, t)
+
+	// The open stream does not hold up a shutdown: it ends with the
+	// service, well within serve's 15 s grace.
+	if err := serveCmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("serve did not stop with a stream open:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Fatalf("serve did not stop cleanly:\n%s", logs.String())
+	}
+}
+
+// shot keeps a screenshot under $POSTDESK_ARTIFACTS.
+func shot(tab context.Context, t *testing.T) {
 	if dir := os.Getenv("POSTDESK_ARTIFACTS"); dir != "" {
 		png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
 		if err == nil {
