@@ -152,7 +152,10 @@
         swap(doc, "#live-list");
         var cur = document.querySelector("[data-conversation-id] .timeline") || document.querySelector(".timeline");
         var fresh = doc.querySelector("[data-conversation-id] .timeline") || doc.querySelector(".timeline");
-        if (cur && fresh) replaceKeepingFocus(cur, fresh);
+        if (cur && fresh) {
+          replaceKeepingFocus(cur, fresh);
+          hideTyping(); // the reply being written has most likely landed
+        }
         rememberList();
       }
       document.documentElement.setAttribute("data-live-refreshed", String(Date.now()));
@@ -187,13 +190,20 @@
   }
 
   var typingTimer = null;
+  function hideTyping() {
+    var el = document.getElementById("typing");
+    if (!el) return;
+    clearTimeout(typingTimer);
+    el.hidden = true;
+    el.textContent = "";
+  }
   function showTyping(name) {
     var el = document.getElementById("typing");
     if (!el) return;
     el.textContent = (el.getAttribute("data-text") || "").replace("{name}", name);
     el.hidden = false;
     clearTimeout(typingTimer);
-    typingTimer = setTimeout(function () { el.hidden = true; el.textContent = ""; }, 6000);
+    typingTimer = setTimeout(hideTyping, 6000);
   }
 
   function live() {
