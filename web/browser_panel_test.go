@@ -563,3 +563,52 @@ func TestEventsFollowTheRule(t *testing.T) {
 	}
 	nextEvent(t, ae, fmt.Sprintf("conversation %d", payroll.ID))
 }
+
+// The archive is counted up to 1000, and said to hold more.
+func TestPanelArchiveCap(t *testing.T) {
+	f := setup(t)
+	otto, ben := f.actor("otto.other@globex.example"), f.actor("ben.payroll@example.com")
+	const n = 1001
+	errs := make(chan error, n)
+	work := make(chan int)
+	for range 8 {
+		go func() {
+			for i := range work {
+				c, err := f.svc.Open(f.ctx, otto, conversation.NewRequest{Category: "payroll", Subject: fmt.Sprintf("Old question %d", i), Body: "Hello."})
+				if err == nil {
+					err = f.svc.Solve(f.ctx, ben, c.ID)
+				}
+				errs <- err
+			}
+		}()
+	}
+	go func() {
+		for i := range n {
+			work <- i
+		}
+		close(work)
+	}()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, who := range []string{"aino.handler@example.com", "otto.other@globex.example"} {
+		c, err := f.svc.Counts(f.ctx, f.actor(who))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Solved.Total != 1000 || !c.SolvedMore || c.Open.Total != 0 {
+			t.Errorf("%s: solved %d (more %v), open %d; want 1000, more, 0", who, c.Solved.Total, c.SolvedMore, c.Open.Total)
+		}
+	}
+	c, err := f.svc.Counts(f.ctx, f.actor("hilla.hr@example.com"))
+	if err != nil || c.Solved.Total != 0 || c.SolvedMore {
+		t.Errorf("Hilla counts %+v (%v): none of them is HR team's", c, err)
+	}
+	res, body := f.login("aino.handler@example.com").get("/")
+	wantStatus(t, "inbox", res, body, http.StatusOK)
+	if !strings.Contains(body, `<span aria-hidden="true">1000+</span>`) || !strings.Contains(body, "More than 1,000 conversations") {
+		t.Errorf("the panel does not say the archive holds more than 1000:\n%s", body)
+	}
+}
