@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"postdesk/store"
@@ -75,6 +76,9 @@ func (s *Service) Get(ctx context.Context, a *Actor, convID int64) (*View, error
 
 // Filter narrows a list.
 type Filter struct {
+	// View is one of the control panel's views (Views): open, mine,
+	// unassigned, waiting, solved or role:KEY; "" lists everything.
+	View                                  string
 	Status, Category, Role, Query, Cursor string
 	HandledByMe                           bool
 	Limit                                 int
@@ -123,6 +127,28 @@ func listFilter(a *Actor, f Filter) (store.ListFilter, error) {
 	case "", store.StatusNew, store.StatusOpen, store.StatusWaiting, store.StatusSolved:
 	default:
 		return lf, invalid("unknown status %q", f.Status)
+	}
+	// Every view but the archive is work not done: a solved conversation
+	// is in Solved only.
+	switch view, role, _ := strings.Cut(f.View, ":"); view {
+	case "":
+	case ViewOpen:
+		lf.Statuses = store.OpenStatuses
+	case ViewMine:
+		lf.Statuses, lf.HandlerID = store.OpenStatuses, a.id()
+	case ViewUnassigned:
+		lf.Statuses, lf.Unhandled = store.OpenStatuses, true
+	case ViewWaiting:
+		lf.Statuses = []string{store.StatusWaiting}
+	case ViewSolved:
+		lf.Statuses = []string{store.StatusSolved}
+	case ViewRole:
+		if role == "" || (f.Role != "" && f.Role != role) {
+			return lf, invalid("unknown view %q", f.View)
+		}
+		lf.Statuses, lf.Role = store.OpenStatuses, role
+	default:
+		return lf, invalid("unknown view %q", f.View)
 	}
 	return lf, nil
 }

@@ -18,13 +18,15 @@ import (
 // ListFilter selects conversations for a viewer.
 type ListFilter struct {
 	ViewerID  int64
-	Status    string // "" for any
-	Category  string // key
-	Role      string // key of a receiver role
-	HandlerID *int64 // "handled by me"
-	Query     string // search: see ListConversations
-	Cursor    string // from a previous page's Next
-	Limit     int    // default 50
+	Status    string   // "" for any
+	Statuses  []string // any of these; none for any (a view: OpenStatuses)
+	Unhandled bool     // without a Handler
+	Category  string   // key
+	Role      string   // key of a receiver role
+	HandlerID *int64   // "handled by me"
+	Query     string   // search: see ListConversations
+	Cursor    string   // from a previous page's Next
+	Limit     int      // default 50
 }
 
 // Listed is a conversation as a list shows it, with the names of what it
@@ -36,6 +38,7 @@ type Listed struct {
 	CustomerName, CustomerEmail string
 	CompanyName, PersonName     string
 	Roles                       []RoleName // the receivers, by name
+	Unread                      bool       // news for the viewer since their read position (readpos.go)
 }
 
 // RoleName is a receiver role as a list names it.
@@ -229,6 +232,12 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 	if f.Status != "" {
 		where = append(where, "c.status = "+arg(f.Status))
 	}
+	if len(f.Statuses) > 0 {
+		where = append(where, "c.status = ANY ("+arg(f.Statuses)+"::text[])")
+	}
+	if f.Unhandled {
+		where = append(where, "c.handler_id IS NULL")
+	}
 	if f.Category != "" {
 		where = append(where, "c.category_id = (SELECT k.id FROM categories k WHERE k.key = "+arg(f.Category)+")")
 	}
@@ -285,7 +294,7 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 			branch(hits, append(conds, s.cond(b.Staff, hits))...)
 		}
 	}
-	q.sql = `SELECT ` + conversationColumns + listedColumns + `
+	q.sql = `SELECT ` + conversationColumns + listedColumns + `, ` + unreadSQL(rule.Staff) + `
 		FROM (SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
 			ORDER BY u.updated_at DESC, u.id DESC LIMIT ` + limit + `) top
 		JOIN conversations c ON c.id = top.id` + listedJoins + `
@@ -517,7 +526,7 @@ func scanListed(row pgx.CollectableRow) (Listed, error) {
 		&c.AssigneeID, &c.CompanyID, &c.PersonID, &c.LegalHold, &c.HeldForReview, &c.RoleIDs,
 		&c.CreatedAt, &c.UpdatedAt, &c.SolvedAt,
 		&l.CategoryName, &l.HandlerName, &l.HandlerEmail, &l.CustomerName, &l.CustomerEmail, &l.CompanyName, &l.PersonName,
-		&ids, &keys, &names)
+		&ids, &keys, &names, &l.Unread)
 	for i := range ids {
 		l.Roles = append(l.Roles, RoleName{ID: ids[i], Key: keys[i], Name: names[i]})
 	}

@@ -10,11 +10,11 @@ import (
 	"postdesk/store"
 )
 
-// GET /api/v1/conversations?status=&category=&role=&q=&cursor=&mine=1
+// GET /api/v1/conversations?view=&status=&category=&role=&q=&cursor=&mine=1
 func (s *server) apiList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	a := apiActor(r.Context())
-	p, err := s.svc.List(r.Context(), a, conversation.Filter{Status: q.Get("status"), Category: q.Get("category"),
+	p, err := s.svc.List(r.Context(), a, conversation.Filter{View: apiView(q), Status: q.Get("status"), Category: q.Get("category"),
 		Role: q.Get("role"), Query: q.Get("q"), Cursor: q.Get("cursor"), HandledByMe: q.Get("mine") == "1"})
 	if err != nil {
 		s.apiFail(w, r, err)

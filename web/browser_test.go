@@ -371,6 +371,7 @@ func TestBrowserHandleAndAnswer(t *testing.T) {
 
 	customer := newPage(t, f, dir, 390, 844, true)
 	customer.login("cara.customer@acme.example")
+	customer.open("/?view=solved") // the archive: solved, it is in no other view
 	customer.wantText("customer inbox", "Overtime missing from October salary", "Solved")
 	customer.shot("07-customer-inbox-phone")
 	customer.click("a[href='"+path+"']", "location.pathname === '"+path+"'")

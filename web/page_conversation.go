@@ -163,6 +163,7 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 		s.fail(w, r, rq, err)
 		return
 	}
+	s.markRead(r, a, v)
 	c := v.Conversation
 	l := newLookup(r.Context(), s.st)
 	images := r.URL.Query().Get("images") == "1"

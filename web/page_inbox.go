@@ -24,11 +24,13 @@ type inboxRow struct {
 	Roles     []string
 	UpdatedAt time.Time
 	Mine      bool
+	Unread    bool // news for this user since they last opened it
 }
 
 type inboxData struct {
 	page
 	Filter     conversation.Filter
+	Heading    string // the view's name; "" for everything
 	Rows       []inboxRow
 	Categories []store.Category
 	Roles      []store.Role
@@ -38,14 +40,28 @@ type inboxData struct {
 	Filtered   bool
 }
 
-// inbox lists the conversations the user may see, newest activity first.
+// inbox lists the conversations the user may see, newest activity first:
+// one view of the control panel (Open when nothing else is asked for), or,
+// with a search or filters and no view, everything.
 func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 	q := r.URL.Query()
-	f := conversation.Filter{Status: q.Get("status"), Category: q.Get("category"), Role: q.Get("role"),
+	f := conversation.Filter{View: q.Get("view"), Status: q.Get("status"), Category: q.Get("category"), Role: q.Get("role"),
 		Query: q.Get("q"), Cursor: q.Get("cursor"), HandledByMe: q.Get("mine") == "1", Limit: 50}
+	filtered := f.Status != "" || f.Category != "" || f.Role != "" || f.Query != "" || f.HandledByMe
+	if f.View == "" && !filtered {
+		f.View = conversation.ViewOpen
+	}
+	if f.View == "all" {
+		f.View = ""
+	}
 	d := inboxData{page: s.base(w, r, rq, msgKey("Inbox"), "inbox"), Filter: f,
 		Statuses: []string{store.StatusNew, store.StatusOpen, store.StatusWaiting, store.StatusSolved}}
-	d.Filtered = f.Status != "" || f.Category != "" || f.Role != "" || f.Query != "" || f.HandledByMe
+	d.Filtered = filtered
+	d.setView(f.View)
+	if f.View != "" {
+		d.Heading = d.viewLabel(s.loc(r, rq), f.View)
+		d.Title = d.Heading
+	}
 	status := http.StatusOK
 	p, err := s.svc.List(r.Context(), rq.actor, f)
 	if errors.Is(err, conversation.ErrInvalid) {
@@ -58,7 +74,7 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 	for _, c := range p.Conversations {
 		row := inboxRow{ID: c.ID, Number: c.Number, Subject: c.Subject, Status: c.Status, UpdatedAt: c.UpdatedAt,
 			Handler: cmp.Or(c.HandlerName, c.HandlerEmail), Category: cmp.Or(c.CategoryName, c.CategoryKey),
-			Mine: c.HandlerID != nil && *c.HandlerID == rq.actor.User.ID}
+			Mine: c.HandlerID != nil && *c.HandlerID == rq.actor.User.ID, Unread: c.Unread}
 		row.Customer, row.Warn = senderLabel(c.CustomerName, c.CustomerEmail)
 		for _, ro := range c.Roles {
 			row.Roles = append(row.Roles, ro.Name)
@@ -74,7 +90,7 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 	}
 	link := func(cursor string) string {
 		v := url.Values{}
-		for k, val := range map[string]string{"status": f.Status, "category": f.Category, "role": f.Role, "q": f.Query, "cursor": cursor} {
+		for k, val := range map[string]string{"view": viewParam(f.View), "status": f.Status, "category": f.Category, "role": f.Role, "q": f.Query, "cursor": cursor} {
 			if val != "" {
 				v.Set(k, val)
 			}
@@ -98,3 +114,15 @@ func (s *server) inbox(w http.ResponseWriter, r *http.Request, rq *request) {
 
 // convURL is a conversation's page.
 func convURL(id int64) string { return "/conversations/" + strconv.FormatInt(id, 10) }
+
+// viewParam is a view as the inbox's address holds it: Open is the
+// default, and an explicit "all" keeps filters from falling back to it.
+func viewParam(view string) string {
+	switch view {
+	case conversation.ViewOpen:
+		return ""
+	case "":
+		return "all"
+	}
+	return view
+}

@@ -364,7 +364,7 @@ func TestSecurityHeaders(t *testing.T) {
 			t.Errorf("%s: headers %v", what, h)
 		}
 	}
-	pageCSP := "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	pageCSP := "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 	for _, path := range []string{"/", "/new", fmt.Sprintf("/conversations/%d", conv.ID), "/nowhere", "/static/style.css"} {
 		res, _ := c.get(path)
 		check(path, res)

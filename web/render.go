@@ -126,6 +126,15 @@ type page struct {
 	Sandbox bool
 	Audit   bool // the link to the sign-in audit (the audit permission)
 	Privacy bool // the link to data-subject requests (the privacy permission)
+	// Full: signed in with every factor owed, so the control panel shows
+	// the views and the pages (a session that still owes its TOTP code
+	// sees only sign out and the language switch).
+	Full bool
+	// Panel are the views of Messages with their counts (panel.go),
+	// counted once per request.
+	Panel []panelView
+	// Live: the page listens to /events and refreshes itself (live.go).
+	Live bool
 }
 
 // langLink is one entry of the language switch.
@@ -157,6 +166,10 @@ func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title
 		p.Audit = rq.actor.StaffMay(config.MayAudit)
 		p.Privacy = rq.actor.StaffMay(config.MayPrivacy)
 		p.Flash = s.takeFlash(w, r, l)
+		if p.Full = rq.stage == store.StageFull || rq.stage == ""; p.Full {
+			p.Panel = s.panelViews(r.Context(), rq.actor)
+			p.Live = s.live != nil
+		}
 	}
 	return p
 }

@@ -98,6 +98,8 @@ type Options struct {
 	// Location is the organisation's time zone (the config's time_zone),
 	// in which pages show times; default time.Local.
 	Location *time.Location
+	// Live, when set and running (Live.Run), updates open pages in place.
+	Live *Live
 }
 
 // SignIn is what the config says of signing in (see the README's Sign-in).
@@ -152,6 +154,7 @@ type server struct {
 	mfaAEAD            cipher.AEAD // seals TOTP secrets (mfa.go)
 	oidc               *oidcState  // nil without single sign-on (oidc.go)
 	publicURL          string      // PublicURL without a trailing slash
+	live               *Live       // nil: pages do not update themselves (live.go)
 }
 
 // New returns the handler for the whole web side: pages at /, the API at
@@ -200,6 +203,7 @@ func New(opts *Options) (http.Handler, error) {
 		s.oidc = &oidcState{cfg: opts.SignIn.OIDC}
 	}
 	s.publicURL = strings.TrimRight(opts.PublicURL, "/")
+	s.live = opts.Live
 	dummyHash() // made now, so that the first unknown address takes no longer than the rest
 	fsys, err := templates.WebFS(opts.TemplatesDir)
 	if err != nil {
@@ -262,6 +266,7 @@ func New(opts *Options) (http.Handler, error) {
 	pages.Handle("POST /privacy/export", s.auth(s.privacyExport))
 	pages.Handle("POST /privacy/erase", s.auth(s.privacyErase))
 
+	s.liveRoutes(pages)
 	pages.HandleFunc("GET /static/{name}", s.staticHandler)
 	pages.Handle("/", s.auth(func(w http.ResponseWriter, r *http.Request, rq *request) {
 		s.errorPage(w, r, rq, http.StatusNotFound, "")
@@ -290,7 +295,7 @@ func csp(remoteImages bool) string {
 	if remoteImages {
 		img += " https:"
 	}
-	return "default-src 'none'; script-src 'self'; style-src 'self'; " + img +
+	return "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; " + img +
 		"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 }
 

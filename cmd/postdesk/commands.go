@@ -236,8 +236,12 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 		metricsMux = http.NewServeMux()
 		metricsMux.Handle("GET /metrics", metrics.Handler(st))
 	}
+	// One more listening connection carries every conversation's changes to
+	// the open pages of this instance (web/live.go).
+	live := web.NewLive(st, svc, log.With("component", "live"))
+	workers.Go(live.Run)
 	webOpts := &web.Options{Store: st, Service: svc, PublicURL: c.PublicURL, Secret: []byte(c.Secret),
-		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web"), SignIn: signIn(c), Location: c.Location()}
+		TemplatesDir: c.TemplatesDir, Logger: log.With("component", "web"), SignIn: signIn(c), Location: c.Location(), Live: live}
 	if dev != nil {
 		webOpts.SandboxMail = dev.sandboxMail
 	}

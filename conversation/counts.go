@@ -1,0 +1,48 @@
+package conversation
+
+import (
+	"context"
+
+	"postdesk/store"
+)
+
+// The control panel's views (Filter.View). Open is all work not done;
+// Waiting for customer is the status waiting, which a reply to the
+// customer sets; Solved is the archive, and in no other view.
+const (
+	ViewOpen       = "open"
+	ViewMine       = "mine"       // open, and the actor is the Handler
+	ViewUnassigned = "unassigned" // open, without a Handler
+	ViewWaiting    = "waiting"
+	ViewSolved     = "solved"
+	ViewRole       = "role" // role:KEY, open conversations that role receives
+)
+
+// Counts are the panel's numbers for the actor: every view, and the open
+// conversations of each receiver role, each with its unread, counted over
+// what the rule lets the actor see, in one statement.
+func (s *Service) Counts(ctx context.Context, a *Actor) (c *store.Counts, err error) {
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+		c, err = tx.CountViews(ctx, rule, a.User.ID)
+		return err
+	})
+	return c, err
+}
+
+// MarkRead records that the actor was shown a conversation up to the
+// message messageID (the newest on the page they got). It is one statement
+// outside the read that showed it, so no transaction waits on it.
+func (s *Service) MarkRead(ctx context.Context, a *Actor, convID, messageID int64) error {
+	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		return tx.MarkRead(ctx, rule, a.User.ID, convID, messageID)
+	})
+}
+
+// Seers are those of users who may see the conversation now, by the rule.
+func (s *Service) Seers(ctx context.Context, convID int64, users []int64) (ids []int64, err error) {
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+		ids, err = tx.Seers(ctx, rule, convID, users)
+		return err
+	})
+	return ids, err
+}

@@ -1,0 +1,72 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Channels of the live view (web/live.go).
+const (
+	// ChannelConversation carries a conversation's id whenever it or its
+	// messages change: migration 012's triggers send it, so every path
+	// that writes, on every instance, is heard.
+	ChannelConversation = "postdesk_conv"
+	// ChannelTyping carries a Typing: a staff member is writing on a
+	// conversation.
+	ChannelTyping = "postdesk_typing"
+)
+
+// Typing is the payload of ChannelTyping.
+type Typing struct {
+	ConversationID int64  `json:"c"`
+	UserID         int64  `json:"u"`
+	Name           string `json:"n"`
+}
+
+// NotifyTyping announces that a user is writing on a conversation. Nothing
+// is stored: the news is stale in seconds.
+func (s *Store) NotifyTyping(ctx context.Context, t Typing) error {
+	if r := []rune(t.Name); len(r) > 100 {
+		t.Name = string(r[:100])
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("notify %s: %w", ChannelTyping, err)
+	}
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, ChannelTyping, string(b)); err != nil {
+		return fmt.Errorf("notify %s: %w", ChannelTyping, err)
+	}
+	return nil
+}
+
+// MarkRead moves a user's read position on a conversation up to messageID,
+// the newest message they were shown; never back, so that an older page
+// loaded late does not make news unread again. Only on a conversation the
+// rule lets them see.
+func (db *DB) MarkRead(ctx context.Context, rule Rule, userID, conversationID, messageID int64) error {
+	_, err := db.q.Exec(ctx, `INSERT INTO read_positions (user_id, conversation_id, message_id)
+		SELECT $1, c.id, $3 FROM conversations c WHERE c.id = $2 AND `+rule.Sees+`
+		ON CONFLICT (user_id, conversation_id) DO UPDATE
+		SET message_id = greatest(read_positions.message_id, EXCLUDED.message_id), seen_at = now()`,
+		userID, conversationID, messageID)
+	if err != nil {
+		return fmt.Errorf("mark read: %w", err)
+	}
+	return nil
+}
+
+// unreadSQL is true when the conversation c has news for the viewer $1: a
+// message after their read position that someone else wrote and they may
+// read (notes and delivery reports with staff powers only: staff is the
+// rule's Staff condition), or an event someone else caused. The system's
+// own events (routing, acknowledgements) and everything the viewer did
+// themselves are no news.
+func unreadSQL(staff string) string {
+	return `EXISTS (SELECT 1 FROM messages um
+		WHERE um.conversation_id = c.id
+		AND um.id > coalesce((SELECT rp.message_id FROM read_positions rp WHERE rp.user_id = $1 AND rp.conversation_id = c.id), 0)
+		AND um.author_id IS DISTINCT FROM $1
+		AND (um.kind IN ('` + KindCustomer + `', '` + KindStaff + `') OR (um.kind = '` + KindEvent + `' AND um.author_id IS NOT NULL)
+			OR (um.kind IN ('` + KindNote + `', '` + KindBounce + `') AND ` + staff + `)))`
+}
