@@ -353,7 +353,7 @@ func TestBrowserPrintView(t *testing.T) {
 	shown := func(sel string) bool {
 		return eval[bool](p, `(function(){ var e = document.querySelector('`+sel+`'); return !!e && getComputedStyle(e).display !== 'none'; })()`)
 	}
-	for _, sel := range []string{"header.top", "aside.side", "section.actions"} {
+	for _, sel := range []string{"aside.panel", "aside.side", "section.actions"} {
 		if !shown(sel) {
 			t.Fatalf("%s is hidden on screen", sel)
 		}
@@ -364,7 +364,7 @@ func TestBrowserPrintView(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitFor("the print stylesheet applies", "matchMedia('print').matches")
-	for _, sel := range []string{"header.top", "aside.side", "section.actions", ".conv-tools a"} {
+	for _, sel := range []string{"aside.panel", "aside.side", "section.actions", ".conv-tools a"} {
 		if shown(sel) {
 			t.Errorf("%s is printed", sel)
 		}

@@ -427,7 +427,7 @@ func TestBrowserTypingNotice(t *testing.T) {
 	wantStatus(t, "a customer's typing notice", res, body, http.StatusNotFound)
 
 	// The live thread: Ben's reply appears on Aino's page by itself.
-	ben.click("form[action$='/reply'] button", "document.querySelector('.flash')")
+	ben.click("form[action$='/reply'] button[type=submit]", "document.querySelector('.flash')")
 	aino.waitFor("the reply appears in place", "document.querySelector('.timeline').innerText.indexOf('Hi Cara') >= 0")
 	aino.waitFor("the notice goes with the reply", "document.getElementById('typing').hidden")
 	aino.shot("02-reply-in-place")
