@@ -215,9 +215,9 @@ func withLive(t *testing.T) func(*web.Options) {
 var panelTexts = map[string]struct {
 	open, mine, solved, menu, skip, shortcuts, replying string
 }{
-	"en": {"Open", "Mine", "Solved / archive", "Menu", "Skip to content", "Keyboard shortcuts", "Ben Payroll is replying…"},
-	"fi": {"Avoin", "Omat", "Ratkaistut / arkisto", "Valikko", "Siirry sisältöön", "Pikanäppäimet", "Ben Payroll kirjoittaa vastausta…"},
-	"sv": {"Öppen", "Mina", "Lösta / arkiv", "Meny", "Hoppa till innehållet", "Kortkommandon", "Ben Payroll skriver ett svar…"},
+	"en": {"Open conversations", "Mine", "Solved / archive", "Menu", "Skip to content", "Keyboard shortcuts", "Ben Payroll is replying…"},
+	"fi": {"Avoimet", "Omat", "Ratkaistut / arkisto", "Valikko", "Siirry sisältöön", "Pikanäppäimet", "Ben Payroll kirjoittaa vastausta…"},
+	"sv": {"Öppna", "Mina", "Lösta / arkiv", "Meny", "Hoppa till innehållet", "Kortkommandon", "Ben Payroll skriver ett svar…"},
 }
 
 // Each view with its count, unread rows bold until read, the phone's menu,

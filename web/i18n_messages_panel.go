@@ -3,6 +3,9 @@ package web
 // panelMessages are the texts of the control panel, the views and the live list: the key (the English text),
 // then Finnish and Swedish, as in messages.
 var panelMessages = [][3]string{
+	{"Open conversations",
+		"Avoimet",
+		"Öppna"},
 	{"Skip to content", "Siirry sisältöön", "Hoppa till innehållet"},
 	{"Control panel", "Ohjauspaneeli", "Kontrollpanel"},
 	{"Menu", "Valikko", "Meny"},

@@ -34,7 +34,7 @@ var viewLabels = []struct {
 	key, label string
 	staffOnly  bool
 }{
-	{conversation.ViewOpen, msgKey("Open"), false},
+	{conversation.ViewOpen, msgKey("Open conversations"), false},
 	{conversation.ViewMine, msgKey("Mine"), true},
 	{conversation.ViewUnassigned, msgKey("Unassigned"), true},
 	{conversation.ViewWaiting, msgKey("Waiting for customer"), false},

@@ -155,6 +155,14 @@
         if (cur && fresh) {
           replaceKeepingFocus(cur, fresh);
           hideTyping(); // the reply being written has most likely landed
+          // The status and the side panel follow the thread (a Handler
+          // taken, a status moved), unless the user is working in the
+          // panel: what they are choosing there is not swapped away.
+          swap(doc, "[data-conversation-id] .conv-head");
+          var side = document.querySelector("[data-conversation-id] aside.side");
+          if (side && !side.contains(document.activeElement) && !side.querySelector("details[open]")) {
+            swap(doc, "[data-conversation-id] aside.side");
+          }
         }
         rememberList();
       }
