@@ -94,7 +94,14 @@ func TestComposeCannedAndSignature(t *testing.T) {
 	res, body = aino.post("/canned/save", url.Values{"role": {"1"}, "language": {"fi"}, "title": {"x"}, "body": {"y"}})
 	wantStatus(t, "save without the permission", res, body, http.StatusForbidden)
 
+	// The panel links the page for those who may manage it only.
+	if _, home := aino.get("/"); strings.Contains(home, `href="/canned"`) {
+		t.Error("the panel links canned answers for a user without the permission")
+	}
 	lea := f.login("lea.lead@example.com")
+	if _, home := lea.get("/"); !strings.Contains(home, `href="/canned"`) {
+		t.Error("the panel has no link to canned answers for a user with the permission")
+	}
 	roles, _ := f.st.RolesByKeys(f.ctx, []string{"payroll-team", "hr-team"})
 	payroll, hr := strconv.FormatInt(roles[0].ID, 10), strconv.FormatInt(roles[1].ID, 10)
 	res, body = lea.get("/canned")

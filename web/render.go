@@ -126,6 +126,7 @@ type page struct {
 	Sandbox bool
 	Audit   bool // the link to the sign-in audit (the audit permission)
 	Privacy bool // the link to data-subject requests (the privacy permission)
+	Canned  bool // the link to canned answers and role signatures (the canned permission)
 	// Full: signed in with every factor owed, so the control panel shows
 	// the views and the pages (a session that still owes its TOTP code
 	// sees only sign out and the language switch).
@@ -165,6 +166,7 @@ func (s *server) base(w http.ResponseWriter, r *http.Request, rq *request, title
 		p.Sandbox = s.sandboxMail != nil && p.Staff
 		p.Audit = rq.actor.StaffMay(config.MayAudit)
 		p.Privacy = rq.actor.StaffMay(config.MayPrivacy)
+		p.Canned = rq.actor.StaffMay(config.MayCanned)
 		p.Flash = s.takeFlash(w, r, l)
 		if p.Full = rq.stage == store.StageFull || rq.stage == ""; p.Full {
 			p.Panel = s.panelViews(r.Context(), rq.actor)
