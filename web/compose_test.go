@@ -215,3 +215,31 @@ func mustURL(t *testing.T, s string) *url.URL {
 	}
 	return u
 }
+
+// "Send new message" offers the company and the person from pick-lists: all
+// of the organisation to staff who may set the company, only their own
+// company's to a manager.
+func TestNewMessagePickLists(t *testing.T) {
+	f := setup(t)
+	f.people("Acme Oy", "Pekka Palkansaaja")
+	f.people("Globex Oy", "Gerda Globex")
+	_, staff := f.login("aino.handler@example.com").get("/new")
+	for _, want := range []string{`list="new-companies"`, `<option value="Acme Oy">`, `<option value="Globex Oy">`,
+		`<option value="Pekka Palkansaaja">`, `<option value="Gerda Globex">`} {
+		if !strings.Contains(staff, want) {
+			t.Errorf("staff's form lacks %s", want)
+		}
+	}
+	_, manager := f.login("mika.manager@acme.example").get("/new")
+	if !strings.Contains(manager, `<option value="Pekka Palkansaaja">`) || !strings.Contains(manager, `<option value="Acme Oy">`) {
+		t.Errorf("the manager's form lacks their own company's pick-lists")
+	}
+	for _, leak := range []string{"Globex Oy", "Gerda Globex"} {
+		if strings.Contains(manager, leak) {
+			t.Errorf("the manager's form offers %s, of another company", leak)
+		}
+	}
+	if _, customer := f.login("cara.customer@acme.example").get("/new"); strings.Contains(customer, "new-people") {
+		t.Error("a customer's form has the person pick-list")
+	}
+}

@@ -33,6 +33,11 @@ type newData struct {
 	Person        string
 	ChangeRoles   bool // the user may pick receivers (change_receivers)
 	Describe      bool // the user may set company and person
+	// Companies and People are the pick-lists of company and person:
+	// the organisation's for staff who may set the company, a manager's
+	// own company's otherwise.
+	Companies     []store.PickCompany
+	People        []store.PickPerson
 	PresetPressed bool
 	Composer      composerData
 }
@@ -129,6 +134,24 @@ func (s *server) newForm(w http.ResponseWriter, r *http.Request, rq *request, ca
 	d := &newData{page: s.base(w, r, rq, msgKey("Send new message"), "new"),
 		ChangeRoles: a.Has(config.MayChangeReceivers),
 		Describe:    a.MayDescribe()}
+	if d.Describe {
+		var only *int64
+		if !a.StaffMay(config.MaySetCompany) {
+			if a.User.CompanyID == nil {
+				d.Describe = false
+			}
+			only = a.User.CompanyID
+		}
+		if d.Describe {
+			var err error
+			if d.Companies, err = s.st.Companies(r.Context(), only); err != nil {
+				return nil, err
+			}
+			if d.People, err = s.st.CompanyPeople(r.Context(), only); err != nil {
+				return nil, err
+			}
+		}
+	}
 	l := newLookup(r.Context(), s.st)
 	cats := l.activeCategories()
 	if !slices.ContainsFunc(cats, func(c store.Category) bool { return c.Key == category }) {
