@@ -198,7 +198,6 @@ const (
 	DefaultPollInterval = 30 * time.Second
 	DefaultAlertAfter   = time.Hour
 	DefaultPurgeAt      = "03:30"
-	DefaultLanguage     = "en"
 	MinSecretBytes      = 32
 )
 
@@ -500,9 +499,6 @@ func (c *Config) setDefaults() {
 	}
 	for i := range c.Users {
 		c.Users[i].Email = strings.ToLower(strings.TrimSpace(c.Users[i].Email))
-		if c.Users[i].Language == "" {
-			c.Users[i].Language = DefaultLanguage
-		}
 	}
 }
 
@@ -717,7 +713,7 @@ func (c *Config) check(p *parser) {
 				p.add(fmt.Sprintf("%s.roles[%d]", k, j), "unknown role %q", r)
 			}
 		}
-		if !slices.Contains(Languages, u.Language) {
+		if u.Language != "" && !slices.Contains(Languages, u.Language) {
 			p.add(k+".language", "unknown language %q (known: %s)", u.Language, strings.Join(Languages, ", "))
 		}
 	}

@@ -143,7 +143,7 @@ users: [{email: Bob@Example.COM, name: Bob}]
 	if c.Categories[0].Retention != DefaultRetention || c.Categories[0].Addresses[0] != "hr@example.com" || c.Categories[0].AllowFrom[0] != "*" {
 		t.Fatalf("category defaults %+v", c.Categories[0])
 	}
-	if c.Users[0].Email != "bob@example.com" || c.Users[0].Language != "en" {
+	if c.Users[0].Email != "bob@example.com" || c.Users[0].Language != "" { // none: the browser's, and English mail
 		t.Fatalf("user defaults %+v", c.Users[0])
 	}
 }

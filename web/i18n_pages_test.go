@@ -38,9 +38,12 @@ func wantLang(t *testing.T, what, body, lang, text string) {
 	}
 }
 
-// langOrg gives Ben Finnish and Hilla Swedish; everyone else keeps en.
+// langOrg gives Ben Finnish, Hilla and Cara Swedish and Aino English;
+// everyone else has no language of their own.
 func langOrg() string {
 	return strings.NewReplacer(
+		"{email: aino.handler@example.com, name: Aino Handler, roles: [payroll-team]}",
+		"{email: aino.handler@example.com, name: Aino Handler, roles: [payroll-team], language: en}",
 		"{email: ben.payroll@example.com, name: Ben Payroll, roles: [payroll-team]}",
 		"{email: ben.payroll@example.com, name: Ben Payroll, roles: [payroll-team], language: fi}",
 		"{email: hilla.hr@example.com, name: Hilla HR, roles: [hr-team]}",
@@ -114,9 +117,16 @@ func TestPagesInTheUsersLanguage(t *testing.T) {
 	wantStatus(t, "cara takes", res, body, http.StatusForbidden)
 	wantLang(t, "cara takes", body, "sv", "Inte tillåtet: ta ansvar.")
 
-	lea := f.login("lea.lead@example.com") // language en, the default
-	_, body = lea.getLang("/", "fi")
-	wantLang(t, "lea's inbox", body, "en", "Send new message")
+	// Without a language of her own, Lea's pages follow her browser;
+	// Aino's English wins over hers.
+	lea := f.login("lea.lead@example.com")
+	_, body = lea.getLang("/", "fi-FI,fi;q=0.9")
+	wantLang(t, "lea's inbox", body, "fi", "Lähetä uusi viesti")
+	_, body = lea.getLang("/", "sv")
+	wantLang(t, "lea's inbox", body, "sv", "Skicka nytt meddelande")
+	aino := f.login("aino.handler@example.com")
+	_, body = aino.getLang("/", "fi")
+	wantLang(t, "aino's inbox", body, "en", "Send new message")
 }
 
 // The switch on every page sets the language for the pages that follow,

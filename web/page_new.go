@@ -26,13 +26,13 @@ type categoryOption struct {
 
 type newData struct {
 	page
-	Categories    []categoryOption
-	Roles         []roleOption
-	Subject       string
-	Company       string
-	Person        string
-	ChangeRoles   bool // the user may pick receivers (change_receivers)
-	Describe      bool // the user may set company and person
+	Categories  []categoryOption
+	Roles       []roleOption
+	Subject     string
+	Company     string
+	Person      string
+	ChangeRoles bool // the user may pick receivers (change_receivers)
+	Describe    bool // the user may set company and person
 	// Companies and People are the pick-lists of company and person:
 	// the organisation's for staff who may set the company, a manager's
 	// own company's otherwise.
