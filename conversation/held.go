@@ -197,7 +197,7 @@ func filesOf(ctx context.Context, tx *store.Tx, messageID int64) ([]store.NewAtt
 // one domain is bounded. The per-sender bound is SenderLimit's.
 func (s *Service) acknowledge(ctx context.Context, tx *store.Tx, convID, msgID int64, author store.User) error {
 	domain := author.Email[strings.LastIndexByte(author.Email, '@')+1:]
-	n, err := tx.RecentReceipts(ctx, domain)
+	n, err := tx.RecentReceipts(ctx, domain, s.domainLimit)
 	if err != nil {
 		return err
 	}
