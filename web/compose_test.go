@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"postdesk/conversation"
+	"postdesk/store"
 	"postdesk/store/storetest"
 )
 
@@ -241,5 +242,35 @@ func TestNewMessagePickLists(t *testing.T) {
 	}
 	if _, customer := f.login("cara.customer@acme.example").get("/new"); strings.Contains(customer, "new-people") {
 		t.Error("a customer's form has the person pick-list")
+	}
+}
+
+// A picture attached to a message (a pasted screenshot) is shown in the
+// message; an SVG (which can carry script) and a PDF are only linked.
+func TestAttachedPicturesShowInline(t *testing.T) {
+	f := setup(t)
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89")
+	c := f.open("cara.customer@acme.example", "payroll", "Screenshot of the payslip",
+		store.NewAttachment{Filename: "liitetty kuva 1.png", ContentType: "image/png", Data: png},
+		store.NewAttachment{Filename: "logo.svg", ContentType: "image/svg+xml", Data: []byte(`<svg xmlns="http://www.w3.org/2000/svg"/>`)},
+		store.NewAttachment{Filename: "payslip.pdf", ContentType: "application/pdf", Data: []byte("%PDF-1.4")})
+	v, err := f.svc.Get(f.ctx, f.actor("aino.handler@example.com"), c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{}
+	for _, m := range v.Messages {
+		for _, a := range m.Attachments {
+			ids[a.Filename] = a.ID
+		}
+	}
+	_, body := f.login("aino.handler@example.com").get(fmt.Sprintf("/conversations/%d", c.ID))
+	if want := `<img src="/attachments/` + ids["liitetty kuva 1.png"] + `"`; !strings.Contains(body, want) {
+		t.Errorf("the pasted picture is not shown in the message (%s)", want)
+	}
+	for _, name := range []string{"logo.svg", "payslip.pdf"} {
+		if id := ids[name]; id == "" || strings.Contains(body, `<img src="/attachments/`+id+`"`) {
+			t.Errorf("%s (id %q) is shown as a picture", name, id)
+		}
 	}
 }

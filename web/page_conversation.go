@@ -21,7 +21,15 @@ type attachmentView struct {
 	ID       string
 	Filename string
 	Size     int64
+	// Image: a picture the page shows in the message itself (a pasted
+	// screenshot, a photo of a certificate), served as a safe raster type
+	// under nosniff; an image the mail's HTML places by cid is shown there.
+	Image bool
 }
+
+// inlineImages are the types a page shows as pictures; never SVG, which
+// can carry script.
+var inlineImages = map[string]bool{"image/png": true, "image/jpeg": true, "image/gif": true, "image/webp": true}
 
 type messageView struct {
 	ID          int64
@@ -393,7 +401,8 @@ func (s *server) messageViews(r *http.Request, rq *request, v *conversation.View
 				cids[at.ContentID] = at.ID
 				cids[strings.ToLower(at.ContentID)] = at.ID
 			}
-			mv.Attachments = append(mv.Attachments, attachmentView{ID: at.ID, Filename: at.Filename, Size: at.Size})
+			mv.Attachments = append(mv.Attachments, attachmentView{ID: at.ID, Filename: at.Filename, Size: at.Size,
+				Image: at.ContentID == "" && inlineImages[safeContentType(at.ContentType)]})
 		}
 		body := m.HTML
 		if m.Kind == store.KindCustomer && len(m.RawSHA256) > 0 {
