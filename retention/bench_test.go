@@ -104,7 +104,12 @@ func benchPurgeOnce(b *testing.B, n int) {
 	vacuumSeconds := time.Since(t0).Seconds()
 
 	feeder := &mailFeeder{e: e, b: b}
-	before := feeder.run(ctx, func(stop <-chan struct{}) { time.Sleep(benchIngestBaseline) })
+	before := feeder.run(ctx, func(<-chan struct{}) { // a window of benchIngestBaseline
+		select {
+		case <-time.After(benchIngestBaseline):
+		case <-ctx.Done():
+		}
+	})
 
 	// The purge runs as retention runs it, with its pacing, but in turns:
 	// after benchPurgeOn of batches it stands still for benchPurgeOff, and
