@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"postdesk/conversation"
@@ -20,6 +21,7 @@ type Desk struct {
 	svc        *conversation.Service
 	categories map[string]string // mailbox name -> default category key
 	retry      time.Duration
+	analyzed   atomic.Int64 // when statsCheck last ran, Unix nanoseconds
 	// Logger gets one info line per stored mail; default slog.Default().
 	Logger *slog.Logger
 
@@ -64,6 +66,7 @@ func (d *Desk) Deliver(ctx context.Context, mailbox string, m Fetched) error {
 		metrics.Ingested.WithLabelValues(mailbox, r.Kind).Inc()
 	}
 	d.logStored(ctx, mailbox, m, r, time.Since(start))
+	d.freshStats(ctx)
 	return nil
 }
 
@@ -93,7 +96,37 @@ func (d *Desk) DeliverBatch(ctx context.Context, mailbox string, ms []Fetched) e
 		}
 		d.logStored(ctx, mailbox, ms[i], r, took)
 	}
+	d.freshStats(ctx)
 	return nil
+}
+
+// statsEvery is how often a Desk asks whether a table outgrew its
+// statistics (store.AnalyzeGrown): a cheap query, and a table doubles
+// only a few times in its life.
+const statsEvery = 5 * time.Second
+
+// freshStats analyzes the tables that outgrew their statistics, at most
+// every statsEvery, after a commit: mail keeps flowing on plans made for
+// the tables' real sizes. A failure costs only speed, so it is logged.
+func (d *Desk) freshStats(ctx context.Context) {
+	now := time.Now().UnixNano()
+	last := d.analyzed.Load()
+	if now-last < int64(statsEvery) || !d.analyzed.CompareAndSwap(last, now) {
+		return
+	}
+	log := d.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	t0 := time.Now()
+	names, err := d.st.AnalyzeGrown(ctx)
+	if err != nil {
+		log.Warn("ingest: analyze grown tables", "err", err)
+		return
+	}
+	if len(names) > 0 {
+		log.Info("ingest: tables analyzed", "tables", names, "ms", time.Since(t0).Milliseconds())
+	}
 }
 
 // logStored writes the one info line per stored mail an operator follows
