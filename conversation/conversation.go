@@ -227,8 +227,7 @@ func audit(ctx context.Context, tx *store.Tx, a *Actor, action string, convID in
 
 // event adds a line to the timeline (routed, handler, solved, ...).
 func event(ctx context.Context, tx *store.Tx, convID int64, authorID *int64, name, text string) error {
-	return tx.InsertMessage(ctx, &store.Message{ConversationID: convID, Direction: store.DirInternal,
-		Kind: store.KindEvent, AuthorID: authorID, Event: name, Text: text}, nil)
+	return tx.InsertEvent(ctx, convID, authorID, name, text)
 }
 
 // notify queues one mail per recipient, skipping the actor themself and

@@ -153,6 +153,9 @@ func (s *Service) ReceiveBatch(ctx context.Context, ins []Inbound) ([]*Received,
 		if err := tx.GenericPlans(ctx); err != nil {
 			return err
 		}
+		// The batch's audit trail, outbox rows, blobs and participants
+		// travel with its next read; a failed one fails the batch.
+		tx.WriteBehind()
 		bs, err := newBatchState(ctx, tx, ins, parsed, keys)
 		if err != nil {
 			return err

@@ -23,12 +23,8 @@ func (db *DB) Audit(ctx context.Context, actorID *int64, actor, action string, c
 	if detail == nil {
 		detail = map[string]any{}
 	}
-	_, err := db.q.Exec(ctx, `INSERT INTO audit (actor_id, actor, action, conversation_id, detail) VALUES ($1, $2, $3, $4, $5)`,
+	return db.later(ctx, "audit "+action, `INSERT INTO audit (actor_id, actor, action, conversation_id, detail) VALUES ($1, $2, $3, $4, $5)`,
 		actorID, actor, action, conversationID, detail)
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", action, err)
-	}
-	return nil
 }
 
 // AuditTrail lists a conversation's entries, oldest first.

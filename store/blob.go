@@ -29,9 +29,9 @@ var ErrBlobMismatch = errors.New("content does not match its sha256 and size")
 func (db *DB) PutBlob(ctx context.Context, data []byte) ([]byte, error) {
 	sum := sha256.Sum256(data)
 	if len(data) <= BlobChunkBytes {
-		if _, err := db.q.Exec(ctx, `INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
+		if err := db.later(ctx, "put blob", `INSERT INTO blobs (sha256, size, data) VALUES ($1, $2, $3) ON CONFLICT (sha256) DO NOTHING`,
 			sum[:], len(data), data); err != nil {
-			return nil, fmt.Errorf("put blob: %w", err)
+			return nil, err
 		}
 		return sum[:], nil
 	}

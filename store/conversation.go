@@ -184,13 +184,9 @@ func (db *DB) UpdateConversation(ctx context.Context, id int64, u ConversationUp
 
 // AddParticipant records an address taking part in a conversation.
 func (db *DB) AddParticipant(ctx context.Context, conversationID int64, email string, userID *int64) error {
-	_, err := db.q.Exec(ctx, `INSERT INTO participants (conversation_id, email, user_id) VALUES ($1, lower($2), $3)
+	return db.later(ctx, "add participant", `INSERT INTO participants (conversation_id, email, user_id) VALUES ($1, lower($2), $3)
 		ON CONFLICT (conversation_id, email) DO UPDATE SET user_id = coalesce(participants.user_id, EXCLUDED.user_id)`,
 		conversationID, email, userID)
-	if err != nil {
-		return fmt.Errorf("add participant: %w", err)
-	}
-	return nil
 }
 
 // IsParticipant reports whether an address takes part in a conversation.

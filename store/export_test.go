@@ -16,3 +16,7 @@ func (tx *Tx) QueryRowForTest(ctx context.Context, sql string, args ...any) pgx.
 func (tx *Tx) ExecForTest(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	return tx.q.Exec(ctx, sql, args...)
 }
+
+func (tx *Tx) QueryForTest(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	return tx.q.Query(ctx, sql, args...)
+}

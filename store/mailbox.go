@@ -75,15 +75,11 @@ func (db *DB) Mailboxes(ctx context.Context) ([]MailboxState, error) {
 // It never moves the cursor back, and belongs in the transaction that stored
 // the mail.
 func (db *DB) AdvanceCursor(ctx context.Context, name string, uidValidity, uid uint32) error {
-	_, err := db.q.Exec(ctx, `INSERT INTO mailboxes (name, uid_validity, last_uid, last_mail_at) VALUES ($1, $2, $3, now())
+	return db.later(ctx, "advance cursor "+name, `INSERT INTO mailboxes (name, uid_validity, last_uid, last_mail_at) VALUES ($1, $2, $3, now())
 		ON CONFLICT (name) DO UPDATE SET
 			last_uid = CASE WHEN mailboxes.uid_validity = EXCLUDED.uid_validity
 				THEN greatest(mailboxes.last_uid, EXCLUDED.last_uid) ELSE EXCLUDED.last_uid END,
 			uid_validity = EXCLUDED.uid_validity, last_mail_at = now(), updated_at = now()`, name, int64(uidValidity), int64(uid))
-	if err != nil {
-		return fmt.Errorf("advance cursor %s: %w", name, err)
-	}
-	return nil
 }
 
 // ResetCursor starts a mailbox over under a new UIDVALIDITY (RFC 3501

@@ -137,14 +137,22 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 		}
 		a := Attachment{ID: NewID(), MessageID: m.ID, Filename: f.Filename, ContentType: f.ContentType,
 			ContentID: f.ContentID, Inline: f.Inline, SHA256: sha, Size: size}
-		if _, err := db.q.Exec(ctx, `INSERT INTO attachments (id, message_id, filename, content_type, content_id, inline, sha256, size)
+		if err := db.later(ctx, "insert attachment", `INSERT INTO attachments (id, message_id, filename, content_type, content_id, inline, sha256, size)
 			VALUES ($1, $2, $3, $4, nullif($5, ''), $6, $7, $8)`,
 			a.ID, a.MessageID, a.Filename, a.ContentType, a.ContentID, a.Inline, a.SHA256, a.Size); err != nil {
-			return fmt.Errorf("insert attachment: %w", err)
+			return err
 		}
 		m.Attachments = append(m.Attachments, a)
 	}
 	return nil
+}
+
+// InsertEvent adds a line to a conversation's timeline (KindEvent): a
+// write no one reads back, so under write-behind it travels with the next
+// read.
+func (db *DB) InsertEvent(ctx context.Context, conversationID int64, authorID *int64, name, text string) error {
+	return db.later(ctx, "insert event "+name, `INSERT INTO messages (conversation_id, direction, kind, author_id, text_body, event)
+		VALUES ($1, $2, $3, $4, $5, $6)`, conversationID, DirInternal, KindEvent, authorID, text, name)
 }
 
 const messageColumns = `m.id, m.conversation_id, m.direction, m.kind, m.author_id, m.from_addr, m.from_name, m.to_addrs, m.cc_addrs,

@@ -63,12 +63,13 @@ func (db *DB) Enqueue(ctx context.Context, it *OutboxItem) error {
 
 // EnqueueAll adds mails to the outbox in one statement, with one
 // notification, as Enqueue does for one; it leaves the items' ID, Status
-// and times unset (the callers that queue many never read them).
+// and times unset (the callers that queue many never read them), and under
+// write-behind (Tx.WriteBehind) it is queued like any write.
 func (db *DB) EnqueueAll(ctx context.Context, items []*OutboxItem) error {
-	switch len(items) {
-	case 0:
+	if len(items) == 0 {
 		return nil
-	case 1:
+	}
+	if _, behind := db.q.(*pipeQuerier); len(items) == 1 && !behind {
 		return db.Enqueue(ctx, items[0])
 	}
 	n := len(items)
@@ -86,7 +87,7 @@ func (db *DB) EnqueueAll(ctx context.Context, items []*OutboxItem) error {
 		convs[i], msgs[i], cats[i], recipientIDs[i] = it.ConversationID, it.MessageID, it.CategoryID, it.RecipientID
 		details[i], templates[i], recipients[i], mailIDs[i] = string(b), it.Template, it.Recipient, it.MailMessageID
 	}
-	_, err := db.q.Exec(ctx, `WITH ins AS (
+	return db.later(ctx, fmt.Sprintf("enqueue %d mails (%s)", n, items[0].Template), `WITH ins AS (
 			INSERT INTO outbox (conversation_id, message_id, category_id, detail, template, recipient, recipient_id, mail_message_id)
 			SELECT conv, msg, cat, detail::jsonb, template, lower(recipient), recipient_id, mail_id
 			FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[])
@@ -94,10 +95,6 @@ func (db *DB) EnqueueAll(ctx context.Context, items []*OutboxItem) error {
 			RETURNING 1)
 		SELECT count(*) FROM ins CROSS JOIN (SELECT pg_notify($9, '')) n`,
 		convs, msgs, cats, details, templates, recipients, recipientIDs, mailIDs, ChannelOutbox)
-	if err != nil {
-		return fmt.Errorf("enqueue %d mails (%s): %w", n, items[0].Template, err)
-	}
-	return nil
 }
 
 // OutboxFor lists a conversation's queued and sent mail, oldest first.

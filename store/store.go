@@ -143,8 +143,14 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(ctx context
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	if err := fn(context.WithValue(ctx, openTx{}, s), &Tx{DB: DB{q: tx}, tx: tx}); err != nil {
+	t := &Tx{DB: DB{q: tx}, tx: tx}
+	if err := fn(context.WithValue(ctx, openTx{}, s), t); err != nil {
 		return err
+	}
+	if p, ok := t.q.(*pipeQuerier); ok {
+		if err := p.flush(ctx); err != nil {
+			return err
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("commit: %w", err)
