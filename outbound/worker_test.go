@@ -216,7 +216,9 @@ func (f *fixture) events(convID int64, name string) []store.Message {
 // waitFor polls a condition for at most ten seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: under make test's race detector on 2 busy cores a relay
+	// outage of several backoffs took over 10 s once.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
