@@ -78,6 +78,7 @@ func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 				err = &PanicError{Value: r, Stack: debug.Stack()}
 			}
 		}()
+		tx.WriteBehind() // as in ReceiveBatch: the writes go with the reads
 		res, err = s.receive(ctx, tx, in, m, key, nil)
 		if err != nil {
 			return err
