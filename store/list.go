@@ -269,6 +269,7 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 	}
 	// The facts the branches read, each bound once.
 	bound := map[int]string{}
+	var seen []string // a search's branches without staff powers: see seenSearch
 	for _, b := range rule.Branches {
 		if !holds(b, facts) {
 			continue
@@ -281,18 +282,29 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 			sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), bound[i])
 		}
 		conds := append([]string{sees}, where...)
-		if len(search) == 0 {
+		switch {
+		case len(search) == 0:
 			branch(false, conds...)
-		}
-		for _, s := range search {
-			hits := s.rare
-			if s.trigram && b.Staff && !hits {
-				if hits, err = db.fewHits(ctx, f.ViewerID, b, facts, words); err != nil {
-					return nil, err
+		case !b.Staff:
+			seen = append(seen, `SELECT c.id, c.updated_at FROM conversations c WHERE `+strings.Join(conds, " AND "))
+		default:
+			for _, s := range search {
+				hits := s.rare
+				if s.trigram && !hits {
+					if hits, err = db.fewHits(ctx, f.ViewerID, b, facts, words); err != nil {
+						return nil, err
+					}
 				}
+				branch(hits, append(conds, s.cond(b.Staff, hits))...)
 			}
-			branch(hits, append(conds, s.cond(b.Staff, hits))...)
 		}
+	}
+	if len(seen) > 0 {
+		branches = append(branches, `(SELECT s.id, s.updated_at
+			FROM (SELECT DISTINCT c.id, c.updated_at FROM (`+strings.Join(seen, "\n\tUNION ALL ")+`) c
+				ORDER BY c.updated_at DESC, c.id DESC) s
+			WHERE `+seenSearch(search)+`
+			ORDER BY s.updated_at DESC, s.id DESC LIMIT `+limit+`)`)
 	}
 	q.sql = `SELECT ` + conversationColumns + listedColumns + `, ` + unreadSQL(rule.Staff) + `
 		FROM (SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
@@ -370,15 +382,54 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 // them all. Senders write to every category, and their frequent names are
 // walked. The other branches are one person's or one company's
 // conversations: walking them is bounded.
+//
+// A search's branches without staff powers (a customer's, an assignee's, a
+// company's: bounded sets, and a manager's company branch repeats most of
+// their manager branch) are searched together instead (seenSearch).
 type searchPath struct {
 	cond    func(staff, indexed bool) string
-	rare    bool // fewer hits than rareHits
-	trigram bool // on the subject: in the staff branch, counted there (fewHits)
+	msg     func(indexed bool) string // the condition on one message m; nil for the subject
+	rare    bool                      // fewer hits than rareHits
+	trigram bool                      // on the subject: in the staff branch, counted there (fewHits)
+}
+
+// seenSearch is a search's condition on a row s of the conversations of
+// every branch without staff powers, read once and newest first: each
+// branch's rows come from its own index (a company's, a customer's, by
+// index only), never from the activity index, which PostgreSQL otherwise
+// walks over all conversations to find a company's newest with a hit, and
+// a manager's company branch, mostly the same rows as their manager branch,
+// is not searched twice. Each row is tested once for all paths: a rare
+// path's hits from its index (hashed), then the subject and the other paths
+// each in one probe by the conversation's key, so that a frequent word
+// absent from the viewer's conversations costs a probe or two per
+// conversation, not one per path and branch. OFFSET 0 keeps a probe a
+// probe: PostgreSQL would otherwise hash it, reading the whole table for
+// the few rows a page needs.
+func seenSearch(paths []searchPath) string {
+	var rare, probe, msgs []string
+	for _, p := range paths {
+		switch {
+		case p.msg == nil && p.rare:
+			rare = append(rare, `s.id IN (SELECT c.id FROM conversations c WHERE `+p.cond(false, true)+`)`)
+		case p.msg == nil:
+			probe = append(probe, `EXISTS (SELECT 1 FROM conversations c WHERE c.id = s.id AND `+p.cond(false, false)+` OFFSET 0)`)
+		case p.rare:
+			rare = append(rare, `s.id IN (SELECT m.conversation_id FROM messages m WHERE `+p.msg(true)+visibleKinds(false)+`)`)
+		default:
+			msgs = append(msgs, "("+p.msg(false)+")")
+		}
+	}
+	if len(msgs) > 0 {
+		probe = append(probe, `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = s.id AND (`+strings.Join(msgs, " OR ")+`)`+
+			visibleKinds(false)+` OFFSET 0)`)
+	}
+	return "(" + strings.Join(append(rare, probe...), " OR ") + ")"
 }
 
 // rareHits is how many hits a search may have to be read from its index in
 // every branch.
-const rareHits = 2000
+var rareHits = 2000 // a variable for the tests of both ways (list_search_plan_test.go)
 
 // searchPaths are a search's alternatives; none without words.
 func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, arg func(any) string) ([]searchPath, error) {
@@ -406,8 +457,9 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 	}
 
 	q := arg(tsquery) + "::tsquery"
-	paths := []searchPath{{rare: n[0] < rareHits, cond: func(staff, _ bool) string {
-		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ ` + q + visibleKinds(staff) + `)`
+	text := func(bool) string { return `m.search @@ ` + q }
+	paths := []searchPath{{rare: n[0] < rareHits, msg: text, cond: func(staff, indexed bool) string {
+		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ` + text(indexed) + visibleKinds(staff) + `)`
 	}}}
 	if !cw.long {
 		return paths, nil
@@ -419,11 +471,11 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 		}
 		return strings.Join(row, " AND ")
 	}
+	sender := func(indexed bool) string { return `m.direction = 'in' AND ` + pick(indexed, w.senderIdx, w.senderRow) }
 	return append(paths,
 		searchPath{trigram: true, rare: n[1] < rareHits, cond: func(_, indexed bool) string { return pick(indexed, w.subjectIdx, w.subjectRow) }},
-		searchPath{rare: n[2] < rareHits, cond: func(staff, indexed bool) string {
-			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
-				pick(indexed, w.senderIdx, w.senderRow) + visibleKinds(staff) + `)`
+		searchPath{rare: n[2] < rareHits, msg: sender, cond: func(staff, indexed bool) string {
+			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ` + sender(indexed) + visibleKinds(staff) + `)`
 		}}), nil
 }
 
