@@ -346,8 +346,12 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	// the rest of the transaction (List runs in one; on the pool it is a
 	// no-op).
 	exprs = append(exprs, `set_config('jit', 'off', true)`)
+	// Nor parallel workers: a branch planned on two waited for them to start
+	// (50 ms of a 60 ms search on a busy machine), and the inbox's many
+	// clients at once have no cores to lend one query.
+	exprs = append(exprs, `set_config('max_parallel_workers_per_gather', '0', true)`)
 	facts := make([][]int64, len(rule.Facts))
-	var tsquery, jit string
+	var tsquery, jit, parallel string
 	dst := make([]any, 0, len(exprs))
 	for i := range facts {
 		dst = append(dst, &facts[i])
@@ -355,7 +359,7 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	if len(words) > 0 {
 		dst = append(dst, &tsquery)
 	}
-	dst = append(dst, &jit)
+	dst = append(dst, &jit, &parallel)
 	if err := db.q.QueryRow(ctx, `SELECT `+strings.Join(exprs, ", "), args...).Scan(dst...); err != nil {
 		return nil, "", fmt.Errorf("list conversations: viewer: %w", err)
 	}
