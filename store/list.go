@@ -140,8 +140,10 @@ func prefixes(w string) []string {
 // the name and address of one sender of mail in it (trigram: "korvaus"
 // finds "Lomakorvaus puuttuu", "virta" "Aino Virtanen"). Internal notes and
 // delivery reports are searched only in the branch that gives staff powers.
-// Each of the three is a branch of its own, so the search is restricted to
-// what the viewer may see before any row is ordered.
+// In a staff branch each of the three is a branch of its own; the branches
+// without staff powers, bounded sets, are searched together (seenSearch).
+// Either way the search is restricted to what the viewer may see before
+// any row is ordered.
 func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
 	q, err := db.listQuery(ctx, rule, &f)
 	if err != nil {
