@@ -290,6 +290,9 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 		case !b.Staff:
 			seen = append(seen, `SELECT c.id, c.updated_at FROM conversations c WHERE `+strings.Join(conds, " AND "))
 		default:
+			// The frequent paths on messages are walked together: one probe
+			// of a conversation's messages for all, not one walk each.
+			var walk []string
 			for _, s := range search {
 				hits := s.rare
 				if s.trigram && !hits {
@@ -297,7 +300,15 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 						return nil, err
 					}
 				}
+				if s.msg != nil && !hits {
+					walk = append(walk, "("+s.msg(false)+")")
+					continue
+				}
 				branch(hits, append(conds, s.cond(b.Staff, hits))...)
+			}
+			if len(walk) > 0 {
+				branch(false, append(conds, `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND (`+
+					strings.Join(walk, " OR ")+`)`+visibleKinds(b.Staff)+`)`)...)
 			}
 		}
 	}
