@@ -290,25 +290,8 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 		case !b.Staff:
 			seen = append(seen, `SELECT c.id, c.updated_at FROM conversations c WHERE `+strings.Join(conds, " AND "))
 		default:
-			// The frequent paths on messages are walked together: one probe
-			// of a conversation's messages for all, not one walk each.
-			var walk []string
-			for _, s := range search {
-				hits := s.rare
-				if s.trigram && !hits {
-					if hits, err = db.fewHits(ctx, f.ViewerID, b, facts, words); err != nil {
-						return nil, err
-					}
-				}
-				if s.msg != nil && !hits {
-					walk = append(walk, "("+s.msg(false)+")")
-					continue
-				}
-				branch(hits, append(conds, s.cond(b.Staff, hits))...)
-			}
-			if len(walk) > 0 {
-				branch(false, append(conds, `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND (`+
-					strings.Join(walk, " OR ")+`)`+visibleKinds(b.Staff)+`)`)...)
+			if err := db.staffSearch(ctx, f.ViewerID, b, facts, words, search, conds, branch); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -316,8 +299,7 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 		branches = append(branches, `(SELECT s.id, s.updated_at
 			FROM (SELECT DISTINCT c.id, c.updated_at FROM (`+strings.Join(seen, "\n\tUNION ALL ")+`) c
 				ORDER BY c.updated_at DESC, c.id DESC) s
-			WHERE `+seenSearch(search)+`
-			ORDER BY s.updated_at DESC, s.id DESC LIMIT `+limit+`)`)
+			WHERE `+seenSearch(search)+` ORDER BY s.updated_at DESC, s.id DESC LIMIT `+limit+`)`)
 	}
 	q.sql = `SELECT ` + conversationColumns + listedColumns + `, ` + unreadSQL(rule.Staff) + `
 		FROM (SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
@@ -325,6 +307,35 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 		JOIN conversations c ON c.id = top.id` + listedJoins + `
 		ORDER BY c.updated_at DESC, c.id DESC`
 	return q, nil
+}
+
+// staffSearch adds a search's branches for the staff branch b (conds: its
+// condition and the filters) through branch: each rare path, and the
+// subject, from its index, and the frequent paths on messages walked
+// together, one probe of a conversation's messages for all of them, not one
+// walk each.
+func (db *DB) staffSearch(ctx context.Context, viewerID int64, b Branch, facts [][]int64, words []string,
+	search []searchPath, conds []string, branch func(hits bool, conds ...string)) error {
+	var walk []string
+	for _, s := range search {
+		hits := s.rare
+		if s.trigram && !hits {
+			var err error
+			if hits, err = db.fewHits(ctx, viewerID, b, facts, words); err != nil {
+				return err
+			}
+		}
+		if s.msg != nil && !hits {
+			walk = append(walk, "("+s.msg(false)+")")
+			continue
+		}
+		branch(hits, append(conds, s.cond(b.Staff, hits))...)
+	}
+	if len(walk) > 0 {
+		branch(false, append(conds, `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND (`+
+			strings.Join(walk, " OR ")+`)`+visibleKinds(b.Staff)+`)`)...)
+	}
+	return nil
 }
 
 // viewerFacts reads the rule's facts of the viewer and, for a search, its
