@@ -140,8 +140,10 @@ func prefixes(w string) []string {
 // the name and address of one sender of mail in it (trigram: "korvaus"
 // finds "Lomakorvaus puuttuu", "virta" "Aino Virtanen"). Internal notes and
 // delivery reports are searched only in the branch that gives staff powers.
-// Each of the three is a branch of its own, so the search is restricted to
-// what the viewer may see before any row is ordered.
+// In a staff branch each of the three is a branch of its own; the branches
+// without staff powers, bounded sets, are searched together (seenSearch).
+// Either way the search is restricted to what the viewer may see before
+// any row is ordered.
 func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
 	q, err := db.listQuery(ctx, rule, &f)
 	if err != nil {
@@ -269,6 +271,7 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 	}
 	// The facts the branches read, each bound once.
 	bound := map[int]string{}
+	var seen []string // a search's branches without staff powers: see seenSearch
 	for _, b := range rule.Branches {
 		if !holds(b, facts) {
 			continue
@@ -281,18 +284,22 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 			sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), bound[i])
 		}
 		conds := append([]string{sees}, where...)
-		if len(search) == 0 {
+		switch {
+		case len(search) == 0:
 			branch(false, conds...)
-		}
-		for _, s := range search {
-			hits := s.rare
-			if s.trigram && b.Staff && !hits {
-				if hits, err = db.fewHits(ctx, f.ViewerID, b, facts, words); err != nil {
-					return nil, err
-				}
+		case !b.Staff:
+			seen = append(seen, `SELECT c.id, c.updated_at FROM conversations c WHERE `+strings.Join(conds, " AND "))
+		default:
+			if err := db.staffSearch(ctx, f.ViewerID, b, facts, words, search, conds, branch); err != nil {
+				return nil, err
 			}
-			branch(hits, append(conds, s.cond(b.Staff, hits))...)
 		}
+	}
+	if len(seen) > 0 {
+		branches = append(branches, `(SELECT s.id, s.updated_at
+			FROM (SELECT DISTINCT c.id, c.updated_at FROM (`+strings.Join(seen, "\n\tUNION ALL ")+`) c
+				ORDER BY c.updated_at DESC, c.id DESC) s
+			WHERE `+seenSearch(search)+` ORDER BY s.updated_at DESC, s.id DESC LIMIT `+limit+`)`)
 	}
 	q.sql = `SELECT ` + conversationColumns + listedColumns + `, ` + unreadSQL(rule.Staff) + `
 		FROM (SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
@@ -300,6 +307,35 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 		JOIN conversations c ON c.id = top.id` + listedJoins + `
 		ORDER BY c.updated_at DESC, c.id DESC`
 	return q, nil
+}
+
+// staffSearch adds a search's branches for the staff branch b (conds: its
+// condition and the filters) through branch: each rare path, and the
+// subject, from its index, and the frequent paths on messages walked
+// together, one probe of a conversation's messages for all of them, not one
+// walk each.
+func (db *DB) staffSearch(ctx context.Context, viewerID int64, b Branch, facts [][]int64, words []string,
+	search []searchPath, conds []string, branch func(hits bool, conds ...string)) error {
+	var walk []string
+	for _, s := range search {
+		hits := s.rare
+		if s.trigram && !hits {
+			var err error
+			if hits, err = db.fewHits(ctx, viewerID, b, facts, words); err != nil {
+				return err
+			}
+		}
+		if s.msg != nil && !hits {
+			walk = append(walk, "("+s.msg(false)+")")
+			continue
+		}
+		branch(hits, append(conds, s.cond(b.Staff, hits))...)
+	}
+	if len(walk) > 0 {
+		branch(false, append(conds, `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND (`+
+			strings.Join(walk, " OR ")+`)`+visibleKinds(b.Staff)+`)`)...)
+	}
+	return nil
 }
 
 // viewerFacts reads the rule's facts of the viewer and, for a search, its
@@ -334,8 +370,12 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	// the rest of the transaction (List runs in one; on the pool it is a
 	// no-op).
 	exprs = append(exprs, `set_config('jit', 'off', true)`)
+	// Nor parallel workers: a branch planned on two waited for them to start
+	// (50 ms of a 60 ms search on a busy machine), and the inbox's many
+	// clients at once have no cores to lend one query.
+	exprs = append(exprs, `set_config('max_parallel_workers_per_gather', '0', true)`)
 	facts := make([][]int64, len(rule.Facts))
-	var tsquery, jit string
+	var tsquery, jit, parallel string
 	dst := make([]any, 0, len(exprs))
 	for i := range facts {
 		dst = append(dst, &facts[i])
@@ -343,7 +383,7 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	if len(words) > 0 {
 		dst = append(dst, &tsquery)
 	}
-	dst = append(dst, &jit)
+	dst = append(dst, &jit, &parallel)
 	if err := db.q.QueryRow(ctx, `SELECT `+strings.Join(exprs, ", "), args...).Scan(dst...); err != nil {
 		return nil, "", fmt.Errorf("list conversations: viewer: %w", err)
 	}
@@ -370,15 +410,54 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 // them all. Senders write to every category, and their frequent names are
 // walked. The other branches are one person's or one company's
 // conversations: walking them is bounded.
+//
+// A search's branches without staff powers (a customer's, an assignee's, a
+// company's: bounded sets, and a manager's company branch repeats most of
+// their manager branch) are searched together instead (seenSearch).
 type searchPath struct {
 	cond    func(staff, indexed bool) string
-	rare    bool // fewer hits than rareHits
-	trigram bool // on the subject: in the staff branch, counted there (fewHits)
+	msg     func(indexed bool) string // the condition on one message m; nil for the subject
+	rare    bool                      // fewer hits than rareHits
+	trigram bool                      // on the subject: in the staff branch, counted there (fewHits)
+}
+
+// seenSearch is a search's condition on a row s of the conversations of
+// every branch without staff powers, read once and newest first: each
+// branch's rows come from its own index (a company's, a customer's, by
+// index only), never from the activity index, which PostgreSQL otherwise
+// walks over all conversations to find a company's newest with a hit, and
+// a manager's company branch, mostly the same rows as their manager branch,
+// is not searched twice. Each row is tested once for all paths: a rare
+// path's hits from its index (hashed), then the subject and the other paths
+// each in one probe by the conversation's key, so that a frequent word
+// absent from the viewer's conversations costs a probe or two per
+// conversation, not one per path and branch. OFFSET 0 keeps a probe a
+// probe: PostgreSQL would otherwise hash it, reading the whole table for
+// the few rows a page needs.
+func seenSearch(paths []searchPath) string {
+	var rare, probe, msgs []string
+	for _, p := range paths {
+		switch {
+		case p.msg == nil && p.rare:
+			rare = append(rare, `s.id IN (SELECT c.id FROM conversations c WHERE `+p.cond(false, true)+`)`)
+		case p.msg == nil:
+			probe = append(probe, `EXISTS (SELECT 1 FROM conversations c WHERE c.id = s.id AND `+p.cond(false, false)+` OFFSET 0)`)
+		case p.rare:
+			rare = append(rare, `s.id IN (SELECT m.conversation_id FROM messages m WHERE `+p.msg(true)+visibleKinds(false)+`)`)
+		default:
+			msgs = append(msgs, "("+p.msg(false)+")")
+		}
+	}
+	if len(msgs) > 0 {
+		probe = append(probe, `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = s.id AND (`+strings.Join(msgs, " OR ")+`)`+
+			visibleKinds(false)+` OFFSET 0)`)
+	}
+	return "(" + strings.Join(append(rare, probe...), " OR ") + ")"
 }
 
 // rareHits is how many hits a search may have to be read from its index in
 // every branch.
-const rareHits = 2000
+var rareHits = 2000 // a variable for the tests of both ways (list_search_plan_test.go)
 
 // searchPaths are a search's alternatives; none without words.
 func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, arg func(any) string) ([]searchPath, error) {
@@ -406,8 +485,9 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 	}
 
 	q := arg(tsquery) + "::tsquery"
-	paths := []searchPath{{rare: n[0] < rareHits, cond: func(staff, _ bool) string {
-		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.search @@ ` + q + visibleKinds(staff) + `)`
+	text := func(bool) string { return `m.search @@ ` + q }
+	paths := []searchPath{{rare: n[0] < rareHits, msg: text, cond: func(staff, indexed bool) string {
+		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ` + text(indexed) + visibleKinds(staff) + `)`
 	}}}
 	if !cw.long {
 		return paths, nil
@@ -419,11 +499,11 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 		}
 		return strings.Join(row, " AND ")
 	}
+	sender := func(indexed bool) string { return `m.direction = 'in' AND ` + pick(indexed, w.senderIdx, w.senderRow) }
 	return append(paths,
 		searchPath{trigram: true, rare: n[1] < rareHits, cond: func(_, indexed bool) string { return pick(indexed, w.subjectIdx, w.subjectRow) }},
-		searchPath{rare: n[2] < rareHits, cond: func(staff, indexed bool) string {
-			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.direction = 'in' AND ` +
-				pick(indexed, w.senderIdx, w.senderRow) + visibleKinds(staff) + `)`
+		searchPath{rare: n[2] < rareHits, msg: sender, cond: func(staff, indexed bool) string {
+			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ` + sender(indexed) + visibleKinds(staff) + `)`
 		}}), nil
 }
 
