@@ -27,10 +27,8 @@ import (
 
 // Figure 5 of `make bench`.
 const (
-	benchClients    = 50 // at once
-	benchPerClient  = 10 // requests each, per figure: 500 calls, p99 the fifth slowest
-	benchConvBase   = 1_000_000
-	benchConvMin    = 2000
+	benchClients    = 50          // at once
+	benchPerClient  = 5           // requests each, per figure: 250 calls, p99 the third slowest
 	benchSearchNone = "zyxwvutsr" // matches nothing: the search that reads the most
 )
 
@@ -51,7 +49,7 @@ var benchSearches = []string{"korvaus", "palkka", "verokortti", "Virtanen", "lom
 //	BENCH_SCALE=0.2 go test -run '^$' -bench Web -benchtime 1x ./web
 func BenchmarkWeb(b *testing.B) {
 	ctx := context.Background()
-	n := benchscale.N(benchConvBase, benchConvMin)
+	n := benchscale.N(benchdata.Conversations, benchdata.MinConversations)
 	t0 := time.Now()
 	db, err := benchdata.Open(ctx, storetest.ServerURL(), n, b.Logf)
 	if err != nil {

@@ -81,6 +81,30 @@ type DB struct {
 	CustomerEmail, ManagerEmail string
 }
 
+// The web figure's size at BENCH_SCALE=1 (four years of a payroll bureau)
+// and its least.
+const (
+	Conversations    = 1_000_000
+	MinConversations = 2000
+)
+
+// Kept reports whether the database of n conversations is kept from an
+// earlier run, so that Open only reads it: `make bench` gives the first
+// run, which seeds it, the time that takes on top of the figure's budget.
+func Kept(ctx context.Context, serverURL string, n int) (bool, error) {
+	admin, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return false, fmt.Errorf("benchdata: %w", err)
+	}
+	defer admin.Close(context.Background())
+	var exists bool
+	name := fmt.Sprintf("postdesk_bench_web_%s_%d", schemaHash(), n)
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return false, fmt.Errorf("benchdata: %w", err)
+	}
+	return exists, nil
+}
+
 // Open returns the database of n conversations on the server at serverURL
 // (an admin connection), seeding it when no complete one is kept.
 func Open(ctx context.Context, serverURL string, n int, logf func(string, ...any)) (*DB, error) {

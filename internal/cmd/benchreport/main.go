@@ -217,6 +217,15 @@ func (s summary) write(dir string) (string, error) {
 // run runs one figure's benchmark within its budget and judges it.
 func run(ctx context.Context, gocmd string, f figure, scale float64) result {
 	bud := budget(f, scale)
+	if f.Prepare != nil {
+		extra, why, err := f.Prepare(ctx)
+		if err != nil {
+			fmt.Printf("  %s: %v\n", f.Key, err)
+		} else if extra > 0 {
+			bud += extra
+			fmt.Printf("  %s %s: budget %v\n", f.Key, why, bud)
+		}
+	}
 	res := result{Key: f.Key, Title: f.Title, Package: "./" + f.Pkg, Benchmark: f.Bench, Budget: bud.Seconds()}
 	args := []string{"test", "-v", "-run", "^$", "-bench", "^" + f.Bench + "$", "-benchtime", "1x", "-count", "1",
 		"./" + f.Pkg}
