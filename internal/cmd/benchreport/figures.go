@@ -63,7 +63,7 @@ func atLeast(r float64) *target { return &target{On: "ratio", Op: ">=", Limit: r
 var figures = []figure{
 	{Key: "ingest", Title: "ingest throughput", Pkg: "ingest", Bench: "BenchmarkIngestThroughput", Budget: 90 * time.Second,
 		Rows: []row{{Metric: "mails/s", Baseline: "mbsync-mails/s", Ratio: "ratio", Target: atLeast(1.0)}}},
-	{Key: "latency", Title: "mail to notification", Pkg: "ingest", Bench: "BenchmarkMailToNotification", Budget: 100 * time.Second,
+	{Key: "latency", Title: "mail to notification", Pkg: "ingest", Bench: "BenchmarkMailToNotification", Budget: 85 * time.Second,
 		Rows: []row{
 			{Metric: "p50-ms", Baseline: "poll-p50-ms", Target: lt(100)},
 			{Metric: "p99-ms", Baseline: "poll-p99-ms", Target: lt(250)},
@@ -84,7 +84,7 @@ var figures = []figure{
 			{Metric: "purge-seconds", Target: &target{On: "value", Op: "<", Limit: 600, PerUnit: "conversations", PerBase: 1_000_000}},
 			{Metric: "slowdown-%", Baseline: "ingest-mails/s-baseline", RatioOf: "ingest-mails/s-during-purge", Target: lt(10)},
 		}},
-	{Key: "scaleout", Title: "scale-out, two instances", Pkg: "ingest", Bench: "BenchmarkScaleOut", Budget: 110 * time.Second,
+	{Key: "scaleout", Title: "scale-out, two instances", Pkg: "ingest", Bench: "BenchmarkScaleOut", Budget: 150 * time.Second,
 		Rows: []row{
 			{Metric: "two-mails/s", Baseline: "one-mails/s", Ratio: "ratio", Target: atLeast(1.6)},
 			{Metric: "duplicates", Target: eq(0)},
