@@ -114,10 +114,7 @@ func (d *Desk) freshStats(ctx context.Context) {
 	if now-last < int64(statsEvery) || !d.analyzed.CompareAndSwap(last, now) {
 		return
 	}
-	log := d.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := d.log()
 	t0 := time.Now()
 	names, err := d.st.AnalyzeGrown(ctx)
 	if err != nil {
@@ -129,14 +126,18 @@ func (d *Desk) freshStats(ctx context.Context) {
 	}
 }
 
+func (d *Desk) log() *slog.Logger {
+	if d.Logger == nil {
+		return slog.Default()
+	}
+	return d.Logger
+}
+
 // logStored writes the one info line per stored mail an operator follows
 // mail by. It names no person: the sender's address, customer data, is
 // added only at debug level.
 func (d *Desk) logStored(ctx context.Context, mailbox string, m Fetched, r *conversation.Received, took time.Duration) {
-	log := d.Logger
-	if log == nil {
-		log = slog.Default()
-	}
+	log := d.log()
 	attrs := []slog.Attr{slog.String("mailbox", mailbox), slog.Uint64("uidvalidity", uint64(m.UIDValidity)),
 		slog.Uint64("uid", uint64(m.UID)), slog.Int64("conversation", r.ConversationID), slog.String("kind", r.Kind),
 		slog.Bool("duplicate", r.Duplicate), slog.Bool("quarantined", r.Quarantined), slog.Int64("ms", took.Milliseconds())}

@@ -49,6 +49,10 @@ func (db *DB) CountViews(ctx context.Context, rule Rule, viewerID int64) (*Count
 		return nil, fmt.Errorf("count views: %w", err)
 	}
 	args := []any{viewerID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
 	bound := map[int]string{}
 	// Open work is counted in full (each view filters it); the archive up
 	// to archiveCap, each branch cut there, so that years of solved
@@ -59,14 +63,7 @@ func (db *DB) CountViews(ctx context.Context, rule Rule, viewerID int64) (*Count
 		if !holds(b, facts) {
 			continue
 		}
-		sees := b.Sees
-		for _, i := range b.Needs {
-			if _, ok := bound[i]; !ok {
-				args = append(args, facts[i])
-				bound[i] = fmt.Sprintf("$%d::bigint[]", len(args))
-			}
-			sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), bound[i])
-		}
+		sees := bindSees(b, facts, bound, arg)
 		openBranches = append(openBranches, `SELECT c.id, c.status, c.handler_id, c.role_ids FROM conversations c WHERE `+sees+` AND `+open)
 		solvedBranches = append(solvedBranches, `(SELECT c.id FROM conversations c WHERE `+sees+` AND c.status = '`+StatusSolved+
 			`' LIMIT `+fmt.Sprint(archiveCap+1)+`)`)

@@ -276,14 +276,7 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 		if !holds(b, facts) {
 			continue
 		}
-		sees := b.Sees
-		for _, i := range b.Needs {
-			if _, ok := bound[i]; !ok {
-				bound[i] = arg(facts[i]) + "::bigint[]"
-			}
-			sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), bound[i])
-		}
-		conds := append([]string{sees}, where...)
+		conds := append([]string{bindSees(b, facts, bound, arg)}, where...)
 		switch {
 		case len(search) == 0:
 			branch(false, conds...)
@@ -516,10 +509,7 @@ func (db *DB) fewHits(ctx context.Context, viewerID int64, b Branch, facts [][]i
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	sees := b.Sees
-	for _, i := range b.Needs {
-		sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), arg(facts[i])+"::bigint[]")
-	}
+	sees := bindSees(b, facts, map[int]string{}, arg)
 	w := trigramConds(words, arg)
 	// v names the type of $1, the viewer, which a branch may not read.
 	var n int
@@ -573,6 +563,20 @@ func holds(b Branch, facts [][]int64) bool {
 		}
 	}
 	return true
+}
+
+// bindSees is a branch's condition with the viewer's facts it reads as
+// parameters: each fact is bound (arg) once per statement, its
+// placeholder kept in bound for the statement's other branches.
+func bindSees(b Branch, facts [][]int64, bound map[int]string, arg func(any) string) string {
+	sees := b.Sees
+	for _, i := range b.Needs {
+		if _, ok := bound[i]; !ok {
+			bound[i] = arg(facts[i]) + "::bigint[]"
+		}
+		sees = strings.ReplaceAll(sees, fmt.Sprintf("{%d}", i), bound[i])
+	}
+	return sees
 }
 
 // visibleKinds is the condition on a message m of a list's search: without
