@@ -46,3 +46,13 @@ func (s *Service) Seers(ctx context.Context, convID int64, users []int64) (ids [
 	})
 	return ids, err
 }
+
+// ExplainCounts is the query plan of Counts, run (EXPLAIN ANALYZE), as
+// ExplainList is of List.
+func (s *Service) ExplainCounts(ctx context.Context, a *Actor) (plan string, err error) {
+	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
+		plan, err = tx.ExplainCounts(ctx, rule, a.User.ID)
+		return err
+	})
+	return plan, err
+}

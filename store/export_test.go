@@ -20,3 +20,9 @@ func (tx *Tx) ExecForTest(ctx context.Context, sql string, args ...any) (pgconn.
 func (tx *Tx) QueryForTest(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	return tx.q.Query(ctx, sql, args...)
 }
+
+// UnreadForTest is the unread condition over c, with the viewer's read
+// position joined as rp by ReadJoinForTest.
+func UnreadForTest(staff string) string { return unreadSQL(staff) }
+
+const ReadJoinForTest = readJoin

@@ -297,7 +297,7 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 	q.sql = `SELECT ` + conversationColumns + listedColumns + `, ` + unreadSQL(rule.Staff) + `
 		FROM (SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
 			ORDER BY u.updated_at DESC, u.id DESC LIMIT ` + limit + `) top
-		JOIN conversations c ON c.id = top.id` + listedJoins + `
+		JOIN conversations c ON c.id = top.id` + listedJoins + readJoin + `
 		ORDER BY c.updated_at DESC, c.id DESC`
 	return q, nil
 }

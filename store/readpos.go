@@ -61,12 +61,26 @@ func (db *DB) MarkRead(ctx context.Context, rule Rule, userID, conversationID, m
 // read (notes and delivery reports with staff powers only: staff is the
 // rule's Staff condition), or an event someone else caused. The system's
 // own events (routing, acknowledgements) and everything the viewer did
-// themselves are no news.
+// themselves are no news. The query joins the viewer's read position as rp
+// (readJoin).
+//
+// The conversation keeps its newest news and its author (migration 019),
+// so that this is one comparison per conversation; only where the viewer
+// wrote the newest news themselves are the messages after their position
+// probed, for an older one of someone else.
 func unreadSQL(staff string) string {
-	return `EXISTS (SELECT 1 FROM messages um
-		WHERE um.conversation_id = c.id
-		AND um.id > coalesce((SELECT rp.message_id FROM read_positions rp WHERE rp.user_id = $1 AND rp.conversation_id = c.id), 0)
-		AND um.author_id IS DISTINCT FROM $1
-		AND (um.kind IN ('` + KindCustomer + `', '` + KindStaff + `') OR (um.kind = '` + KindEvent + `' AND um.author_id IS NOT NULL)
-			OR (um.kind IN ('` + KindNote + `', '` + KindBounce + `') AND ` + staff + `)))`
+	seen := `coalesce(rp.message_id, 0)`
+	probe := func(kinds string) string {
+		return `EXISTS (SELECT 1 FROM messages um
+			WHERE um.conversation_id = c.id AND um.id > ` + seen + ` AND um.author_id IS DISTINCT FROM $1
+			AND (` + kinds + `))`
+	}
+	public := `um.kind IN ('` + KindCustomer + `', '` + KindStaff + `') OR (um.kind = '` + KindEvent + `' AND um.author_id IS NOT NULL)`
+	return `CASE WHEN ` + staff + `
+		THEN c.staff_news_id > ` + seen + ` AND (c.staff_news_author_id IS DISTINCT FROM $1
+			OR ` + probe(public+` OR um.kind IN ('`+KindNote+`', '`+KindBounce+`')`) + `)
+		ELSE c.news_id > ` + seen + ` AND (c.news_author_id IS DISTINCT FROM $1 OR ` + probe(public) + `) END`
 }
+
+// readJoin joins the viewer $1's read position on the conversation c as rp.
+const readJoin = ` LEFT JOIN read_positions rp ON rp.user_id = $1 AND rp.conversation_id = c.id`

@@ -192,14 +192,20 @@ func BenchmarkWeb(b *testing.B) {
 // the figures.
 func benchExplain(b *testing.B, svc *conversation.Service, path string, db *benchdata.DB, viewers []struct{ name, email string }) {
 	var out strings.Builder
-	fmt.Fprintf(&out, "EXPLAIN (ANALYZE, BUFFERS) of the inbox's queries at %d conversations, %d messages (%s)\n",
+	fmt.Fprintf(&out, "EXPLAIN (ANALYZE, BUFFERS) of the panel's and the inbox's queries at %d conversations, %d messages (%s)\n",
 		db.Conversations, db.Messages, db.Name)
 	for _, v := range viewers {
 		a, err := svc.ActorByEmail(context.Background(), v.email)
 		if err != nil {
 			b.Fatal(err)
 		}
-		// The list, a view of it, and every search the clients make.
+		// The panel's counts on every page, the list, a view of it, and
+		// every search the clients make.
+		plan, err := svc.ExplainCounts(context.Background(), a)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&out, "\n=== %s (%s), the panel's counts\n%s\n", v.name, v.email, plan)
 		fs := []conversation.Filter{{}, {Status: store.StatusOpen}}
 		for _, q := range benchSearches {
 			fs = append(fs, conversation.Filter{Query: q})

@@ -122,6 +122,85 @@ func TestReadModelMatchesRule(t *testing.T) {
 	}
 }
 
+// The panel's counts follow the rule on the same table: for every user,
+// each view counts the conversations the rule lets them see, once each
+// however many of the rule's paths reach them (a manager of Acme who is in
+// a receiver role sees acme both ways), and unread counts what the list
+// marks unread.
+func TestCountsMatchRule(t *testing.T) {
+	f := newVisibilityFixture(t)
+	hilla, aino := f.actor("hilla.hr@example.com"), f.actor("aino.handler@example.com")
+	if err := f.svc.Take(f.ctx, hilla, f.convs["acme"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Take(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Solve(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
+		t.Fatal(err)
+	}
+	// Hilla reads beta: it is no longer news to her.
+	if err := f.svc.MarkRead(f.ctx, hilla, f.convs["beta"].ID, 1<<40); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range visibilityUsers {
+		a := f.actor(who)
+		unread := map[int64]bool{}
+		p, err := f.svc.List(f.ctx, a, conversation.Filter{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range p.Conversations {
+			unread[l.ID] = l.Unread
+		}
+		var want store.Counts
+		want.Roles = map[int64]store.ViewCount{}
+		add := func(v *store.ViewCount, u bool) {
+			v.Total++
+			if u {
+				v.Unread++
+			}
+		}
+		for _, conv := range f.convs {
+			v, err := f.svc.Visibility(f.ctx, a, conv.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !v.Sees() {
+				continue
+			}
+			c := f.conv(conv.ID)
+			if c.Status == store.StatusSolved {
+				want.Solved.Total++
+				continue
+			}
+			u := unread[c.ID]
+			add(&want.Open, u)
+			if c.HandlerID != nil && *c.HandlerID == a.User.ID {
+				add(&want.Mine, u)
+			}
+			if c.HandlerID == nil {
+				add(&want.Unassigned, u)
+			}
+			if c.Status == store.StatusWaiting {
+				add(&want.Waiting, u)
+			}
+			for _, id := range c.RoleIDs {
+				r := want.Roles[id]
+				add(&r, u)
+				want.Roles[id] = r
+			}
+		}
+		got, err := f.svc.Counts(f.ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(*got) != fmt.Sprint(want) {
+			t.Errorf("%s: counts %+v, the rule says %+v", who, *got, want)
+		}
+	}
+}
+
 // walk lists every page of a filter and names the conversations listed.
 func (f *visibilityFixture) walk(t *testing.T, a *conversation.Actor, flt conversation.Filter) []string {
 	t.Helper()

@@ -34,7 +34,7 @@ import (
 
 // version changes whenever the generated rows do, so that a kept database
 // of an older generator is not mistaken for the current one.
-const version = "1"
+const version = "2"
 
 // Org is the organisation's configuration: its roles and categories, and
 // the staff and the one manager the benchmark signs in as. The bulk of the

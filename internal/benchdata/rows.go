@@ -272,7 +272,8 @@ func (g *plan) copyConversations(ctx context.Context, conn *pgx.Conn, from, to i
 	var msgs []message
 	flush := func() error {
 		if _, err := conn.CopyFrom(ctx, pgx.Identifier{"conversations"}, []string{"id", "number", "subject", "category_id", "status",
-			"handler_id", "customer_id", "assignee_id", "company_id", "person_id", "created_at", "updated_at", "solved_at", "role_ids"},
+			"handler_id", "customer_id", "assignee_id", "company_id", "person_id", "created_at", "updated_at", "solved_at", "role_ids",
+			"news_id", "news_author_id", "staff_news_id", "staff_news_author_id"},
 			pgx.CopyFromRows(convRows)); err != nil {
 			return err
 		}
@@ -308,10 +309,18 @@ func (g *plan) copyConversations(ctx context.Context, conn *pgx.Conn, from, to i
 		_, row, ms, roles, parts := conv(i)
 		// Eight message ids are kept for each conversation (it has at most
 		// five), so that its ids do not depend on the others'.
+		// The load skips triggers: the newest news is written here
+		// (migration 019).
+		var news, staffNews int64
+		var newsBy, staffNewsBy *int64
 		for j := range ms {
 			ms[j].id = int64(i)*8 + int64(j) + 1
+			if ms[j].kind != "note" {
+				news, newsBy = ms[j].id, ms[j].author
+			}
+			staffNews, staffNewsBy = ms[j].id, ms[j].author
 		}
-		convRows = append(convRows, row)
+		convRows = append(convRows, append(row, news, newsBy, staffNews, staffNewsBy))
 		roleRows = append(roleRows, roles...)
 		partRows = append(partRows, parts...)
 		msgs = append(msgs, ms...)
