@@ -158,15 +158,7 @@ func (db *DB) ExplainCounts(ctx context.Context, rule Rule, viewerID int64) (str
 	if err != nil {
 		return "", err
 	}
-	rows, err := db.q.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+sql, append([]any{pgx.QueryExecModeExec}, args...)...)
-	if err != nil {
-		return "", fmt.Errorf("explain counts: %w", err)
-	}
-	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return "", fmt.Errorf("explain counts: %w", err)
-	}
-	return strings.Join(lines, "\n"), nil
+	return db.explain(ctx, "explain counts", sql, args)
 }
 
 // Seers are those of users who may see the conversation, by the rule: whom

@@ -177,13 +177,18 @@ func (db *DB) ExplainConversations(ctx context.Context, rule Rule, f ListFilter)
 	if err != nil || q == nil {
 		return "", err
 	}
-	rows, err := db.q.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+q.sql, append([]any{pgx.QueryExecModeExec}, q.args...)...)
+	return db.explain(ctx, "explain conversations", q.sql, q.args)
+}
+
+// explain runs EXPLAIN (ANALYZE, BUFFERS) of sql and returns the plan.
+func (db *DB) explain(ctx context.Context, what, sql string, args []any) (string, error) {
+	rows, err := db.q.Query(ctx, `EXPLAIN (ANALYZE, BUFFERS) `+sql, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
-		return "", fmt.Errorf("explain conversations: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return "", fmt.Errorf("explain conversations: %w", err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return strings.Join(lines, "\n"), nil
 }

@@ -22,18 +22,7 @@ import (
 // activity first, page by page without a row twice.
 func TestReadModelMatchesRule(t *testing.T) {
 	f := newVisibilityFixture(t)
-	hilla, aino := f.actor("hilla.hr@example.com"), f.actor("aino.handler@example.com")
-	// Statuses and Handlers to filter on: acme taken by hilla (open),
-	// staffonly taken by aino and solved, beta left new.
-	if err := f.svc.Take(f.ctx, hilla, f.convs["acme"].ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.svc.Take(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.svc.Solve(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
-		t.Fatal(err)
-	}
+	f.handle(t)
 	names := []string{"acme", "beta", "nocompany", "staffonly", "orphan"}
 	type row struct {
 		name  string
@@ -129,18 +118,9 @@ func TestReadModelMatchesRule(t *testing.T) {
 // marks unread.
 func TestCountsMatchRule(t *testing.T) {
 	f := newVisibilityFixture(t)
-	hilla, aino := f.actor("hilla.hr@example.com"), f.actor("aino.handler@example.com")
-	if err := f.svc.Take(f.ctx, hilla, f.convs["acme"].ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.svc.Take(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.svc.Solve(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
-		t.Fatal(err)
-	}
+	f.handle(t)
 	// Hilla reads beta: it is no longer news to her.
-	if err := f.svc.MarkRead(f.ctx, hilla, f.convs["beta"].ID, 1<<40); err != nil {
+	if err := f.svc.MarkRead(f.ctx, f.actor("hilla.hr@example.com"), f.convs["beta"].ID, 1<<40); err != nil {
 		t.Fatal(err)
 	}
 	for _, who := range visibilityUsers {
@@ -198,6 +178,23 @@ func TestCountsMatchRule(t *testing.T) {
 		if fmt.Sprint(*got) != fmt.Sprint(want) {
 			t.Errorf("%s: counts %+v, the rule says %+v", who, *got, want)
 		}
+	}
+}
+
+// handle gives the table statuses and Handlers to filter and count on:
+// acme taken by hilla (open), staffonly taken by aino and solved, beta left
+// new.
+func (f *visibilityFixture) handle(t *testing.T) {
+	t.Helper()
+	hilla, aino := f.actor("hilla.hr@example.com"), f.actor("aino.handler@example.com")
+	if err := f.svc.Take(f.ctx, hilla, f.convs["acme"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Take(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Solve(f.ctx, aino, f.convs["staffonly"].ID); err != nil {
+		t.Fatal(err)
 	}
 }
 
