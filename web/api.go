@@ -44,19 +44,22 @@ type apiMessage struct {
 }
 
 type apiConversation struct {
-	ID        int64         `json:"id"`
-	Number    int64         `json:"number"`
-	Subject   string        `json:"subject"`
-	Category  string        `json:"category"`
-	Status    string        `json:"status"`
-	Handler   *string       `json:"handler"`
-	Roles     []string      `json:"roles"`
-	Customer  *string       `json:"customer"`
-	Company   *string       `json:"company"`
-	Person    *string       `json:"person"`
-	CreatedAt time.Time     `json:"created_at"`
-	UpdatedAt time.Time     `json:"updated_at"`
-	Messages  *[]apiMessage `json:"messages,omitempty"` // in a list, left out
+	ID        int64     `json:"id"`
+	Number    int64     `json:"number"`
+	Subject   string    `json:"subject"`
+	Category  string    `json:"category"`
+	Status    string    `json:"status"`
+	Handler   *string   `json:"handler"`
+	Roles     []string  `json:"roles"`
+	Customer  *string   `json:"customer"`
+	Company   *string   `json:"company"`
+	Person    *string   `json:"person"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Unread: in a list, whether it has news for the caller since they
+	// last opened it in the web view (the panel's bold row).
+	Unread   *bool         `json:"unread,omitempty"`
+	Messages *[]apiMessage `json:"messages,omitempty"` // in a list, left out
 }
 
 // apiConversationOne is one conversation with what a list leaves out.

@@ -34,7 +34,7 @@ func (s *server) apiList(w http.ResponseWriter, r *http.Request) {
 // read with it: no query per row.
 func apiListed(c store.Listed) apiConversation {
 	out := apiConversation{ID: c.ID, Number: c.Number, Subject: c.Subject, Category: c.CategoryKey, Status: c.Status,
-		Roles: []string{}, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC()}
+		Roles: []string{}, CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Unread: &c.Unread}
 	opt := func(v string) *string {
 		if v == "" {
 			return nil

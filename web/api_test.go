@@ -106,6 +106,21 @@ func TestAPIConversationRound(t *testing.T) {
 	if _, ok := list.Conversations[0]["messages"]; ok {
 		t.Fatal("a list carries messages")
 	}
+	// Cara's mail is news to Aino until she opens it in the web view;
+	// Cara's own is none to her.
+	unread := func(c *apiClient, who string, want bool) {
+		t.Helper()
+		res, body := c.call("GET", "/conversations", nil, &list)
+		wantStatus(t, who+"'s list", res, body, http.StatusOK)
+		if len(list.Conversations) != 1 || string(list.Conversations[0]["unread"]) != fmt.Sprint(want) {
+			t.Fatalf("%s's list: %s, want unread %v", who, body, want)
+		}
+	}
+	unread(aino, "Aino", true)
+	unread(cara, "Cara", false)
+	res, body = f.login("aino.handler@example.com").get(fmt.Sprintf("/conversations/%d", opened.ID))
+	wantStatus(t, "Aino opens it", res, body, http.StatusOK)
+	unread(aino, "Aino", false)
 	res, body = aino.call("GET", "/conversations?status=bogus", nil, nil)
 	wantStatus(t, "bad status", res, body, http.StatusBadRequest)
 	res, body = aino.call("GET", "/conversations?cursor=not-a-cursor", nil, nil)
