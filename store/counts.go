@@ -97,7 +97,7 @@ func (db *DB) CountViews(ctx context.Context, rule Rule, viewerID int64) (*Count
 }
 
 // countQuery is CountViews' statement and its arguments, the viewer's facts
-// read and bound. Its first row is the archive's count; each further row a
+// read and bound. The row marked archive is the archive's count; each other a
 // group of open conversations.
 func (db *DB) countQuery(ctx context.Context, rule Rule, viewerID int64) (string, []any, error) {
 	if len(rule.Branches) == 0 || len(rule.Facts) == 0 {
