@@ -213,7 +213,7 @@ func (f *fixture) events(convID int64, name string) []store.Message {
 	return es
 }
 
-// waitFor polls a condition for at most ten seconds.
+// waitFor polls a condition for at most thirty seconds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	// Generous: under make test's race detector on 2 busy cores a relay

@@ -373,7 +373,7 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	// clients at once have no cores to lend one query.
 	exprs = append(exprs, `set_config('max_parallel_workers_per_gather', '0', true)`)
 	facts := make([][]int64, len(rule.Facts))
-	var tsquery, jit, parallel string
+	var tsquery string
 	dst := make([]any, 0, len(exprs))
 	for i := range facts {
 		dst = append(dst, &facts[i])
@@ -381,7 +381,7 @@ func (db *DB) viewerFacts(ctx context.Context, rule Rule, viewerID int64, words 
 	if len(words) > 0 {
 		dst = append(dst, &tsquery)
 	}
-	dst = append(dst, &jit, &parallel)
+	dst = append(dst, nil, nil) // the settings' values: nobody reads them
 	if err := db.q.QueryRow(ctx, `SELECT `+strings.Join(exprs, ", "), args...).Scan(dst...); err != nil {
 		return nil, "", fmt.Errorf("list conversations: viewer: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"postdesk/store"
 	"postdesk/store/storetest"
 )
@@ -26,9 +28,51 @@ const unreadByProbe = `EXISTS (SELECT 1 FROM messages um
 // the panel count from the kept news equals the probe of the messages.
 func TestUnreadFollowsNews(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	st := storetest.New(t)
+	users := timelines(t, st.Pool())
+	unreadAgrees(t, st.Pool(), users)
+}
+
+// A database that had messages before migration 019 gets their news kept
+// by the migration itself: the unread marks of the timelines written
+// before it agree with the messages as those written after do.
+func TestNewsBackfilled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, err := store.Open(ctx, storetest.EmptyURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	db := st.Pool()
+	// Migrations from 019 on are marked applied, so that the first Migrate
+	// stops before them; unmarked, the second applies them to the rows.
+	if _, err := db.Exec(ctx, `CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
+		INSERT INTO schema_migrations (version, name) SELECT v, 'later' FROM generate_series(19, `+fmt.Sprint(store.LatestVersion())+`) v`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var news bool
+	if err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_name = 'conversations' AND column_name = 'news_id')`).Scan(&news); err != nil || news {
+		t.Fatalf("before migration 019 the news is kept already (%v, %v)", news, err)
+	}
+	users := timelines(t, db)
+	if _, err := db.Exec(ctx, `DELETE FROM schema_migrations WHERE version >= 19`); err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := st.Migrate(ctx); err != nil || len(applied) == 0 || applied[0] != "019_news_on_conversation.sql" {
+		t.Fatalf("migrate from 019: %v, %v", applied, err)
+	}
+	unreadAgrees(t, db, users)
+}
+
+// timelines writes 300 conversations of random messages and read
+// positions, for three users, and returns the users.
+func timelines(t *testing.T, db *pgxpool.Pool) []int64 {
+	t.Helper()
+	ctx := context.Background()
 	var cat int64
 	if err := db.QueryRow(ctx, `INSERT INTO categories (key, name) VALUES ('payroll', 'Payroll') RETURNING id`).Scan(&cat); err != nil {
 		t.Fatal(err)
@@ -92,7 +136,16 @@ func TestUnreadFollowsNews(t *testing.T) {
 			}
 		}
 	}
+	return users
+}
 
+// unreadAgrees checks, for every conversation and each of users with and
+// without staff powers, that the unread mark from the kept news is the
+// probe's, and that the timelines took every path: news, none, and news
+// under the viewer's own.
+func unreadAgrees(t *testing.T, db *pgxpool.Pool, users []int64) {
+	t.Helper()
+	ctx := context.Background()
 	var unread, read, byViewer int
 	for _, u := range users {
 		for _, staff := range []bool{false, true} {
@@ -126,7 +179,6 @@ func TestUnreadFollowsNews(t *testing.T) {
 			}
 		}
 	}
-	// Every path was taken: news, none, and news under the viewer's own.
 	if unread == 0 || read == 0 || byViewer == 0 {
 		t.Errorf("the timelines did not cover the cases: %d unread (%d under the viewer's own news), %d read", unread, byViewer, read)
 	}

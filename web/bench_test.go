@@ -186,8 +186,8 @@ func BenchmarkWeb(b *testing.B) {
 	}
 }
 
-// benchExplain writes the plans of the list and of the searches, for each
-// viewer, to path (POSTDESK_BENCH_EXPLAIN). The plans are of one run each,
+// benchExplain writes the plans of the panel's counts, the list and the
+// searches, for each viewer, to path (POSTDESK_BENCH_EXPLAIN). The plans are of one run each,
 // after the figures: on a busy machine compare their execution times, not
 // the figures.
 func benchExplain(b *testing.B, svc *conversation.Service, path string, db *benchdata.DB, viewers []struct{ name, email string }) {

@@ -98,18 +98,21 @@ func Kept(ctx context.Context, serverURL string, n int) (bool, error) {
 	}
 	defer admin.Close(context.Background())
 	var exists bool
-	name := fmt.Sprintf("postdesk_bench_web_%s_%d", schemaHash(), n)
-	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, dbName(n)).Scan(&exists); err != nil {
 		return false, fmt.Errorf("benchdata: %w", err)
 	}
 	return exists, nil
 }
 
+// dbName is the kept database of n conversations: the code that would
+// make it, and its size.
+func dbName(n int) string { return fmt.Sprintf("postdesk_bench_web_%s_%d", schemaHash(), n) }
+
 // Open returns the database of n conversations on the server at serverURL
 // (an admin connection), seeding it when no complete one is kept.
 func Open(ctx context.Context, serverURL string, n int, logf func(string, ...any)) (*DB, error) {
 	g := newPlan(n)
-	name := fmt.Sprintf("postdesk_bench_web_%s_%d", schemaHash(), n)
+	name := dbName(n)
 	db := &DB{Name: name, URL: withDatabase(serverURL, name), Conversations: n,
 		CustomerEmail: g.customerEmail(g.benchCustomer), ManagerEmail: g.managerEmail(g.customers[g.benchCustomer].company)}
 	admin, err := pgx.Connect(ctx, serverURL)
