@@ -131,8 +131,17 @@ type SMTP struct {
 	TLS      string `yaml:"tls"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// Sessions is how many SMTP sessions each instance keeps open to the
+	// relay at once (default outbound.DefaultSessions, 4; at most
+	// MaxSMTPSessions). No higher than the relay accepts from one client.
+	Sessions int `yaml:"sessions"`
 	Login    `yaml:",inline"`
 }
+
+// MaxSMTPSessions bounds smtp.sessions: each session holds a connection
+// to the relay and, while it claims and records, up to two of the
+// database pool.
+const MaxSMTPSessions = 32
 
 // Category is a topic with its addresses, preset receiver roles and retention.
 type Category struct {
@@ -690,6 +699,9 @@ func (c *Config) check(p *parser) {
 	}
 	checkPort(p, "smtp.port", c.SMTP.Port)
 	checkTLS(p, "smtp.tls", c.SMTP.TLS)
+	if c.SMTP.Sessions < 0 || c.SMTP.Sessions > MaxSMTPSessions {
+		p.add("smtp.sessions", "want 1 to %d sessions (or unset for the default), got %d", MaxSMTPSessions, c.SMTP.Sessions)
+	}
 	if c.SMTP.Auth != AuthOAuth2 && (c.SMTP.Username == "") != (c.SMTP.Password == "") {
 		p.add("smtp.password", "username and password go together")
 	}
@@ -738,7 +750,7 @@ func init() {
 		"mailboxes[].poll_interval", "mailboxes[].category", "mailboxes[].alert_after", "mailboxes[].silence_alert", "mailboxes[].existing", "mailboxes[].idle",
 		"log_level", "trusted_proxies", "trusted_proxies[]", "imap_push", "imap_push.secret",
 		"sender_auth", "sender_auth.authserv_ids", "sender_auth.authserv_ids[]", "sender_auth.staff_powers",
-		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password",
+		"smtp", "smtp.host", "smtp.port", "smtp.tls", "smtp.username", "smtp.password", "smtp.sessions",
 		"categories", "categories[]", "categories[].key", "categories[].name", "categories[].addresses", "categories[].addresses[]",
 		"categories[].roles", "categories[].roles[]", "categories[].retention", "categories[].allow_from", "categories[].allow_from[]", "categories[].secure",
 		"roles", "roles[]", "roles[].key", "roles[].name", "roles[].staff", "roles[].may", "roles[].may[]",

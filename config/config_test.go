@@ -182,6 +182,8 @@ func TestMistakes(t *testing.T) {
 		{"missing file", "password: env:SMTP_PASSWORD", "password: file:/nonexistent/postdesk-secret", "smtp.password", "cannot read"},
 		{"bad tls mode", "tls: implicit", "tls: ssl", "mailboxes[0].tls", "want implicit, starttls or none"},
 		{"bad port", "port: 993", "port: 99999", "mailboxes[0].port", "port from 1 to 65535"},
+		{"too many smtp sessions", "port: 587", "port: 587\n  sessions: 33", "smtp.sessions", "want 1 to 32 sessions"},
+		{"negative smtp sessions", "port: 587", "port: 587\n  sessions: -1", "smtp.sessions", "want 1 to 32 sessions"},
 		{"port not a number", "port: 993", "port: imaps", "mailboxes[0].port", "cannot unmarshal"},
 		{"bad after action", "after: seen", "after: archive", "mailboxes[0].after", "move:FOLDER"},
 		{"bad existing mode", "after: seen", "after: seen\n    existing: ignore", "mailboxes[0].existing", `want quiet or notify, got "ignore"`},

@@ -27,7 +27,16 @@
 //     open during a send and every mail sent before the one in flight has
 //     its outcome recorded.
 //
-// Delivery is at-least-once for the row in flight and exactly-once
+// A run sends over up to Options.Sessions SMTP sessions at once
+// (smtp.sessions, default DefaultSessions), each a lane doing the three
+// steps above for one row after the other, sharing the run's Batch. SKIP
+// LOCKED and the lease keep any row to one lane. A session fault in one
+// lane stops every lane from claiming more; each records the mail it has in
+// flight, and the Runner backs off as with one session. The lanes' mail
+// may reach the relay in another order than it was queued; threading
+// headers, not arrival, keep a conversation's mail together.
+//
+// Delivery is at-least-once for the rows in flight and exactly-once
 // otherwise: a process that dies (or is stopped) after the relay took the
 // mail but before step 3 leaves the row claimed; when its lease ends any
 // instance claims it and sends it again, with the Message-ID stored in the

@@ -149,10 +149,10 @@ func (x *xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
 func oauthSender(t *testing.T, r *oauthRelay, auth *mailauth.OAuth2, traced io.Writer) *sender {
 	o := &Options{Host: "127.0.0.1", Port: r.port, TLS: "none", HeloName: "postdesk.test", Username: r.user, Auth: auth,
 		CommandTimeout: 20 * time.Second, SendTimeout: 30 * time.Second}
-	if traced != nil {
-		o.Trace = trace.Writer(slog.New(slog.NewTextHandler(traced, nil)), "smtp", "127.0.0.1:"+strconv.Itoa(r.port))
-	}
 	s := &sender{o: o}
+	if traced != nil {
+		s.trace = trace.Writer(slog.New(slog.NewTextHandler(traced, nil)), "smtp", "127.0.0.1:"+strconv.Itoa(r.port))
+	}
 	t.Cleanup(s.quit)
 	return s
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"postdesk/health"
 	"postdesk/metrics"
 	"postdesk/outbound"
@@ -196,7 +198,7 @@ func TestHangingSendHoldsNoTransactionOrLock(t *testing.T) {
 	})
 	var releaseOnce sync.Once
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	w := f.worker()
+	w := f.worker(oneSession) // no other session claims beside it (TestSessionsSendAtOnce has several)
 	done := make(chan error, 1)
 	var nsent int
 	go func() {
@@ -206,27 +208,10 @@ func TestHangingSendHoldsNoTransactionOrLock(t *testing.T) {
 	}()
 	<-inData
 
+	if open, locks := heldByOthers(t, f); open != 0 || locks != 0 {
+		t.Errorf("%d transactions open and %d locks on outbox, conversations or messages while the send hangs, want none", open, locks)
+	}
 	db := f.st.Pool()
-	var open int
-	// Client backends only: autovacuum may work on these tables any time.
-	if err := db.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-			AND (state LIKE 'idle in transaction%' OR (state = 'active' AND xact_start IS NOT NULL))`).Scan(&open); err != nil {
-		t.Fatal(err)
-	}
-	if open != 0 {
-		t.Errorf("%d transactions open while the send hangs, want none", open)
-	}
-	var locks int
-	if err := db.QueryRow(f.ctx, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
-		JOIN pg_stat_activity a ON a.pid = l.pid
-		WHERE c.relname IN ('outbox', 'conversations', 'messages') AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-			AND l.pid <> pg_backend_pid() AND a.backend_type = 'client backend'`).Scan(&locks); err != nil {
-		t.Fatal(err)
-	}
-	if locks != 0 {
-		t.Errorf("%d locks on outbox, conversations or messages while the send hangs, want none", locks)
-	}
 	// NOWAIT fails at once on a row another transaction holds, so this
 	// proves the lock free without waiting for anything.
 	tx, err := db.Begin(f.ctx)
@@ -257,6 +242,134 @@ func TestHangingSendHoldsNoTransactionOrLock(t *testing.T) {
 	}
 	if _, err := f.st.OutboxByID(f.ctx, row.ID); err == nil {
 		t.Error("the purged row came back")
+	}
+}
+
+// heldByOthers counts the transactions open on the test's database by any
+// connection but the caller's, and the locks they hold on the outbox, the
+// conversations and the messages. Client backends only: autovacuum may
+// work on these tables any time.
+func heldByOthers(t *testing.T, f *fixture) (open, locks int) {
+	t.Helper()
+	db := f.st.Pool()
+	if err := db.QueryRow(f.ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+			AND (state LIKE 'idle in transaction%' OR (state = 'active' AND xact_start IS NOT NULL))`).Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow(f.ctx, `SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+		JOIN pg_stat_activity a ON a.pid = l.pid
+		WHERE c.relname IN ('outbox', 'conversations', 'messages') AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+			AND l.pid <> pg_backend_pid() AND a.backend_type = 'client backend'`).Scan(&locks); err != nil {
+		t.Fatal(err)
+	}
+	return open, locks
+}
+
+// With Sessions set, a run sends over that many SMTP sessions at once:
+// the relay sees them all in DATA together, while the worker holds no
+// transaction and no lock; every row is sent exactly once, and each
+// session ends with QUIT.
+func TestSessionsSendAtOnce(t *testing.T) {
+	f := setup(t)
+	const sessions = 3
+	var rows []store.OutboxItem
+	for i := range 2 { // two members each: four rows
+		c := f.open("payroll", fmt.Sprintf("Salary %d", i), "Hello.")
+		rows = append(rows, f.outbox(c.ID)...)
+	}
+	if len(rows) != 4 {
+		t.Fatalf("%d rows queued, want 4", len(rows))
+	}
+	allIn, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+	inData := 0
+	f.sink.set(func(s *sink) {
+		s.onData = func() error {
+			s.mu.Lock()
+			inData++
+			if inData == sessions {
+				close(allIn)
+			}
+			s.mu.Unlock()
+			select {
+			case <-release:
+				return nil
+			case <-time.After(20 * time.Second):
+				// The sessions never met: refuse, so the test fails rather
+				// than hangs.
+				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "not concurrent"}
+			}
+		}
+	})
+	w := f.worker(func(o *outbound.Options) { o.Sessions = sessions })
+	done := make(chan error, 1)
+	var nsent, nfailed int
+	go func() {
+		var err error
+		nsent, nfailed, err = w.RunOnce(f.ctx)
+		done <- err
+	}()
+	select {
+	case <-allIn:
+	case err := <-done:
+		t.Fatalf("the run ended (%v) before %d sessions were in DATA at once", err, sessions)
+	}
+	if open, locks := heldByOthers(t, f); open != 0 || locks != 0 {
+		t.Errorf("%d transactions open and %d locks held while %d sends hang, want none", open, locks, sessions)
+	}
+	releaseOnce.Do(func() { close(release) })
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if nsent != 4 || nfailed != 0 {
+		t.Errorf("sent %d failed %d, want 4 and 0", nsent, nfailed)
+	}
+	got := map[string]int{}
+	for _, d := range f.sink.delivered() {
+		got[parse(t, d.Data).h.Get("Message-Id")]++
+	}
+	for _, r := range rows {
+		it, err := f.st.OutboxByID(f.ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Status != "sent" || it.Attempts != 1 || got["<"+it.MailMessageID+">"] != 1 {
+			t.Errorf("row %d: status %s, attempts %d, delivered %d times; want sent once", it.ID, it.Status, it.Attempts, got["<"+it.MailMessageID+">"])
+		}
+	}
+	if n := f.sink.count(func(s *sink) int { return s.sessions }); n != sessions {
+		t.Errorf("%d SMTP sessions, want %d", n, sessions)
+	}
+	waitFor(t, "every session's QUIT", func() bool { return f.sink.count(func(s *sink) int { return s.logouts }) == sessions })
+}
+
+// The run's Batch is the run's, not each session's: with more sessions
+// than the batch holds, a run claims Batch rows and leaves the rest untried.
+func TestSessionsShareTheBatch(t *testing.T) {
+	f := setup(t)
+	var rows []store.OutboxItem
+	for i := range 3 { // six rows
+		c := f.open("payroll", fmt.Sprintf("Salary %d", i), "Hello.")
+		rows = append(rows, f.outbox(c.ID)...)
+	}
+	w := f.worker(func(o *outbound.Options) { o.Sessions, o.Batch = 4, 2 })
+	if sent, failed := f.run(w); sent != 2 || failed != 0 {
+		t.Fatalf("sent %d failed %d, want the batch of 2", sent, failed)
+	}
+	untried := 0
+	for _, r := range rows {
+		it, err := f.st.OutboxByID(f.ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Status == "pending" && it.Attempts == 0 {
+			untried++
+		}
+	}
+	if untried != 4 || len(f.sink.delivered()) != 2 {
+		t.Errorf("%d rows untried and %d delivered, want 4 and 2", untried, len(f.sink.delivered()))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -27,6 +28,7 @@ import (
 // a broken one, and closed with QUIT when the run ends.
 type sender struct {
 	o      *Options
+	trace  io.Writer // this session's trace, or nil
 	client *smtp.Client
 	conn   *deadlineConn
 	dirty  bool // a mail transaction was begun and not completed
@@ -169,8 +171,8 @@ func (s *sender) ready(ctx context.Context, deadline time.Time) error {
 	}
 	c.CommandTimeout = s.o.CommandTimeout
 	c.SubmissionTimeout = s.o.SendTimeout
-	if s.o.Trace != nil {
-		c.DebugWriter = s.o.Trace
+	if s.trace != nil {
+		c.DebugWriter = s.trace
 	}
 	if err := c.Hello(s.o.HeloName); err != nil {
 		c.Close()

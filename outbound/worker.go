@@ -20,6 +20,12 @@ import (
 	"postdesk/threading"
 )
 
+// DefaultSessions is how many SMTP sessions a run opens at most when
+// Options.Sessions is not set: enough to overlap the round trips of a
+// relay on the network, and below the per-client connection limits of the
+// common relays.
+const DefaultSessions = 4
+
 // Retry policy; see the package documentation.
 const (
 	firstRetry = time.Minute
@@ -64,6 +70,12 @@ type Options struct {
 	// Batch is the most rows one RunOnce handles (default 100); Run goes on
 	// at once when a run was full.
 	Batch int
+	// Sessions is how many SMTP sessions a run keeps open to the relay at
+	// once, each sending one row at a time (default DefaultSessions; the
+	// config's smtp.sessions). It must not exceed the connections the relay
+	// accepts from one client: a refused session is a session fault, which
+	// ends the run and backs off.
+	Sessions int
 	// Poll is how long Run waits between runs unless woken (default 30s):
 	// a safety net, since every transaction that queues mail notifies
 	// store.ChannelOutbox and the listener calls Wake.
@@ -87,9 +99,11 @@ type Options struct {
 	// Now is the clock, for tests; nil means the database's clock, which
 	// also stamped the rows.
 	Now func() time.Time
-	// Trace, when set, receives the SMTP conversation; give it a
-	// trace.Writer, which masks credentials and message content.
-	Trace  io.Writer
+	// Trace, when set, gives the writer that receives the SMTP conversation
+	// of one session (numbered from 1 within its run); give each a
+	// trace.Writer, which masks credentials and message content and keeps
+	// the state of one session, so it must not be shared.
+	Trace  func(session int) io.Writer
 	Logger *slog.Logger // default slog.Default()
 }
 
@@ -130,6 +144,9 @@ func New(st *store.Store, opts *Options) *Worker {
 	}
 	if o.Batch <= 0 {
 		o.Batch = 100
+	}
+	if o.Sessions <= 0 {
+		o.Sessions = DefaultSessions
 	}
 	if o.Poll <= 0 {
 		o.Poll = 30 * time.Second
@@ -225,7 +242,8 @@ type runResult struct {
 }
 
 // RunOnce sends every row due now, each once (at most Batch rows; rows queued
-// meanwhile, by it or others, included), over one SMTP connection, and
+// meanwhile, by it or others, included), over up to Sessions SMTP
+// connections at once, and
 // returns how many were sent and how many failed for good. Rows that failed
 // for now count in neither. A session fault (the relay refused the
 // connection, AUTH or MAIL FROM) ends the run with no error: the row it met
@@ -262,61 +280,164 @@ func (r *sendResult) goesOn() bool {
 	return !r.interrupted && (r.err == nil || !isSessionFault(r.err))
 }
 
-// runOnce sends one row at a time over one SMTP session, in steps: the
-// outcome of the mail just sent is recorded while the next row is claimed
-// and built, on two connections at once, and the next send starts when
-// both transactions have ended. So no transaction of the worker is open
-// during a send, at most one row is claimed and unsent (its lease covers
-// only its own send), and every mail sent before the one in flight has its
-// outcome recorded: a crash mid-send repeats that one mail only. The two
-// steps overlap the database's round trips of two mails, and the database
-// clock is read once per run (runClock), not before every claim and record.
+// runOnce sends the due rows over up to Sessions SMTP sessions at once,
+// each a lane (see lane) that claims, sends and records one row at a time.
+// The lanes share the run's Batch: a row claimed by one is never claimed by
+// another (FOR UPDATE SKIP LOCKED, and the lease after the claim). A
+// session fault or a database error in one lane stops every lane from
+// claiming more; each finishes and records the mail it has in flight, so a
+// run ends with every mail it sent recorded. A lane that finds nothing due
+// ends without ever dialling, so a quiet queue opens one session.
 func (w *Worker) runOnce(ctx context.Context) (runResult, error) {
-	var r runResult
 	clk, err := w.clock(ctx)
 	if err != nil {
+		return runResult{}, err
+	}
+	run := &laneRun{batch: w.o.Batch}
+	errs := make([]error, w.o.Sessions)
+	var wg sync.WaitGroup
+	for i := range w.o.Sessions {
+		wg.Go(func() {
+			errs[i] = w.lane(ctx, clk, run, i+1)
+			if errs[i] != nil {
+				run.halt(nil)
+			}
+		})
+	}
+	wg.Wait()
+	r := runResult{sent: run.sent, failed: run.failed, session: run.session, full: run.claimed >= run.batch}
+	if err := errors.Join(errs...); err != nil {
 		return r, err
 	}
+	if r.session != nil {
+		r.full = false
+	}
+	return r, nil
+}
+
+// laneRun is what the lanes of one run share.
+type laneRun struct {
+	mu           sync.Mutex
+	batch        int
+	claimed      int   // claims begun, up to batch
+	stopped      bool  // no lane claims more
+	session      error // the first session fault, which stopped the run
+	sent, failed int
+
+	faultMu sync.Mutex // apart from mu: fault may write the audit trail
+	faulted bool
+	wait    time.Duration // the wait of the run's first fault
+}
+
+// reserve takes one of the run's claims, if any is left and no lane
+// stopped the run.
+func (r *laneRun) reserve() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped || r.claimed >= r.batch {
+		return false
+	}
+	r.claimed++
+	return true
+}
+
+// unreserve gives back a claim that found no row.
+func (r *laneRun) unreserve() {
+	r.mu.Lock()
+	r.claimed--
+	r.mu.Unlock()
+}
+
+// halt stops every lane from claiming more; a session fault is kept as the
+// run's.
+func (r *laneRun) halt(sessionFault error) {
+	r.mu.Lock()
+	r.stopped = true
+	if sessionFault != nil && r.session == nil {
+		r.session = sessionFault
+	}
+	r.mu.Unlock()
+}
+
+// faultWait is how long a row that met a session fault waits. The run's
+// first fault counts in the relay's streak (fault: relayFault); the other
+// lanes' faults of the same run are the same outage seen at once, and their
+// rows wait as long as its row. Counting each would make the streak, and
+// the wait, grow faster than the Runner's backoff, which grows once per
+// run: the rows would not be due when the Runner tries again.
+func (r *laneRun) faultWait(fault func() time.Duration) time.Duration {
+	r.faultMu.Lock()
+	defer r.faultMu.Unlock()
+	if r.faulted {
+		metrics.SMTPSessionFaults.Inc()
+		return r.wait
+	}
+	r.faulted, r.wait = true, fault()
+	return r.wait
+}
+
+func (r *laneRun) count(out outcome) {
+	r.mu.Lock()
+	switch out {
+	case sent:
+		r.sent++
+	case failed:
+		r.failed++
+	}
+	r.mu.Unlock()
+}
+
+// lane sends one row at a time over one SMTP session (number n of the
+// run), in steps: the outcome of the mail just sent is recorded while the
+// next row is claimed and built, on two connections at once, and the next
+// send starts when both transactions have ended. So no transaction of the
+// lane is open during a send, at most one row of the lane is claimed and
+// unsent (its lease covers only its own send), and every mail the lane
+// sent before the one in flight has its outcome recorded: a crash mid-send
+// repeats the mails in flight only, one per lane. The two steps overlap
+// the database's round trips of two mails, and the database clock is read
+// once per run (runClock), not before every claim and record.
+func (w *Worker) lane(ctx context.Context, clk *runClock, run *laneRun, n int) error {
 	s := &sender{o: &w.o}
+	if w.o.Trace != nil {
+		s.trace = w.o.Trace(n)
+	}
 	defer s.quit()
 	var prev *sendResult // sent, its outcome not recorded yet
-	claimed := 0
 	for {
-		claim := claimed < w.o.Batch && ctx.Err() == nil && (prev == nil || prev.goesOn())
+		claim := ctx.Err() == nil && (prev == nil || prev.goesOn()) && run.reserve()
 		var j *job
 		var out outcome
 		var prepErr, recErr error
 		var wg sync.WaitGroup
 		if prev != nil {
 			res := *prev
-			wg.Go(func() { out, recErr = w.settle(ctx, clk, res) })
+			wg.Go(func() { out, recErr = w.settle(ctx, clk, run, res) })
 		}
 		if claim {
 			j, prepErr = w.prepare(ctx, clk)
+			if j == nil {
+				run.unreserve()
+			}
 		}
 		wg.Wait()
-		switch out {
-		case sent:
-			r.sent++
-		case failed:
-			r.failed++
-		}
+		run.count(out)
 		last := prev
 		prev = nil
 		if err := errors.Join(recErr, prepErr); err != nil {
 			if j != nil {
 				// Claimed beside a record that failed: given back untried.
-				_, rerr := w.settle(ctx, clk, sendResult{j: j, untried: true})
+				_, rerr := w.settle(ctx, clk, run, sendResult{j: j, untried: true})
 				err = errors.Join(err, rerr)
 			}
-			return r, err
+			return err
 		}
 		if last != nil && last.interrupted {
-			return r, ctx.Err()
+			return ctx.Err()
 		}
 		if last != nil && !last.goesOn() {
-			r.session = last.err
-			return r, nil
+			run.halt(last.err) // nothing was claimed beside its record
+			return nil
 		}
 		if j == nil {
 			if claim && last != nil {
@@ -325,13 +446,8 @@ func (w *Worker) runOnce(ctx context.Context) (runResult, error) {
 				// run sends too.
 				continue
 			}
-			if err := ctx.Err(); err != nil {
-				return r, err
-			}
-			r.full = claimed >= w.o.Batch
-			return r, nil
+			return ctx.Err()
 		}
-		claimed++
 		prev = w.send(ctx, s, j)
 	}
 }
@@ -382,7 +498,7 @@ func (w *Worker) prepare(ctx context.Context, clk *runClock) (*job, error) {
 // settle records a job's outcome. Its database work runs on a context that
 // does not end with ctx, so that a mail the relay accepted is recorded as
 // sent even when ctx ends right after.
-func (w *Worker) settle(ctx context.Context, clk *runClock, res sendResult) (outcome, error) {
+func (w *Worker) settle(ctx context.Context, clk *runClock, run *laneRun, res sendResult) (outcome, error) {
 	it := res.j.it
 	dbctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.SendTimeout+time.Minute)
 	defer cancel()
@@ -402,7 +518,7 @@ func (w *Worker) settle(ctx context.Context, clk *runClock, res sendResult) (out
 			return tx.OutboxRetry(dbctx, it.ID, it.Attempts, res.j.now, "interrupted: "+res.err.Error())
 		})
 	}
-	return w.record(dbctx, it, res.err, clk.now())
+	return w.record(dbctx, run, it, res.err, clk.now())
 }
 
 // runClock is the clock of one run: the database's, read once when the run
@@ -455,7 +571,7 @@ func (w *Worker) recordTx(ctx context.Context, fn func(tx *store.Tx) error) erro
 // record writes what became of a try, in its own short transaction: sent,
 // retry later, failed (conversation.Service.DeliveryFailed), or released
 // untried after a session fault.
-func (w *Worker) record(ctx context.Context, it *store.OutboxItem, sendErr error, now time.Time) (outcome, error) {
+func (w *Worker) record(ctx context.Context, run *laneRun, it *store.OutboxItem, sendErr error, now time.Time) (outcome, error) {
 	log := w.log.With("outbox", it.ID, "template", it.Template, "to", it.Recipient, "attempt", it.Attempts)
 	var out outcome
 	var fn func(tx *store.Tx) error
@@ -467,7 +583,7 @@ func (w *Worker) record(ctx context.Context, it *store.OutboxItem, sendErr error
 		out, fn = sent, func(tx *store.Tx) error { return tx.OutboxSent(ctx, it.ID, it.Attempts, now) }
 	case isSessionFault(sendErr):
 		metrics.Sent.WithLabelValues("session").Inc()
-		wait := w.relayFault(ctx, sendErr)
+		wait := run.faultWait(func() time.Duration { return w.relayFault(ctx, sendErr) })
 		log.Warn("SMTP session refused; the mail waits for the relay", "err", sendErr, "retry_in", wait)
 		out, fn = released, func(tx *store.Tx) error {
 			return tx.OutboxRelease(ctx, it.ID, it.Attempts, now.Add(wait), sendErr.Error())

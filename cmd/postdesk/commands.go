@@ -165,7 +165,7 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 	if err != nil {
 		return fmt.Errorf("templates: %w", err)
 	}
-	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS,
+	sendOpts := &outbound.Options{Host: c.SMTP.Host, Port: c.SMTP.Port, TLS: c.SMTP.TLS, Sessions: c.SMTP.Sessions,
 		Username: c.SMTP.Username, Password: c.SMTP.Password, PublicURL: c.PublicURL, Signer: signer, Templates: mails,
 		Conversations: svc, Logger: log.With("component", "outbound")}
 	if sendOpts.LinkKeys, err = signinlink.New([]byte(c.Secret)); err != nil {
@@ -180,7 +180,8 @@ func runService(ctx context.Context, c *config.Config, log *slog.Logger, dev *de
 		sendOpts.Auth = smtpAuth
 	}
 	if c.Tracing("smtp") {
-		sendOpts.Trace = trace.Writer(log, "smtp", net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port)))
+		relay := net.JoinHostPort(c.SMTP.Host, strconv.Itoa(c.SMTP.Port))
+		sendOpts.Trace = func(session int) io.Writer { return trace.Writer(log.With("session", session), "smtp", relay) }
 	}
 	sender := outbound.New(st, sendOpts)
 	if dev != nil && dev.seed != nil {
