@@ -32,9 +32,11 @@
 // steps above for one row after the other, sharing the run's Batch. SKIP
 // LOCKED and the lease keep any row to one lane. A session fault in one
 // lane stops every lane from claiming more; each records the mail it has in
-// flight, and the Runner backs off as with one session. The lanes' mail
-// may reach the relay in another order than it was queued; threading
-// headers, not arrival, keep a conversation's mail together.
+// flight, and the Runner backs off as with one session. The lanes never
+// overtake one another's mail to one person about one conversation: the
+// claim (store.ClaimOutbox) passes over a row while an earlier row of the
+// same conversation and recipient is due or in flight, so the answer goes
+// before the solved notice, as with one session.
 //
 // Delivery is at-least-once for the rows in flight and exactly-once
 // otherwise: a process that dies (or is stopped) after the relay took the

@@ -41,10 +41,20 @@ func (db *DB) Now(ctx context.Context) (time.Time, error) {
 // waited for. The rows come back as claimed, their Attempts the new count:
 // the outcome is recorded only while that count still stands (see
 // OutboxSent), so a worker whose lease ran out cannot overwrite a newer try.
+//
+// One person hears of one conversation in the order its mail was queued:
+// a row waits while an earlier row of the same conversation to the same
+// recipient is pending and due (it goes first) or in flight (claimed_at,
+// cleared by OutboxRetry and OutboxRelease), so several sessions sending
+// at once never overtake it. An earlier row waiting for its next try
+// holds nothing back, as with one session.
 func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]OutboxItem, error) {
-	rows, err := db.q.Query(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1::timestamptz + $3::interval
-		WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
-			ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+	rows, err := db.q.Query(ctx, `UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1::timestamptz + $3::interval,
+			claimed_at = $1
+		WHERE id IN (SELECT o.id FROM outbox o WHERE o.status = 'pending' AND o.next_attempt_at <= $1
+			AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.recipient = o.recipient
+				AND e.id < o.id AND e.status = 'pending' AND (e.next_attempt_at <= $1 OR e.claimed_at IS NOT NULL))
+			ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED)
 		RETURNING `+outboxColumns, now, limit, lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim outbox: %w", err)
@@ -71,6 +81,7 @@ func (db *DB) ClaimOutbox(ctx context.Context, now time.Time, limit int, lease t
 var ErrLeaseLost = errors.New("outbox row no longer claimed by this try")
 
 // OutboxSent records a delivered mail, the try being claim attempts.
+// (claimed_at stays: only pending rows hold others back.)
 func (db *DB) OutboxSent(ctx context.Context, id int64, attempts int, at time.Time) error {
 	return db.updateOutbox(ctx, `UPDATE outbox SET status = 'sent', sent_at = $3
 		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempts, at)
@@ -78,7 +89,7 @@ func (db *DB) OutboxSent(ctx context.Context, id int64, attempts int, at time.Ti
 
 // OutboxRetry records a try that failed for now, and when to try again.
 func (db *DB) OutboxRetry(ctx context.Context, id int64, attempts int, next time.Time, lastError string) error {
-	return db.updateOutbox(ctx, `UPDATE outbox SET next_attempt_at = $3, last_error = $4
+	return db.updateOutbox(ctx, `UPDATE outbox SET next_attempt_at = $3, last_error = $4, claimed_at = NULL
 		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempts, next, lastError)
 }
 
@@ -86,7 +97,7 @@ func (db *DB) OutboxRetry(ctx context.Context, id int64, attempts int, next time
 // session, which says nothing of this mail, so the claim does not count as
 // an attempt; the row is due again at next.
 func (db *DB) OutboxRelease(ctx context.Context, id int64, attempts int, next time.Time, lastError string) error {
-	return db.updateOutbox(ctx, `UPDATE outbox SET attempts = attempts - 1, next_attempt_at = $3, last_error = $4
+	return db.updateOutbox(ctx, `UPDATE outbox SET attempts = attempts - 1, next_attempt_at = $3, last_error = $4, claimed_at = NULL
 		WHERE id = $1 AND attempts = $2 AND status = 'pending'`, id, attempts, next, lastError)
 }
 
