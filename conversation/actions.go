@@ -78,7 +78,7 @@ func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Co
 		if err := tx.InsertMessage(ctx, msg, req.Attachments); err != nil {
 			return err
 		}
-		return s.route(ctx, tx, conv, msg, a.User.ID, a.User.Email)
+		return s.route(ctx, tx, conv, msg, a.User.ID, a.User.Email, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -87,9 +87,10 @@ func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Co
 }
 
 // route records the routing of a new conversation and notifies the members of
-// its receiver roles who may see it (except the author).
-func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversation, msg *store.Message, authorID int64, actor string) error {
-	roles, err := tx.RolesByIDs(ctx, conv.RoleIDs)
+// its receiver roles who may see it (except the author). In a batch (bs)
+// the roles of one set of ids are read once.
+func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversation, msg *store.Message, authorID int64, actor string, bs *batchState) error {
+	roles, err := bs.rolesByIDs(ctx, tx, conv.RoleIDs)
 	if err != nil {
 		return err
 	}

@@ -211,6 +211,63 @@ type batchState struct {
 	cats   map[string]*store.Category // categoryFor's answers, by recipient list and default
 	recent map[string]int             // RecentInbound by lower-case sender, counting the batch's own
 	users  map[string]*store.User     // senders' users, by lower-case address
+	froms  []string                   // the batch's senders
+	// receipts is RecentReceipts by lower-case domain, read at the first
+	// acknowledgement for all the senders' domains and counting the
+	// batch's own receipts.
+	receipts map[string]int
+	// roles is RolesByIDs by the list of ids: nothing a mail does changes a
+	// role.
+	roles map[string][]store.Role
+}
+
+// rolesByIDs is tx.RolesByIDs, read once per set of ids in a batch.
+func (bs *batchState) rolesByIDs(ctx context.Context, tx *store.Tx, ids []int64) ([]store.Role, error) {
+	if bs == nil {
+		return tx.RolesByIDs(ctx, ids)
+	}
+	key := fmt.Sprint(ids)
+	if rs, ok := bs.roles[key]; ok {
+		return rs, nil
+	}
+	rs, err := tx.RolesByIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	if bs.roles == nil {
+		bs.roles = map[string][]store.Role{}
+	}
+	bs.roles[key] = rs
+	return rs, nil
+}
+
+// recentReceipts is tx.RecentReceipts(domain, upTo), for the whole batch
+// in one query; with no batch, one query for this domain.
+func (bs *batchState) recentReceipts(ctx context.Context, tx *store.Tx, domain string, upTo int) (int, error) {
+	if bs == nil {
+		return tx.RecentReceipts(ctx, domain, upTo)
+	}
+	if bs.receipts == nil {
+		domains := []string{domain}
+		for _, f := range bs.froms {
+			domains = append(domains, f[strings.LastIndexByte(f, '@')+1:])
+		}
+		var err error
+		if bs.receipts, err = tx.RecentReceiptsOf(ctx, domains, upTo); err != nil {
+			return 0, err
+		}
+	}
+	n, ok := bs.receipts[domain]
+	if !ok {
+		// A sender the batch did not list (its From was unreadable and the
+		// user came from elsewhere): asked on its own, then counted on.
+		var err error
+		if n, err = tx.RecentReceipts(ctx, domain, upTo); err != nil {
+			return 0, err
+		}
+		bs.receipts[domain] = n
+	}
+	return n, nil
 }
 
 func newBatchState(ctx context.Context, tx *store.Tx, ins []Inbound, parsed []*mailparse.Message, keys [][]byte) (*batchState, error) {
@@ -233,6 +290,7 @@ func newBatchState(ctx context.Context, tx *store.Tx, ins []Inbound, parsed []*m
 	if bs.users, err = tx.UsersByEmail(ctx, froms); err != nil {
 		return nil, err
 	}
+	bs.froms = froms
 	return bs, nil
 }
 
@@ -337,7 +395,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 	res := &Received{Kind: msg.Kind, Decision: d, From: from}
 
 	if d.Conversation == 0 {
-		if err := s.openFromMail(ctx, tx, cat, author, msg, files, quiet, res); err != nil {
+		if err := s.openFromMail(ctx, tx, cat, author, msg, files, quiet, res, bs); err != nil {
 			return nil, err
 		}
 	} else {
@@ -395,7 +453,7 @@ func senderUser(ctx context.Context, tx *store.Tx, email, name string, bs *batch
 // and loops that match nothing) are held for review: stored and visible to
 // staff, but nobody is notified.
 func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Category, author *store.User,
-	msg *store.Message, files []store.NewAttachment, quiet bool, res *Received) error {
+	msg *store.Message, files []store.NewAttachment, quiet bool, res *Received, bs *batchState) error {
 	held := ""
 	switch {
 	case msg.Kind != store.KindCustomer && msg.Kind != store.KindStaff:
@@ -440,14 +498,14 @@ func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Cat
 		authorID, actor = author.ID, author.Email
 	}
 	res.ConversationID, res.Held = conv.ID, held != ""
-	if err := s.route(ctx, tx, conv, msg, authorID, actor); err != nil {
+	if err := s.route(ctx, tx, conv, msg, authorID, actor, bs); err != nil {
 		return err
 	}
 	// Tell a person who wrote in that the mail arrived and under which
 	// number; the acknowledgement carries their reply address. Never for
 	// held or machine mail, which must not be answered.
 	if held == "" && !quiet {
-		return s.acknowledge(ctx, tx, conv.ID, msg.ID, *author)
+		return s.acknowledge(ctx, tx, conv.ID, msg.ID, *author, bs)
 	}
 	return nil
 }

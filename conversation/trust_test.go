@@ -242,3 +242,35 @@ Message-ID: <q%d@acme.example>
 		t.Fatalf("another domain got %d receipts", n)
 	}
 }
+
+// In a batch the limit counts what the domain had before the batch and
+// the batch's own receipts, as mail by mail would: with a limit of two and
+// one receipt already sent, the first of three new conversations is
+// acknowledged and the others are not; another domain, and the same domain
+// written in capitals, count as what they are.
+func TestReceiptsLimitedPerDomainInABatch(t *testing.T) {
+	f := setup(t)
+	f.withSenderAuth(2)
+	before := f.receive(1, mail("From: early@acme.example\nTo: payroll@example.com\nSubject: Early\nMessage-ID: <e@acme.example>\n", "Hi\n"))
+	if n := len(f.outbox(before.ConversationID, store.TemplateReceived)); n != 1 {
+		t.Fatalf("the receipt before the batch: %d", n)
+	}
+	froms := []string{"person0@acme.example", "someone@beta.example", "person1@ACME.example", "person2@acme.example"}
+	var ins []conversation.Inbound
+	for i, from := range froms {
+		raw := mail(fmt.Sprintf("From: %s\nTo: payroll@example.com\nSubject: Question %d\nMessage-ID: <q%d@batch.example>\n", from, i, i), "Hi\n")
+		ins = append(ins, conversation.Inbound{Mailbox: "payroll", UIDValidity: 7, UID: uint32(i + 2),
+			Raw: []byte(strings.ReplaceAll(raw, "\n", "\r\n")), DefaultCategory: "payroll"})
+	}
+	rs, err := f.svc.ReceiveBatch(f.ctx, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, r := range rs {
+		got = append(got, len(f.outbox(r.ConversationID, store.TemplateReceived)))
+	}
+	if want := []int{1, 1, 0, 0}; !slices.Equal(got, want) {
+		t.Fatalf("receipts per new conversation of the batch %v, want %v", got, want)
+	}
+}

@@ -149,3 +149,25 @@ func (db *DB) RecentReceipts(ctx context.Context, domain string, upTo int) (int,
 	}
 	return n, nil
 }
+
+// RecentReceiptsOf is RecentReceipts for several domains in one query,
+// keyed by the lower-case domain; each count stops at upTo.
+func (db *DB) RecentReceiptsOf(ctx context.Context, domains []string, upTo int) (map[string]int, error) {
+	rows, err := db.q.Query(ctx, `SELECT d, (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE template = 'received'
+			AND split_part(recipient, '@', 2) = d AND created_at > now() - interval '1 hour' LIMIT $2) r)
+		FROM (SELECT DISTINCT lower(d) AS d FROM unnest($1::text[]) d) ds`, domains, upTo)
+	if err != nil {
+		return nil, fmt.Errorf("recent receipts: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]int, len(domains))
+	for rows.Next() {
+		var d string
+		var n int
+		if err := rows.Scan(&d, &n); err != nil {
+			return nil, fmt.Errorf("recent receipts: %w", err)
+		}
+		out[d] = n
+	}
+	return out, rows.Err()
+}
