@@ -71,6 +71,10 @@ func (s *sender) transaction(ctx context.Context, deadline time.Time, from, to s
 		}
 		switch {
 		case err == nil:
+		case cancelled && !began:
+			// Stopped before the relay took MAIL: nothing of this mail
+			// reached it, so it is given back untried.
+			err = sessionFault(fmt.Errorf("smtp: %w (%v)", ctx.Err(), err))
 		case cancelled:
 			err = temporary(fmt.Errorf("smtp: %w (%v)", ctx.Err(), err))
 		case !began && !isSessionFault(err):

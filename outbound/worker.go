@@ -471,8 +471,17 @@ func (w *Worker) send(ctx context.Context, s *sender, j *job) *sendResult {
 
 // prepare claims the next due row and builds its mail, in one short
 // transaction; nil when no row is due. A database error rolls the claim
-// back with the rest: the row is as it was, untried.
+// back with the rest: the row is as it was, untried. A claim once begun is
+// not cut by ctx: a stop during its COMMIT could leave the row claimed
+// while prepare reports an error, and so held for a whole lease with no
+// one sending it. The caller sees the stop at the send, which gives the
+// row back.
 func (w *Worker) prepare(ctx context.Context, clk *runClock) (*job, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.o.CommandTimeout)
+	defer cancel()
 	now := clk.now()
 	var j *job
 	err := w.st.InTx(ctx, func(tx *store.Tx) error {
