@@ -299,9 +299,17 @@ func TestServeIngestsMailbox(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	body := httpGet(t, "http://"+listen+"/metrics", 200)
+	// The worker counts the mail once its batch has committed, a moment
+	// after the rows above became visible.
+	ingested := `postdesk_mails_ingested_total{kind="customer",mailbox="payroll"} 1`
+	var body string
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if body = httpGet(t, "http://"+listen+"/metrics", 200); strings.Contains(body, ingested) || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, want := range []string{
-		`postdesk_mails_ingested_total{kind="customer",mailbox="payroll"} 1`,
+		ingested,
 		`postdesk_conversations{status="new"} 1`,
 		`postdesk_outbox_rows{status="pending"} 2`,
 		`postdesk_mailbox_connected{mailbox="payroll"} 1`,
