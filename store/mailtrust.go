@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -138,16 +139,11 @@ func (db *DB) ReleaseHeldReply(ctx context.Context, messageID, released int64) e
 // RecentReceipts counts the acknowledgements (template received) queued to
 // addresses at domain within the last hour, up to upTo.
 func (db *DB) RecentReceipts(ctx context.Context, domain string, upTo int) (int, error) {
-	var n int
 	// Counted only up to the limit the caller compares with: a large
 	// domain (gmail.com) has thousands within the hour, and every new
 	// conversation from it asks.
-	err := db.q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM outbox WHERE template = 'received'
-		AND split_part(recipient, '@', 2) = lower($1) AND created_at > now() - interval '1 hour' LIMIT $2) r`, domain, upTo).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("recent receipts: %w", err)
-	}
-	return n, nil
+	n, err := db.RecentReceiptsOf(ctx, []string{domain}, upTo)
+	return n[strings.ToLower(domain)], err
 }
 
 // RecentReceiptsOf is RecentReceipts for several domains in one query,
