@@ -97,6 +97,9 @@ func (s *stallSink) snapshot() map[string]int {
 // restart the mail in flight is sent again with the same Message-ID (once
 // its lease has run out), the mail sent before is not sent again, and the
 // mail not yet tried is sent once.
+// One SMTP session (smtp.sessions: 1), so that the mails go in a known
+// sequence and exactly one is in flight at the kill; with several, each
+// session's mail in flight is left to its lease the same way.
 func TestKilledMidSendResendsOnlyTheMailInFlight(t *testing.T) {
 	t.Parallel()
 	dbURL := storetest.EmptyURL(t)
@@ -106,7 +109,7 @@ func TestKilledMidSendResendsOnlyTheMailInFlight(t *testing.T) {
 listen: %s
 database_url: env:TEST_DATABASE_URL
 secret: env:TEST_SECRET
-smtp: {host: 127.0.0.1, port: %d, tls: none}
+smtp: {host: 127.0.0.1, port: %d, tls: none, sessions: 1}
 categories:
   - {key: payroll, name: Payroll, addresses: [payroll@example.com], roles: [payroll-team]}
 roles:
