@@ -43,7 +43,7 @@ func (s *Service) Open(ctx context.Context, a *Actor, req NewRequest) (*store.Co
 		return nil, fmt.Errorf("set company or person: %w", ErrForbidden)
 	}
 	var conv *store.Conversation
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		cat, err := tx.CategoryByKey(ctx, req.Category)
 		if errors.Is(err, store.ErrNotFound) {
 			return invalid("unknown category %q", req.Category)
@@ -187,7 +187,7 @@ func (s *Service) Reply(ctx context.Context, a *Actor, convID int64, body string
 		return nil, invalid("message is empty")
 	}
 	var msg *store.Message
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, f, err := s.mayDo(ctx, tx, a, convID, ActReply)
 		if err != nil {
 			return err
@@ -309,7 +309,7 @@ func (s *Service) Note(ctx context.Context, a *Actor, convID int64, body string,
 		return nil, invalid("note is empty")
 	}
 	var msg *store.Message
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, _, err := s.mayDo(ctx, tx, a, convID, ActNote)
 		if err != nil {
 			return err
@@ -329,7 +329,7 @@ func (s *Service) Note(ctx context.Context, a *Actor, convID int64, body string,
 
 // Take makes the actor the Handler.
 func (s *Service) Take(ctx context.Context, a *Actor, convID int64) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, f, err := s.lockFacts(ctx, tx, a, convID)
 		if err != nil {
 			return err
@@ -347,7 +347,7 @@ func (s *Service) Take(ctx context.Context, a *Actor, convID int64) error {
 // Assign makes another staff member of the conversation's roles the Handler.
 // It takes the assign permission, or being the Handler now (handing over).
 func (s *Service) Assign(ctx context.Context, a *Actor, convID int64, email string) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, _, err := s.mayDo(ctx, tx, a, convID, ActAssign)
 		if err != nil {
 			return err
@@ -401,7 +401,7 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 	if len(keys) == 0 {
 		return invalid("at least one receiver role is needed")
 	}
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, _, err := s.mayDo(ctx, tx, a, convID, ActReceivers)
 		if err != nil {
 			return err
@@ -456,7 +456,7 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 // customer assignee belong to the new one (guardCompany). Each change is a
 // line of the timeline and goes to the audit trail.
 func (s *Service) Describe(ctx context.Context, a *Actor, convID int64, company, person string) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, f, err := s.mayDo(ctx, tx, a, convID, ActSetPerson)
 		if err != nil {
 			return err
@@ -546,7 +546,7 @@ func customerCompany(ctx context.Context, tx *store.Tx, c *store.Conversation) (
 // is about, never to another. A change is written to the timeline and the
 // audit trail.
 func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email string) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, f, err := s.mayDo(ctx, tx, a, convID, ActSetAssignee)
 		if err != nil {
 			return err
@@ -591,7 +591,7 @@ func (s *Service) SetAssignee(ctx context.Context, a *Actor, convID int64, email
 // Solve marks the conversation Solved; the customer side is told. The
 // status table refuses a conversation that is Solved already.
 func (s *Service) Solve(ctx context.Context, a *Actor, convID int64) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, _, err := s.mayDo(ctx, tx, a, convID, ActSolve)
 		if err != nil {
 			return err
@@ -630,7 +630,7 @@ func (s *Service) solve(ctx context.Context, tx *store.Tx, a *Actor, c *store.Co
 // conversation waiting for the customer is open work already. Customers
 // reopen by replying.
 func (s *Service) Reopen(ctx context.Context, a *Actor, convID int64) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, _, err := s.mayDo(ctx, tx, a, convID, ActReopen)
 		if err != nil {
 			return err
@@ -649,7 +649,7 @@ func (s *Service) Reopen(ctx context.Context, a *Actor, convID int64) error {
 // SetLegalHold keeps a conversation from the retention purge (or releases
 // it); a change is a line of the timeline.
 func (s *Service) SetLegalHold(ctx context.Context, a *Actor, convID int64, hold bool) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	return s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, _, err := s.mayDo(ctx, tx, a, convID, ActLegalHold)
 		if err != nil {
 			return err
@@ -679,7 +679,7 @@ func ptr[T any](v T) *T { return &v }
 // several instances checking, exactly one alert goes out.
 func (s *Service) AlertMailbox(ctx context.Context, mailbox, category, reason string) (bool, error) {
 	sent := false
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		cat, err := tx.CategoryByKey(ctx, category)
 		if err != nil {
 			return err

@@ -32,6 +32,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"postdesk/config"
 	"postdesk/ingest/mailparse"
@@ -61,6 +62,7 @@ type Service struct {
 	senderAuth  *senderauth.Policy
 	log         *slog.Logger
 	parse       func(raw []byte) *mailparse.Message
+	counts      countCache
 }
 
 // Options configures a Service; nil means defaults.
@@ -90,7 +92,8 @@ type Options struct {
 
 // New returns a Service; st is normally the *store.Store.
 func New(st store.Transactor, opts *Options) *Service {
-	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, domainLimit: 100, log: slog.Default()}
+	s := &Service{st: st, idDomain: "postdesk.invalid", senderLimit: 30, domainLimit: 100, log: slog.Default(),
+		counts: countCache{now: time.Now}}
 	if opts != nil {
 		s.signer, s.senderAuth = opts.Signer, opts.SenderAuth
 		if opts.DomainLimit > 0 {

@@ -20,22 +20,40 @@ const (
 
 // Counts are the panel's numbers for the actor: every view, and the open
 // conversations of each receiver role, each with its unread, counted over
-// what the rule lets the actor see, in one statement.
+// what the rule lets the actor see, in one statement; kept between
+// changes (countCache).
 func (s *Service) Counts(ctx context.Context, a *Actor) (c *store.Counts, err error) {
+	k := actorKey(a)
+	c, gen := s.counts.get(k)
+	if c != nil {
+		return c, nil
+	}
 	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, err = tx.CountViews(ctx, rule, a.User.ID)
 		return err
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	s.counts.put(k, gen, c)
+	return c, nil
 }
 
 // MarkRead records that the actor was shown a conversation up to the
 // message messageID (the newest on the page they got). It is one statement
 // outside the read that showed it, so no transaction waits on it.
 func (s *Service) MarkRead(ctx context.Context, a *Actor, convID, messageID int64) error {
-	return s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
-		return tx.MarkRead(ctx, rule, a.User.ID, convID, messageID)
+	var moved bool
+	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+		moved, err = tx.MarkRead(ctx, rule, a.User.ID, convID, messageID)
+		return err
 	})
+	if err != nil || moved {
+		// Their unread changed (or may have: the commit failed): their
+		// numbers only.
+		s.counts.forget(a.User.ID)
+	}
+	return err
 }
 
 // Seers are those of users who may see the conversation now, by the rule.

@@ -131,7 +131,7 @@ func (s *Service) Trust(ctx context.Context, a *Actor, convID int64) (*Trust, er
 // to anyone who cannot see the note it does not exist.
 func (s *Service) ReleaseHeld(ctx context.Context, a *Actor, messageID int64) (*store.Message, error) {
 	var msg *store.Message
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		h, convID, err := tx.LockHeldReply(ctx, messageID)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("held reply %d: %w", messageID, ErrNotFound)

@@ -71,7 +71,7 @@ func (s *Service) parseMail(raw []byte) (m *mailparse.Message, err error) {
 func (s *Service) Quarantine(ctx context.Context, in Inbound, cause error) (*Received, error) {
 	reason := quarantineReason(cause)
 	var res *Received
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		var err error
 		if res, err = s.quarantine(ctx, tx, in, reason); err != nil {
 			return err

@@ -72,7 +72,7 @@ func (s *Service) Receive(ctx context.Context, in Inbound) (*Received, error) {
 	bound(m)
 	key := contentKeyOf(in)
 	var res *Received
-	err = s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+	err = s.write(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				err = &PanicError{Value: r, Stack: debug.Stack()}
@@ -150,7 +150,7 @@ func (s *Service) ReceiveBatch(ctx context.Context, ins []Inbound) ([]*Received,
 		}
 	}
 	out := make([]*Received, len(ins))
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
 		if err := tx.GenericPlans(ctx); err != nil {
 			return err
 		}

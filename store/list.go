@@ -471,14 +471,14 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 	upTo := fmt.Sprint(rareHits)
 	counts := `SELECT (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.search @@ $1::tsquery LIMIT ` + upTo + `) h)`
 	var n [3]int
-	dst := []any{&n[0]}
+	dst := []*int{&n[0]}
 	if cw.long {
 		counts += `, (SELECT count(*) FROM (SELECT 1 FROM conversations c WHERE ` + strings.Join(cw.subjectIdx, " AND ") + ` LIMIT ` + upTo + `) h)` +
 			`, (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.direction = 'in' AND ` + strings.Join(cw.senderIdx, " AND ") +
 			` LIMIT ` + upTo + `) h)`
 		dst = append(dst, &n[1], &n[2])
 	}
-	if err := db.q.QueryRow(ctx, counts, append([]any{pgx.QueryExecModeCacheDescribe}, countArgs...)...).Scan(dst...); err != nil {
+	if err := db.countHits(ctx, counts, append([]any{pgx.QueryExecModeCacheDescribe}, countArgs...), dst); err != nil {
 		return nil, fmt.Errorf("list conversations: search: %w", err)
 	}
 
@@ -518,9 +518,9 @@ func (db *DB) fewHits(ctx context.Context, viewerID int64, b Branch, facts [][]i
 	w := trigramConds(words, arg)
 	// v names the type of $1, the viewer, which a branch may not read.
 	var n int
-	err := db.q.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM conversations c, (SELECT $1::bigint AS id) v
+	err := db.countHits(ctx, `SELECT count(*) FROM (SELECT 1 FROM conversations c, (SELECT $1::bigint AS id) v
 		WHERE `+sees+` AND `+strings.Join(w.subjectIdx, " AND ")+` LIMIT `+fmt.Sprint(rareHits)+`) h`,
-		append([]any{pgx.QueryExecModeCacheDescribe}, args...)...).Scan(&n)
+		append([]any{pgx.QueryExecModeCacheDescribe}, args...), []*int{&n})
 	if err != nil {
 		return false, fmt.Errorf("list conversations: search: %w", err)
 	}

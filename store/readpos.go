@@ -3,7 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Channels of the live view (web/live.go).
@@ -43,17 +46,27 @@ func (s *Store) NotifyTyping(ctx context.Context, t Typing) error {
 // MarkRead moves a user's read position on a conversation up to messageID,
 // the newest message they were shown; never back, so that an older page
 // loaded late does not make news unread again. Only on a conversation the
-// rule lets them see.
-func (db *DB) MarkRead(ctx context.Context, rule Rule, userID, conversationID, messageID int64) error {
-	_, err := db.q.Exec(ctx, `INSERT INTO read_positions (user_id, conversation_id, message_id)
+// rule lets them see. moved reports that the position moved (it was
+// behind messageID, or there was none), so that their unread changed.
+func (db *DB) MarkRead(ctx context.Context, rule Rule, userID, conversationID, messageID int64) (moved bool, err error) {
+	// The position before, read in the statement's snapshot: RETURNING
+	// sees only the row after.
+	var before *int64
+	err = db.q.QueryRow(ctx, `WITH before AS (
+			SELECT message_id FROM read_positions WHERE user_id = $1 AND conversation_id = $2)
+		INSERT INTO read_positions (user_id, conversation_id, message_id)
 		SELECT $1, c.id, $3 FROM conversations c WHERE c.id = $2 AND `+rule.Sees+`
 		ON CONFLICT (user_id, conversation_id) DO UPDATE
-		SET message_id = greatest(read_positions.message_id, EXCLUDED.message_id), seen_at = now()`,
-		userID, conversationID, messageID)
-	if err != nil {
-		return fmt.Errorf("mark read: %w", err)
+		SET message_id = greatest(read_positions.message_id, EXCLUDED.message_id), seen_at = now()
+		RETURNING (SELECT message_id FROM before)`,
+		userID, conversationID, messageID).Scan(&before)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // not theirs to see: nothing written
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("mark read: %w", err)
+	}
+	return before == nil || *before < messageID, nil
 }
 
 // unreadSQL is true when the conversation c has news for the viewer $1: a

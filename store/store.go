@@ -50,7 +50,8 @@ type querier interface {
 
 // DB holds the queries; Store runs them on the pool, Tx inside a transaction.
 type DB struct {
-	q querier
+	q     querier
+	hints *hintCache // searchhints.go; shared by the Store and its transactions
 }
 
 // Store is the database; its queries run on the pool.
@@ -91,7 +92,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("connect: %w", err)
 	}
 	s := &Store{pool: pool}
-	s.DB = DB{q: poolQuerier{pool: pool, st: s}}
+	s.DB = DB{q: poolQuerier{pool: pool, st: s}, hints: newHintCache()}
 	return s, nil
 }
 
@@ -143,7 +144,7 @@ func (s *Store) run(ctx context.Context, opts pgx.TxOptions, fn func(ctx context
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	t := &Tx{DB: DB{q: tx}, tx: tx}
+	t := &Tx{DB: DB{q: tx, hints: s.hints}, tx: tx}
 	if err := fn(context.WithValue(ctx, openTx{}, s), t); err != nil {
 		return err
 	}

@@ -92,6 +92,9 @@ func (l *Live) Run(ctx context.Context) {
 	wg.Go(func() { l.batch(ctx) })
 	l.st.ListenPayload(ctx, map[string]func(string){
 		store.ChannelConversation: func(p string) {
+			// The panel's kept numbers go before any page is told to
+			// fetch them again.
+			l.svc.Changed(p)
 			select {
 			case l.changed <- p:
 			default:
