@@ -100,7 +100,7 @@ type Trust struct {
 // staff of it; for anyone else, nothing (they see neither marks nor notes).
 func (s *Service) Trust(ctx context.Context, a *Actor, convID int64) (*Trust, error) {
 	t := &Trust{Checks: map[int64]store.SenderCheck{}, Held: map[int64]HeldView{}}
-	err := s.st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+	err := s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
 		acc, err := s.access(ctx, tx, a, convID)
 		if err != nil || !acc.staff {
 			return err

@@ -50,12 +50,17 @@ func (s *Store) NotifyTyping(ctx context.Context, t Typing) error {
 // behind messageID, or there was none), so that their unread changed.
 func (db *DB) MarkRead(ctx context.Context, rule Rule, userID, conversationID, messageID int64) (moved bool, err error) {
 	// The position before, read in the statement's snapshot: RETURNING
-	// sees only the row after.
+	// sees only the row after. And its transaction commits without waiting
+	// for the WAL's flush (synchronous_commit off, for this transaction
+	// only; the CTE is joined so that it runs): a crash may forget the
+	// last moment's positions, which makes a row bold again, while every
+	// page view would otherwise wait for a disk flush holding a pooled
+	// connection.
 	var before *int64
-	err = db.q.QueryRow(ctx, `WITH before AS (
-			SELECT message_id FROM read_positions WHERE user_id = $1 AND conversation_id = $2)
+	err = db.q.QueryRow(ctx, `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)),
+		before AS (SELECT message_id FROM read_positions WHERE user_id = $1 AND conversation_id = $2)
 		INSERT INTO read_positions (user_id, conversation_id, message_id)
-		SELECT $1, c.id, $3 FROM conversations c WHERE c.id = $2 AND `+rule.Sees+`
+		SELECT $1, c.id, $3 FROM conversations c, lazy WHERE c.id = $2 AND `+rule.Sees+`
 		ON CONFLICT (user_id, conversation_id) DO UPDATE
 		SET message_id = greatest(read_positions.message_id, EXCLUDED.message_id), seen_at = now()
 		RETURNING (SELECT message_id FROM before)`,

@@ -183,3 +183,55 @@ func unreadAgrees(t *testing.T, db *pgxpool.Pool, users []int64) {
 		t.Errorf("the timelines did not cover the cases: %d unread (%d under the viewer's own news), %d read", unread, byViewer, read)
 	}
 }
+
+// A read position commits without waiting for the WAL's flush, and only its
+// own transaction does: moved says whether it moved, and a position never
+// goes back.
+func TestMarkReadLazyCommit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := storetest.New(t)
+	users := timelines(t, st.Pool())
+	var conv, newest int64
+	if err := st.Pool().QueryRow(ctx, `SELECT conversation_id, max(id) FROM messages GROUP BY 1 ORDER BY 1 LIMIT 1`).Scan(&conv, &newest); err != nil {
+		t.Fatal(err)
+	}
+	everyone := store.Rule{Sees: "true"}
+	user := users[0]
+	if _, err := st.Pool().Exec(ctx, `DELETE FROM read_positions WHERE user_id = $1`, user); err != nil {
+		t.Fatal(err)
+	}
+	for i, step := range []struct {
+		at    int64
+		moved bool
+	}{{newest - 1, true}, {newest - 1, false}, {newest, true}, {newest - 1, false}} {
+		err := st.Write(ctx, func(ctx context.Context, tx *store.Tx) error {
+			moved, err := tx.MarkRead(ctx, everyone, user, conv, step.at)
+			if err != nil {
+				return err
+			}
+			if moved != step.moved {
+				t.Errorf("step %d: moved %v, want %v", i, moved, step.moved)
+			}
+			var sc string
+			if err := tx.QueryRowForTest(ctx, `SHOW synchronous_commit`).Scan(&sc); err != nil {
+				return err
+			}
+			if sc != "off" {
+				t.Errorf("step %d: synchronous_commit %q in its transaction", i, sc)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sc string
+	var at int64
+	if err := st.Pool().QueryRow(ctx, `SELECT current_setting('synchronous_commit'), (SELECT message_id FROM read_positions WHERE user_id = $1 AND conversation_id = $2)`, user, conv).Scan(&sc, &at); err != nil {
+		t.Fatal(err)
+	}
+	if sc != "on" || at != newest {
+		t.Fatalf("after: synchronous_commit %q, position %d; want on and %d", sc, at, newest)
+	}
+}

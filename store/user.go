@@ -61,6 +61,27 @@ func (db *DB) UserByID(ctx context.Context, id int64) (*User, error) {
 	return u, nil
 }
 
+// UsersByID returns the users of ids that exist, by id, in one query.
+func (db *DB) UsersByID(ctx context.Context, ids []int64) (map[int64]*User, error) {
+	rows, err := db.q.Query(ctx, `SELECT `+userColumns+` FROM users WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]*User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("users: %w", err)
+		}
+		out[u.ID] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	return out, nil
+}
+
 // EnsureUser returns the user with this address, creating a customer (no
 // roles) when there is none. A name is filled in only where none was known.
 func (db *DB) EnsureUser(ctx context.Context, email, name string) (*User, error) {

@@ -57,6 +57,7 @@ func (s *server) apiShow(w http.ResponseWriter, r *http.Request, id int64, statu
 		return
 	}
 	l := newLookup(r.Context(), s.st)
+	l.usersOf(v)
 	one := apiConversationOne{apiConversation: apiConv(l, v.Conversation, v.Messages), LegalHold: v.Conversation.LegalHold}
 	if v.PurgeAfter != nil {
 		t := v.PurgeAfter.UTC()

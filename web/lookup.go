@@ -3,6 +3,7 @@ package web
 import (
 	"cmp"
 	"context"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,34 @@ func (l *lookup) keep(err error) {
 	if l.err == nil && err != nil {
 		l.err = err
 	}
+}
+
+// users reads the users of a conversation's page at once (its Handler,
+// customer, assignee and every author) rather than one query each as the
+// page names them.
+func (l *lookup) usersOf(v *conversation.View) {
+	c := v.Conversation
+	var ids []int64
+	for _, id := range []*int64{c.HandlerID, c.CustomerID, c.AssigneeID} {
+		if id != nil {
+			ids = append(ids, *id)
+		}
+	}
+	for _, m := range v.Messages {
+		if m.AuthorID != nil {
+			ids = append(ids, *m.AuthorID)
+		}
+	}
+	ids = slices.DeleteFunc(ids, func(id int64) bool { _, ok := l.users[id]; return ok })
+	if len(ids) == 0 {
+		return
+	}
+	us, err := l.st.UsersByID(l.ctx, ids)
+	if err != nil {
+		l.keep(err)
+		return
+	}
+	maps.Copy(l.users, us)
 }
 
 // user returns a user, or nil for a nil id.

@@ -174,6 +174,7 @@ func (s *server) showConversation(w http.ResponseWriter, r *http.Request, rq *re
 	s.markRead(r, a, v)
 	c := v.Conversation
 	l := newLookup(r.Context(), s.st)
+	l.usersOf(v)
 	images := r.URL.Query().Get("images") == "1"
 	d := convData{page: s.base(w, r, rq, "#"+strconv.FormatInt(c.Number, 10)+" "+c.Subject, "inbox"),
 		Conv: c, Staff: v.Staff, Images: images, Failed: failed,

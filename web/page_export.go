@@ -81,6 +81,7 @@ func (s *server) exportConversation(w http.ResponseWriter, r *http.Request, rq *
 	}
 	c := v.Conversation
 	l := newLookup(r.Context(), s.st)
+	l.usersOf(v)
 	lc := s.loc(r, rq)
 	d := exportData{Lang: lc.lang, Title: "#" + strconv.FormatInt(c.Number, 10) + " " + c.Subject, Conv: c,
 		Handler: l.name(c.HandlerID), Company: l.company(c.CompanyID), Person: l.person(c.PersonID),
