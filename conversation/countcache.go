@@ -1,6 +1,7 @@
 package conversation
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -31,8 +32,9 @@ const countsKept = 10000
 // What counts as a change: any conversation written or any message added,
 // by any instance (Changed, called by the listener of PostgreSQL's
 // postdesk_conv notifications, which every such write sends at commit), and
-// this Service's own writes, marked as they commit, so that the page after
-// an action shows its effect before the notification comes back. A change
+// this Service's own writes, marked as their transaction returns, so that
+// the page after an action shows its effect before the notification comes
+// back. A change
 // drops every viewer's numbers: which viewers a change concerns is the
 // visibility rule's question, and asking it per change would cost what the
 // cache saves. A viewer's own read position drops only theirs. A viewer is
@@ -64,7 +66,7 @@ func actorKey(a *Actor) countKey {
 		fmt.Fprintf(&b, "c%d", *a.User.CompanyID)
 	}
 	roles := slices.Clone(a.Roles)
-	slices.SortFunc(roles, func(x, y store.Role) int { return int(x.ID - y.ID) })
+	slices.SortFunc(roles, func(x, y store.Role) int { return cmp.Compare(x.ID, y.ID) })
 	for _, r := range roles {
 		fmt.Fprintf(&b, " r%d:%t:%t", r.ID, r.Staff, slices.Contains(r.Permissions, config.MayManage))
 	}

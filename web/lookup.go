@@ -39,7 +39,7 @@ func (l *lookup) keep(err error) {
 	}
 }
 
-// users reads the users of a conversation's page at once (its Handler,
+// usersOf reads the users of a conversation's page at once (its Handler,
 // customer, assignee and every author) rather than one query each as the
 // page names them.
 func (l *lookup) usersOf(v *conversation.View) {
