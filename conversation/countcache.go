@@ -44,8 +44,8 @@ const countsKept = 10000
 type countCache struct {
 	mu        sync.Mutex
 	listening bool
-	gen       uint64 // moves with every change
-	entries   map[countKey]countEntry
+	gen       uint64               // moves with every change, which also empties entries
+	entries   map[int64]countEntry // by user
 	now       func() time.Time
 }
 
@@ -55,9 +55,9 @@ type countKey struct {
 }
 
 type countEntry struct {
-	gen uint64
-	at  time.Time
-	c   store.Counts
+	facts string // countKey.facts when counted: other facts are another viewer
+	at    time.Time
+	c     store.Counts
 }
 
 func actorKey(a *Actor) countKey {
@@ -77,8 +77,8 @@ func actorKey(a *Actor) countKey {
 func (cc *countCache) get(k countKey) (*store.Counts, uint64) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	e, ok := cc.entries[k]
-	if !cc.listening || !ok || e.gen != cc.gen || cc.now().Sub(e.at) >= countsFresh {
+	e, ok := cc.entries[k.user]
+	if !cc.listening || !ok || e.facts != k.facts || cc.now().Sub(e.at) >= countsFresh {
 		return nil, cc.gen
 	}
 	c := e.c
@@ -94,11 +94,11 @@ func (cc *countCache) put(k countKey, gen uint64, c *store.Counts) {
 		return
 	}
 	if cc.entries == nil || len(cc.entries) >= countsKept {
-		cc.entries = map[countKey]countEntry{}
+		cc.entries = map[int64]countEntry{}
 	}
-	e := countEntry{gen: gen, at: cc.now(), c: *c}
+	e := countEntry{facts: k.facts, at: cc.now(), c: *c}
 	e.c.Roles = maps.Clone(c.Roles)
-	cc.entries[k] = e
+	cc.entries[k.user] = e
 }
 
 func (cc *countCache) changed(listener bool) {
@@ -114,11 +114,7 @@ func (cc *countCache) changed(listener bool) {
 func (cc *countCache) forget(user int64) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	for k := range cc.entries {
-		if k.user == user {
-			delete(cc.entries, k)
-		}
-	}
+	delete(cc.entries, user)
 }
 
 // Changed tells the Service that a conversation changed somewhere (payload:

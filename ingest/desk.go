@@ -121,7 +121,8 @@ const (
 func (d *Desk) freshStats(ctx context.Context, stored int) {
 	now := d.now().UnixNano()
 	last := d.analyzed.Load()
-	if d.stored.Add(int64(stored)) < statsAfter && now-last < int64(statsEvery) || !d.analyzed.CompareAndSwap(last, now) {
+	due := d.stored.Add(int64(stored)) >= statsAfter || now-last >= int64(statsEvery)
+	if !due || !d.analyzed.CompareAndSwap(last, now) {
 		return
 	}
 	d.stored.Store(0)

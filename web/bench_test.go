@@ -68,13 +68,9 @@ func BenchmarkWeb(b *testing.B) {
 	svc := conversation.New(st, &conversation.Options{MessageIDDomain: "postdesk.example.com"})
 	// The live view's listener, as `postdesk serve` runs it: the panel's
 	// numbers are kept between the changes it hears.
-	lctx, stopLive := context.WithCancel(ctx)
-	live := web.NewLive(st, svc, slog.New(slog.DiscardHandler))
-	liveDone := make(chan struct{})
-	go func() { defer close(liveDone); live.Run(lctx) }()
-	defer func() { stopLive(); <-liveDone }()
-	<-live.Ready()
-	h, err := web.New(&web.Options{Store: st, Service: svc, Secret: testSecret, Logger: slog.New(slog.DiscardHandler), Live: live})
+	opts := &web.Options{Store: st, Service: svc, Secret: testSecret, Logger: slog.New(slog.DiscardHandler)}
+	withLive(b)(opts)
+	h, err := web.New(opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func (f *fixture) role(key string) int64 {
 }
 
 // withLive runs the fan-out of changes for a test's server.
-func withLive(t *testing.T) func(*web.Options) {
+func withLive(t testing.TB) func(*web.Options) {
 	return func(o *web.Options) {
 		l := web.NewLive(o.Store, o.Service, nil)
 		ctx, cancel := context.WithCancel(context.Background())
