@@ -103,12 +103,8 @@ func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversat
 	if err := event(ctx, tx, conv.ID, nil, "routed", "Routed to "+strings.Join(names, ", ")); err != nil {
 		return err
 	}
-	members, err := Audience(ctx, tx, conv, conv.RoleIDs)
-	if err != nil {
-		return err
-	}
 	if !conv.HeldForReview {
-		if err := s.notify(ctx, tx, conv.ID, &msg.ID, store.TemplateNewConversation, authorID, members...); err != nil {
+		if err := s.notifyRoles(ctx, tx, conv, &msg.ID, store.TemplateNewConversation, authorID, conv.RoleIDs); err != nil {
 			return err
 		}
 	}
@@ -116,8 +112,8 @@ func (s *Service) route(ctx context.Context, tx *store.Tx, conv *store.Conversat
 	if authorID != 0 {
 		actorID = &authorID
 	}
-	return tx.Audit(ctx, actorID, actor, "opened", &conv.ID, map[string]any{
-		"number": conv.Number, "category": conv.CategoryKey, "roles": keys, "held_for_review": conv.HeldForReview})
+	return tx.AuditNumbered(ctx, actorID, actor, "opened", conv.ID, map[string]any{
+		"category": conv.CategoryKey, "roles": keys, "held_for_review": conv.HeldForReview})
 }
 
 func (s *Service) roleIDs(ctx context.Context, tx *store.Tx, keys []string) ([]int64, error) {
@@ -282,25 +278,11 @@ func (s *Service) customerMessage(ctx context.Context, tx *store.Tx, c *store.Co
 	if err := tx.UpdateConversation(ctx, c.ID, upd); err != nil {
 		return nil, err
 	}
-	var to []store.User
-	if c.HandlerID != nil {
-		h, err := tx.UserByID(ctx, *c.HandlerID)
-		if err != nil {
-			return nil, err
-		}
-		to = []store.User{*h}
-	} else {
-		members, err := Audience(ctx, tx, c, c.RoleIDs)
-		if err != nil {
-			return nil, err
-		}
-		to = members
-	}
 	var skip int64
 	if msg.AuthorID != nil {
 		skip = *msg.AuthorID
 	}
-	return msg, s.notify(ctx, tx, c.ID, &msg.ID, store.TemplateCustomerReply, skip, to...)
+	return msg, s.notifyHandlerOrRoles(ctx, tx, c, &msg.ID, store.TemplateCustomerReply, skip)
 }
 
 // Note adds an internal note: staff only, never sent to the customer.
@@ -426,11 +408,7 @@ func (s *Service) ChangeReceivers(ctx context.Context, a *Actor, convID int64, k
 			}
 		}
 		if len(added) > 0 {
-			members, err := Audience(ctx, tx, c, added)
-			if err != nil {
-				return err
-			}
-			if err := s.notify(ctx, tx, c.ID, nil, store.TemplateNewConversation, a.User.ID, members...); err != nil {
+			if err := s.notifyRoles(ctx, tx, c, nil, store.TemplateNewConversation, a.User.ID, added); err != nil {
 				return err
 			}
 		}

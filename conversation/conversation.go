@@ -250,4 +250,22 @@ func (s *Service) notify(ctx context.Context, tx *store.Tx, convID int64, msgID 
 	return tx.EnqueueAll(ctx, items)
 }
 
+// notifyRoles queues template to every member of roleIDs who sees c by
+// the rule, but not to skip: the audience is read in the same statement
+// that queues the mails (store.EnqueueAudience).
+func (s *Service) notifyRoles(ctx context.Context, tx *store.Tx, c *store.Conversation, msgID *int64, template string, skip int64, roleIDs []int64) error {
+	return tx.EnqueueAudience(ctx, rule, store.AudienceMail{ConversationID: c.ID, MessageID: msgID, Template: template,
+		RoleIDs: roleIDs, Skip: skip, Domain: s.idDomain})
+}
+
+// notifyHandlerOrRoles queues template to who hears of c's news (see
+// handlerOrRoles), but not to skip.
+func (s *Service) notifyHandlerOrRoles(ctx context.Context, tx *store.Tx, c *store.Conversation, msgID *int64, template string, skip int64) error {
+	if c.HandlerID == nil {
+		return s.notifyRoles(ctx, tx, c, msgID, template, skip, c.RoleIDs)
+	}
+	return tx.EnqueueAudience(ctx, rule, store.AudienceMail{ConversationID: c.ID, MessageID: msgID, Template: template,
+		UserID: c.HandlerID, Skip: skip, Domain: s.idDomain})
+}
+
 func trim(s string) string { return strings.TrimSpace(s) }

@@ -151,12 +151,17 @@ func (s *Service) ReceiveBatch(ctx context.Context, ins []Inbound) ([]*Received,
 	}
 	out := make([]*Received, len(ins))
 	err := s.write(ctx, func(ctx context.Context, tx *store.Tx) error {
+		// The batch's messages, new conversations, audit trail, outbox
+		// rows, blobs and participants travel with its next read; a failed
+		// one fails the batch. A mail writes its own message and up to two
+		// events (routed, held; reopened), and opens at most one
+		// conversation.
+		if err := tx.ReserveIDs(ctx, 3*len(ins), len(ins)); err != nil {
+			return err
+		}
 		if err := tx.GenericPlans(ctx); err != nil {
 			return err
 		}
-		// The batch's audit trail, outbox rows, blobs and participants
-		// travel with its next read; a failed one fails the batch.
-		tx.WriteBehind()
 		bs, err := newBatchState(ctx, tx, ins, parsed, keys)
 		if err != nil {
 			return err
@@ -329,10 +334,11 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 		d.Staff = false // an archived reply is a record: never sent again, its commands never obeyed
 	}
 
+	var conv *store.Conversation // the one the mail joins, locked until the commit
 	if d.Conversation != 0 {
 		// A token or reference may outlive its conversation (the purge took
 		// it): the mail then starts a new one rather than failing forever.
-		if _, err := tx.ConversationByID(ctx, d.Conversation); errors.Is(err, store.ErrNotFound) {
+		if conv, err = tx.LockConversation(ctx, d.Conversation); errors.Is(err, store.ErrNotFound) {
 			d.Note = strings.TrimPrefix(d.Note+"; the conversation it answers no longer exists", "; ")
 			d.Conversation, d.By, d.Staff = 0, threading.ByNew, false
 			if d.Kind == threading.KindStaff {
@@ -399,7 +405,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 			return nil, err
 		}
 	} else {
-		stored, err := s.addMail(ctx, tx, d, author, msg, files, quiet, m.Report, check)
+		stored, err := s.addMail(ctx, tx, conv, d, author, msg, files, quiet, m.Report, check)
 		if err != nil {
 			return nil, err
 		}
@@ -467,7 +473,7 @@ func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Cat
 	if subject == "" {
 		subject = "(no subject)"
 	}
-	n := store.NewConversation{Subject: subject, CategoryID: cat.ID, RoleIDs: cat.RoleIDs, HeldForReview: held != "" || quiet}
+	n := store.NewConversation{Subject: subject, CategoryID: cat.ID, CategoryKey: cat.Key, RoleIDs: cat.RoleIDs, HeldForReview: held != "" || quiet}
 	if author != nil {
 		n.CustomerID, n.CompanyID = &author.ID, author.CompanyID
 	}
@@ -510,15 +516,11 @@ func (s *Service) openFromMail(ctx context.Context, tx *store.Tx, cat *store.Cat
 	return nil
 }
 
-// addMail adds a mail to the conversation threading chose and returns the
-// message stored (a staff reply from the mail client is stored as the answer
-// it becomes).
-func (s *Service) addMail(ctx context.Context, tx *store.Tx, d threading.Decision, author *store.User,
+// addMail adds a mail to c, the conversation threading chose (locked), and
+// returns the message stored (a staff reply from the mail client is stored
+// as the answer it becomes).
+func (s *Service) addMail(ctx context.Context, tx *store.Tx, c *store.Conversation, d threading.Decision, author *store.User,
 	msg *store.Message, files []store.NewAttachment, quiet bool, report *mailparse.DeliveryReport, check *senderauth.Result) (*store.Message, error) {
-	c, err := tx.LockConversation(ctx, d.Conversation)
-	if err != nil {
-		return nil, err
-	}
 	msg.ConversationID = c.ID
 	switch {
 	case d.Kind == threading.KindBounce:

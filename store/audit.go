@@ -27,6 +27,19 @@ func (db *DB) Audit(ctx context.Context, actorID *int64, actor, action string, c
 		actorID, actor, action, conversationID, detail)
 }
 
+// AuditNumbered is Audit of an action on a conversation with the
+// conversation's public number added to the detail ("number") in SQL, for
+// a record that names it after the conversation is gone, written where the
+// number was never read back (CreateConversation behind).
+func (db *DB) AuditNumbered(ctx context.Context, actorID *int64, actor, action string, conversationID int64, detail map[string]any) error {
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	return db.later(ctx, "audit "+action, `INSERT INTO audit (actor_id, actor, action, conversation_id, detail)
+		SELECT $1, $2, $3, c.id, $5::jsonb || jsonb_build_object('number', c.number) FROM conversations c WHERE c.id = $4`,
+		actorID, actor, action, conversationID, detail)
+}
+
 // AuditTrail lists a conversation's entries, oldest first.
 func (db *DB) AuditTrail(ctx context.Context, conversationID int64) ([]AuditEntry, error) {
 	es, err := db.auditEntries(ctx, `conversation_id = $1`, conversationID)

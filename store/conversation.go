@@ -63,6 +63,11 @@ type NewConversation struct {
 	PersonID      *int64
 	RoleIDs       []int64
 	HeldForReview bool
+	// CategoryKey is the key of CategoryID, when the caller knows it: a
+	// conversation created with an id reserved (Tx.ReserveIDs) is then
+	// written behind, and the Conversation returned is made of what is
+	// known without reading the row back: its Number is 0.
+	CategoryKey string
 }
 
 // CreateConversation inserts a conversation with its receiver roles, in
@@ -74,6 +79,21 @@ func (db *DB) CreateConversation(ctx context.Context, n NewConversation) (*Conve
 	roles = slices.Compact(roles)
 	if roles == nil {
 		roles = []int64{}
+	}
+	if n.CategoryKey != "" {
+		if id, now, ok := db.reservedID(func(r *reserved) *[]int64 { return &r.conversations }); ok {
+			err := db.later(ctx, "create conversation", `WITH c AS (
+					INSERT INTO conversations (subject, category_id, customer_id, company_id, person_id, held_for_review, role_ids, id)
+					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
+				INSERT INTO conversation_roles (conversation_id, role_id) SELECT c.id, unnest($7::bigint[]) FROM c`,
+				n.Subject, n.CategoryID, n.CustomerID, n.CompanyID, n.PersonID, n.HeldForReview, roles, id)
+			if err != nil {
+				return nil, err
+			}
+			return &Conversation{ID: id, Subject: n.Subject, CategoryID: n.CategoryID, CategoryKey: n.CategoryKey,
+				Status: StatusNew, CustomerID: n.CustomerID, CompanyID: n.CompanyID, PersonID: n.PersonID,
+				HeldForReview: n.HeldForReview, RoleIDs: roles, CreatedAt: now, UpdatedAt: now}, nil
+		}
 	}
 	c, err := scanConversation(db.q.QueryRow(ctx, `WITH c AS (
 			INSERT INTO conversations (subject, category_id, customer_id, company_id, person_id, held_for_review, role_ids)
@@ -111,10 +131,11 @@ func (db *DB) ConversationByNumber(ctx context.Context, number int64) (*Conversa
 // LockConversation reads a conversation and locks its row until the
 // transaction ends, so two actions on it run one after the other.
 func (tx *Tx) LockConversation(ctx context.Context, id int64) (*Conversation, error) {
-	if _, err := tx.q.Exec(ctx, `SELECT 1 FROM conversations WHERE id = $1 FOR UPDATE`, id); err != nil {
-		return nil, fmt.Errorf("lock conversation: %w", err)
+	c, err := scanConversation(tx.q.QueryRow(ctx, `SELECT `+conversationColumns+conversationFrom+`WHERE c.id = $1 FOR UPDATE OF c`, id))
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("conversation %d", id))
 	}
-	return tx.ConversationByID(ctx, id)
+	return c, nil
 }
 
 // SetConversationRoles replaces the receiver roles.

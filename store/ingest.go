@@ -128,10 +128,7 @@ const TemplateQuarantined = "quarantined"
 // visibility rule, a dozen subqueries) afresh for each custom plan, and
 // that planning was the largest single cost of storing a mail.
 func (db *DB) GenericPlans(ctx context.Context) error {
-	if _, err := db.q.Exec(ctx, `SET LOCAL plan_cache_mode = force_generic_plan`); err != nil {
-		return fmt.Errorf("generic plans: %w", err)
-	}
-	return nil
+	return db.later(ctx, "generic plans", `SET LOCAL plan_cache_mode = force_generic_plan`)
 }
 
 // InboundKey is one mail of a batch, for MaybeStored.

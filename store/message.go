@@ -109,15 +109,25 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 		a, b := int64(m.UIDValidity), int64(m.UID)
 		uv, uid = &a, &b
 	}
-	err := db.q.QueryRow(ctx, `INSERT INTO messages (conversation_id, direction, kind, author_id, from_addr, from_name,
+	args := []any{m.ConversationID, m.Direction, m.Kind, m.AuthorID, m.FromAddr, m.FromName,
+		nonNil(m.To), nonNil(m.Cc), m.Subject, m.MessageID, m.InReplyTo, nonNil(m.References), m.Text, m.HTML, m.RawSHA256,
+		nonNil(m.Problems), m.Event, mailbox, uv, uid, m.RawKey}
+	if id, now, ok := db.reservedID(func(r *reserved) *[]int64 { return &r.messages }); ok {
+		// Behind, with its id reserved: a unique key taken surfaces at the
+		// next read or the commit, and fails the transaction there.
+		m.ID, m.CreatedAt = id, now
+		if err := db.later(ctx, "insert message", `INSERT INTO messages (conversation_id, direction, kind, author_id, from_addr, from_name,
+				to_addrs, cc_addrs, subject, message_id, in_reply_to, refs, text_body, html_body, raw_sha256, problems, event,
+				mailbox, uid_validity, uid, raw_key, id)
+			VALUES ($1, $2, $3, $4, lower($5), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''), $12, $13, $14, $15, $16, nullif($17, ''), $18, $19, $20, $21, $22)`,
+			append(args, id)...); err != nil {
+			return err
+		}
+	} else if err := db.q.QueryRow(ctx, `INSERT INTO messages (conversation_id, direction, kind, author_id, from_addr, from_name,
 			to_addrs, cc_addrs, subject, message_id, in_reply_to, refs, text_body, html_body, raw_sha256, problems, event,
 			mailbox, uid_validity, uid, raw_key)
 		VALUES ($1, $2, $3, $4, lower($5), $6, $7, $8, $9, nullif($10, ''), nullif($11, ''), $12, $13, $14, $15, $16, nullif($17, ''), $18, $19, $20, $21)
-		RETURNING id, created_at`,
-		m.ConversationID, m.Direction, m.Kind, m.AuthorID, m.FromAddr, m.FromName,
-		nonNil(m.To), nonNil(m.Cc), m.Subject, m.MessageID, m.InReplyTo, nonNil(m.References), m.Text, m.HTML, m.RawSHA256,
-		nonNil(m.Problems), m.Event, mailbox, uv, uid, m.RawKey).Scan(&m.ID, &m.CreatedAt)
-	if err != nil {
+		RETURNING id, created_at`, args...).Scan(&m.ID, &m.CreatedAt); err != nil {
 		if uniqueViolation(err) {
 			return fmt.Errorf("insert message: %w: %w", ErrConflict, err)
 		}
@@ -151,6 +161,12 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 // write no one reads back, so under write-behind it travels with the next
 // read.
 func (db *DB) InsertEvent(ctx context.Context, conversationID int64, authorID *int64, name, text string) error {
+	// A reserved id keeps the timeline in the order of the writes (see
+	// ReserveIDs); without one the sequence's next is taken.
+	if id, _, ok := db.reservedID(func(r *reserved) *[]int64 { return &r.messages }); ok {
+		return db.later(ctx, "insert event "+name, `INSERT INTO messages (conversation_id, direction, kind, author_id, text_body, event, id)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, conversationID, DirInternal, KindEvent, authorID, text, name, id)
+	}
 	return db.later(ctx, "insert event "+name, `INSERT INTO messages (conversation_id, direction, kind, author_id, text_body, event)
 		VALUES ($1, $2, $3, $4, $5, $6)`, conversationID, DirInternal, KindEvent, authorID, text, name)
 }

@@ -117,3 +117,42 @@ func (db *DB) OutboxFor(ctx context.Context, conversationID int64) ([]OutboxItem
 	}
 	return its, rows.Err()
 }
+
+// AudienceMail is one template to queue for each person who is to hear of
+// a conversation's news (EnqueueAudience).
+type AudienceMail struct {
+	ConversationID int64
+	MessageID      *int64 // the message whose content the mails carry
+	Template       string
+	// RoleIDs names the audience: every member of these roles whose view
+	// the rule lets see the conversation, as RoleAudience reads it. With
+	// UserID set, that one user is the audience instead (a Handler).
+	RoleIDs []int64
+	UserID  *int64
+	Skip    int64  // never this user (who wrote the news); 0 for none
+	Domain  string // of the Message-IDs, postdesk's own
+}
+
+// EnqueueAudience queues a mail for each user of an audience in one
+// statement, reading the audience where it is stored instead of sending
+// it to Go and back: under write-behind it travels with the next read, so
+// notifying the roles of a new conversation costs ingest no round trip.
+// Each mail gets a fresh random Message-ID in Domain (128 bits from
+// gen_random_uuid, as Service.NewMessageID's 96 do in Go); ordered by
+// address, as RoleAudience lists them.
+func (db *DB) EnqueueAudience(ctx context.Context, rule Rule, m AudienceMail) error {
+	who := `v.id IN (SELECT user_id FROM role_members WHERE role_id = ANY ($4))
+		AND EXISTS (SELECT 1 FROM conversations c WHERE c.id = $1 AND ` + rule.SeesRow + `)`
+	var arg any = m.RoleIDs
+	if m.UserID != nil {
+		who, arg = `v.id = $4`, *m.UserID
+	}
+	return db.later(ctx, "enqueue "+m.Template, `WITH ins AS (
+			INSERT INTO outbox (conversation_id, message_id, template, recipient, recipient_id, mail_message_id)
+			SELECT $1, $2, $3, v.email, v.id, encode(uuid_send(gen_random_uuid()), 'hex') || '@' || $6
+			FROM users v WHERE v.id <> $5 AND `+who+`
+			ORDER BY v.email
+			RETURNING 1)
+		SELECT pg_notify($7, '') FROM (SELECT count(*) AS n FROM ins) x WHERE x.n > 0`,
+		m.ConversationID, m.MessageID, m.Template, arg, m.Skip, m.Domain, ChannelOutbox)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +32,63 @@ type pending struct {
 type pipeQuerier struct {
 	tx     pgx.Tx
 	queued []pending
+	ids    reserved
+}
+
+// reserved are ids taken from their sequences up front (Tx.ReserveIDs) for
+// the rows a transaction is about to insert: an insert that knows its id
+// needs not return it, and so travels behind like any other write. Ingest's
+// batch spent a round trip on each mail's message and each new
+// conversation only to learn the id the next statement names.
+type reserved struct {
+	now           time.Time // the transaction's now(): every row's created_at
+	messages      []int64
+	conversations []int64
+}
+
+// take returns the next id of ids, or false when none is left.
+func take(ids *[]int64) (int64, bool) {
+	if len(*ids) == 0 {
+		return 0, false
+	}
+	id := (*ids)[0]
+	*ids = (*ids)[1:]
+	return id, true
+}
+
+// ReserveIDs takes ids for the next messages and conversations the
+// transaction inserts, in one round trip, and turns write-behind on: until
+// they are used up, InsertMessage, InsertEvent and CreateConversation
+// queue their rows instead of waiting for them. Ids are taken in order, so
+// the rows of the transaction are numbered in the order it writes them
+// (once the reserve is used up, the sequences' next are larger still); an
+// id left over is a gap, like a rolled-back one. Conversation numbers, the
+// public ones, are never reserved: they are taken when a row is written,
+// so that a batch of replies leaves no gaps in them.
+func (t *Tx) ReserveIDs(ctx context.Context, messages, conversations int) error {
+	t.WriteBehind()
+	p := t.q.(*pipeQuerier)
+	err := p.QueryRow(ctx, `SELECT now(),
+			ARRAY(SELECT nextval(pg_get_serial_sequence('messages', 'id')) FROM generate_series(1, $1)),
+			ARRAY(SELECT nextval(pg_get_serial_sequence('conversations', 'id')) FROM generate_series(1, $2))`,
+		messages, conversations).Scan(&p.ids.now, &p.ids.messages, &p.ids.conversations)
+	if err != nil {
+		return fmt.Errorf("reserve ids: %w", err)
+	}
+	slices.Sort(p.ids.messages)
+	slices.Sort(p.ids.conversations)
+	return nil
+}
+
+// reservedID takes the next reserved id of the kind pick chooses, and the
+// transaction's now(); ok is false without write-behind or reserve left.
+func (db *DB) reservedID(pick func(*reserved) *[]int64) (id int64, now time.Time, ok bool) {
+	p, behind := db.q.(*pipeQuerier)
+	if !behind {
+		return 0, time.Time{}, false
+	}
+	id, ok = take(pick(&p.ids))
+	return id, p.ids.now, ok
 }
 
 // WriteBehind turns on write-behind for the rest of the transaction (see
