@@ -258,7 +258,8 @@ func (s *Service) customerSide(ctx context.Context, tx *store.Tx, c *store.Conve
 	return us, nil
 }
 
-// customerMessage stores a message from the customer side and reopens.
+// customerMessage stores a message from the customer side and reopens; c
+// is locked by the caller (mayDo, or ingest's LockConversation).
 func (s *Service) customerMessage(ctx context.Context, tx *store.Tx, c *store.Conversation, msg *store.Message, files []store.NewAttachment) (*store.Message, error) {
 	if err := tx.InsertMessage(ctx, msg, files); err != nil {
 		return nil, err
@@ -275,7 +276,7 @@ func (s *Service) customerMessage(ctx context.Context, tx *store.Tx, c *store.Co
 			}
 		}
 	}
-	if err := tx.UpdateConversation(ctx, c.ID, upd); err != nil {
+	if err := tx.UpdateLocked(ctx, c.ID, upd); err != nil {
 		return nil, err
 	}
 	var skip int64

@@ -326,7 +326,7 @@ func (s *Service) receive(ctx context.Context, tx *store.Tx, in Inbound, m *mail
 		return nil, err
 	}
 	own := threading.OwnMail{MessageIDDomain: s.idDomain, LoopHeader: LoopHeader}
-	d, err := threading.Decide(m, recipients, s.signer, &index{ctx: ctx, tx: tx}, own)
+	d, err := threading.Decide(m, recipients, s.signer, &index{ctx: ctx, tx: tx, from: strings.ToLower(strings.TrimSpace(m.From.Email))}, own)
 	if err != nil {
 		return nil, err
 	}
@@ -817,14 +817,26 @@ func textOfHTML(h string) string {
 type index struct {
 	ctx context.Context
 	tx  *store.Tx
+	// from is the mail's sender, lower-case: the Message-ID lookup reads
+	// whether they take part in the conversation it finds (found), which
+	// threading asks next, in the same round trip.
+	from  string
+	found struct {
+		conv   int64
+		member bool
+	}
 }
 
 func (x *index) ConversationByMessageID(ids []string) (int64, bool, error) {
-	c, err := x.tx.ConversationByMessageID(x.ctx, ids)
+	c, member, err := x.tx.ConversationByMessageIDFor(x.ctx, ids, x.from)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, false, nil
 	}
-	return c, err == nil, err
+	if err != nil {
+		return 0, false, err
+	}
+	x.found.conv, x.found.member = c, member
+	return c, true, nil
 }
 
 func (x *index) ConversationByNumber(n int64) (int64, bool, error) {
@@ -839,6 +851,9 @@ func (x *index) ConversationByNumber(n int64) (int64, bool, error) {
 }
 
 func (x *index) IsParticipant(conv int64, email string) (bool, error) {
+	if conv == x.found.conv && email == x.from && email != "" {
+		return x.found.member, nil
+	}
 	return x.tx.IsParticipant(x.ctx, conv, email)
 }
 

@@ -162,6 +162,27 @@ type ConversationUpdate struct {
 
 // UpdateConversation changes the given fields and marks activity.
 func (db *DB) UpdateConversation(ctx context.Context, id int64, u ConversationUpdate) error {
+	sql, args := updateConversation(id, u)
+	tag, err := db.q.Exec(ctx, sql, args...)
+	if err != nil {
+		return fmt.Errorf("update conversation: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("update conversation %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// UpdateLocked is UpdateConversation of a conversation the transaction
+// holds locked (LockConversation), which cannot be gone: under
+// write-behind the update travels with the next read.
+func (tx *Tx) UpdateLocked(ctx context.Context, id int64, u ConversationUpdate) error {
+	sql, args := updateConversation(id, u)
+	return tx.later(ctx, "update conversation", sql, args...)
+}
+
+// updateConversation is the statement of an update.
+func updateConversation(id int64, u ConversationUpdate) (string, []any) {
 	// Each field is a fixed SQL fragment with its own parameter: nothing from
 	// the caller is spliced into the statement.
 	sets := []string{"updated_at = now()"}
@@ -193,14 +214,7 @@ func (db *DB) UpdateConversation(ctx context.Context, id int64, u ConversationUp
 	if u.LegalHold != nil {
 		add("legal_hold", *u.LegalHold)
 	}
-	tag, err := db.q.Exec(ctx, `UPDATE conversations SET `+strings.Join(sets, ", ")+` WHERE id = $1`, args...)
-	if err != nil {
-		return fmt.Errorf("update conversation: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("update conversation %d: %w", id, ErrNotFound)
-	}
-	return nil
+	return `UPDATE conversations SET ` + strings.Join(sets, ", ") + ` WHERE id = $1`, args
 }
 
 // AddParticipant records an address taking part in a conversation.

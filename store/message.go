@@ -253,19 +253,28 @@ func (db *DB) AttachmentByID(ctx context.Context, id string) (*Attachment, int64
 // ConversationByMessageID finds the newest conversation holding a message with
 // one of these Message-IDs.
 func (db *DB) ConversationByMessageID(ctx context.Context, ids []string) (int64, error) {
-	var conv int64
-	err := db.q.QueryRow(ctx, `SELECT conversation_id FROM (
+	conv, _, err := db.ConversationByMessageIDFor(ctx, ids, "")
+	return conv, err
+}
+
+// ConversationByMessageIDFor is ConversationByMessageID that also tells,
+// in the same round trip, whether email is a participant of the
+// conversation found: threading asks that next of every reply.
+func (db *DB) ConversationByMessageIDFor(ctx context.Context, ids []string, email string) (conv int64, participant bool, err error) {
+	err = db.q.QueryRow(ctx, `SELECT hit.conversation_id,
+			EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = hit.conversation_id AND p.email = lower($2))
+		FROM (SELECT conversation_id FROM (
 			SELECT conversation_id, created_at FROM messages WHERE message_id = ANY($1)
 			UNION ALL
 			SELECT o.conversation_id, o.created_at FROM outbox o WHERE o.mail_message_id = ANY($1) AND o.conversation_id IS NOT NULL
-		) hits ORDER BY created_at DESC LIMIT 1`, ids).Scan(&conv)
+		) hits ORDER BY created_at DESC LIMIT 1) hit`, ids, email).Scan(&conv, &participant)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return 0, fmt.Errorf("message-id: %w", ErrNotFound)
+			return 0, false, fmt.Errorf("message-id: %w", ErrNotFound)
 		}
-		return 0, fmt.Errorf("message-id: %w", err)
+		return 0, false, fmt.Errorf("message-id: %w", err)
 	}
-	return conv, nil
+	return conv, participant, nil
 }
 
 // RecentInbound counts the mails an address sent within the last hour (by
