@@ -18,16 +18,11 @@ import (
 // the write, and what CreateConversation returns agrees with the row.
 func TestReservedIDsKeepTheWriteOrder(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	st, _ := storetest.Org(t, storetest.TestOrg)
-	cat, err := st.CategoryByKey(ctx, "payroll")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st, cat := payrollOrg(t)
 	var conv *store.Conversation
 	var written []int64 // message ids, in the order written
 	var txNow any
-	err = st.InTx(ctx, func(tx *store.Tx) error {
+	err := st.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.ReserveIDs(ctx, 3, 1); err != nil {
 			return err
 		}
@@ -101,12 +96,7 @@ func TestReservedIDsKeepTheWriteOrder(t *testing.T) {
 // *pgconn.PgError that names the constraint (ingest's retry rules read it).
 func TestReservedInsertRefusedFailsTheTransaction(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	st, _ := storetest.Org(t, storetest.TestOrg)
-	cat, err := st.CategoryByKey(ctx, "payroll")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, st, cat := payrollOrg(t)
 	c, err := st.CreateConversation(ctx, store.NewConversation{Subject: "s", CategoryID: cat.ID, RoleIDs: cat.RoleIDs})
 	if err != nil {
 		t.Fatal(err)
@@ -137,4 +127,16 @@ func TestReservedInsertRefusedFailsTheTransaction(t *testing.T) {
 	if len(ms) != 1 {
 		t.Fatalf("%d messages after the failed transaction, want the first alone", len(ms))
 	}
+}
+
+// payrollOrg is the test organisation and its payroll category.
+func payrollOrg(t *testing.T) (context.Context, *store.Store, *store.Category) {
+	t.Helper()
+	ctx := context.Background()
+	st, _ := storetest.Org(t, storetest.TestOrg)
+	cat, err := st.CategoryByKey(ctx, "payroll")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, st, cat
 }
