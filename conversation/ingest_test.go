@@ -343,6 +343,43 @@ func TestReceiveArchive(t *testing.T) {
 	}
 }
 
+// A batch creates the senders of its new mails only: the copy of a mail
+// whose sender was erased since (their address replaced by a pseudonym)
+// brings nobody back. A new sender named only by a later mail of the batch
+// gets that name.
+func TestReceiveBatchCreatesOnlyNewMailsSenders(t *testing.T) {
+	f := setup(t)
+	f.withSigner(0)
+	old := mail("From: Otso Oja <otso.oja@koivu.example>\nTo: payroll@example.com\nSubject: Verokortti\nMessage-ID: <e1@koivu.example>\n", "Uusi verokortti liitteenä.\n")
+	f.receive(1, old)
+	if _, err := f.st.Pool().Exec(f.ctx, `UPDATE users SET email = 'erased-1@erased.invalid', name = '' WHERE email = 'otso.oja@koivu.example'`); err != nil {
+		t.Fatal(err)
+	}
+	nameless := mail("From: iida.ilola@koivu.example\nTo: payroll@example.com\nSubject: Lomat\nMessage-ID: <e2@koivu.example>\n", "Kysymys.\n")
+	named := mail("From: Iida Ilola <iida.ilola@koivu.example>\nTo: payroll@example.com\nSubject: Lomat 2\nMessage-ID: <e3@koivu.example>\n", "Toinen.\n")
+	var ins []conversation.Inbound
+	for i, raw := range []string{old, nameless, named} {
+		ins = append(ins, conversation.Inbound{Mailbox: "payroll-2", UIDValidity: 3, UID: uint32(i + 1),
+			Raw: []byte(strings.ReplaceAll(raw, "\n", "\r\n")), DefaultCategory: "payroll"})
+	}
+	rs, err := f.svc.ReceiveBatch(f.ctx, ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs[0].Duplicate {
+		t.Fatalf("the erased sender's mail again: %+v, want a duplicate", rs[0])
+	}
+	if n := f.count(`SELECT count(*) FROM users WHERE email = 'otso.oja@koivu.example'`); n != 0 {
+		t.Errorf("the copy of an erased sender's mail made %d users of them again, want none", n)
+	}
+	if n := f.count(`SELECT count(*) FROM users WHERE email = 'iida.ilola@koivu.example' AND name = 'Iida Ilola'`); n != 1 {
+		t.Errorf("%d users for the new sender with the name a later mail gave, want 1", n)
+	}
+	if rs[1].ConversationID == 0 || rs[2].ConversationID == 0 {
+		t.Fatalf("the new sender's mails: %+v %+v", rs[1], rs[2])
+	}
+}
+
 // ReceiveBatch stores a batch as Receive would mail by mail: a reply finds
 // the conversation an earlier mail of the same batch opened, the same mail
 // twice in the batch is stored once (the second a copy), a new sender is
