@@ -81,7 +81,7 @@ func (db *DB) CreateConversation(ctx context.Context, n NewConversation) (*Conve
 		roles = []int64{}
 	}
 	if n.CategoryKey != "" {
-		if id, now, ok := db.reservedID(func(r *reserved) *[]int64 { return &r.conversations }); ok {
+		if id, now, ok := db.reservedConversation(); ok {
 			err := db.later(ctx, "create conversation", `WITH c AS (
 					INSERT INTO conversations (subject, category_id, customer_id, company_id, person_id, held_for_review, role_ids, id)
 					VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id)
@@ -107,6 +107,7 @@ func (db *DB) CreateConversation(ctx context.Context, n NewConversation) (*Conve
 	if err != nil {
 		return nil, fmt.Errorf("create conversation: %w", err)
 	}
+	db.createdConversation(c.ID)
 	return c, nil
 }
 

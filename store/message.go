@@ -112,7 +112,7 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 	args := []any{m.ConversationID, m.Direction, m.Kind, m.AuthorID, m.FromAddr, m.FromName,
 		nonNil(m.To), nonNil(m.Cc), m.Subject, m.MessageID, m.InReplyTo, nonNil(m.References), m.Text, m.HTML, m.RawSHA256,
 		nonNil(m.Problems), m.Event, mailbox, uv, uid, m.RawKey}
-	if id, now, ok := db.reservedID(func(r *reserved) *[]int64 { return &r.messages }); ok {
+	if id, now, ok := db.reservedMessage(m.ConversationID); ok {
 		// Behind, with its id reserved: a unique key taken surfaces at the
 		// next read or the commit, and fails the transaction there.
 		m.ID, m.CreatedAt = id, now
@@ -163,7 +163,7 @@ func (db *DB) InsertMessage(ctx context.Context, m *Message, files []NewAttachme
 func (db *DB) InsertEvent(ctx context.Context, conversationID int64, authorID *int64, name, text string) error {
 	// A reserved id keeps the timeline in the order of the writes (see
 	// ReserveIDs); without one the sequence's next is taken.
-	if id, _, ok := db.reservedID(func(r *reserved) *[]int64 { return &r.messages }); ok {
+	if id, _, ok := db.reservedMessage(conversationID); ok {
 		return db.later(ctx, "insert event "+name, `INSERT INTO messages (conversation_id, direction, kind, author_id, text_body, event, id)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`, conversationID, DirInternal, KindEvent, authorID, text, name, id)
 	}

@@ -40,10 +40,19 @@ type pipeQuerier struct {
 // needs not return it, and so travels behind like any other write. Ingest's
 // batch spent a round trip on each mail's message and each new
 // conversation only to learn the id the next statement names.
+//
+// A message takes a reserved id only in a conversation this transaction
+// created (fresh): nobody else can write there before the commit. In any
+// other conversation its id is taken at the insert, after the row lock
+// that orders the writers of that conversation: a reserved id, taken
+// earlier, could be smaller than a message another transaction committed
+// there meanwhile, and a reader's position past that one (read positions
+// are message ids) would take the new message for read.
 type reserved struct {
 	now           time.Time // the transaction's now(): every row's created_at
 	messages      []int64
 	conversations []int64
+	fresh         map[int64]bool // conversations created by this transaction
 }
 
 // take returns the next id of ids, or false when none is left.
@@ -58,8 +67,9 @@ func take(ids *[]int64) (int64, bool) {
 
 // ReserveIDs takes ids for the next messages and conversations the
 // transaction inserts, in one round trip, and turns write-behind on: until
-// they are used up, InsertMessage, InsertEvent and CreateConversation
-// queue their rows instead of waiting for them. Ids are taken in order, so
+// they are used up, CreateConversation, and InsertMessage and InsertEvent
+// in the conversations it created, queue their rows instead of waiting for
+// them. Ids are taken in order, so
 // the rows of the transaction are numbered in the order it writes them
 // (once the reserve is used up, the sequences' next are larger still); an
 // id left over is a gap, like a rolled-back one. Conversation numbers, the
@@ -80,15 +90,46 @@ func (t *Tx) ReserveIDs(ctx context.Context, messages, conversations int) error 
 	return nil
 }
 
-// reservedID takes the next reserved id of the kind pick chooses, and the
+// reservedConversation takes the next reserved conversation id, and the
 // transaction's now(); ok is false without write-behind or reserve left.
-func (db *DB) reservedID(pick func(*reserved) *[]int64) (id int64, now time.Time, ok bool) {
+func (db *DB) reservedConversation() (id int64, now time.Time, ok bool) {
 	p, behind := db.q.(*pipeQuerier)
 	if !behind {
 		return 0, time.Time{}, false
 	}
-	id, ok = take(pick(&p.ids))
+	if id, ok = take(&p.ids.conversations); ok {
+		p.created(id)
+	}
 	return id, p.ids.now, ok
+}
+
+// reservedMessage takes the next reserved message id for a message of
+// conversation conv, and the transaction's now(); ok is false without
+// write-behind, without reserve left, or when conv is not fresh (see
+// reserved).
+func (db *DB) reservedMessage(conv int64) (id int64, now time.Time, ok bool) {
+	p, behind := db.q.(*pipeQuerier)
+	if !behind || !p.ids.fresh[conv] {
+		return 0, time.Time{}, false
+	}
+	id, ok = take(&p.ids.messages)
+	return id, p.ids.now, ok
+}
+
+// created notes a conversation the transaction created.
+func (p *pipeQuerier) created(conv int64) {
+	if p.ids.fresh == nil {
+		p.ids.fresh = map[int64]bool{}
+	}
+	p.ids.fresh[conv] = true
+}
+
+// createdConversation notes a conversation created with its id returned:
+// fresh as well.
+func (db *DB) createdConversation(conv int64) {
+	if p, behind := db.q.(*pipeQuerier); behind {
+		p.created(conv)
+	}
 }
 
 // WriteBehind turns on write-behind for the rest of the transaction (see

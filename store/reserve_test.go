@@ -101,31 +101,78 @@ func TestReservedInsertRefusedFailsTheTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mail := func(uid uint32) *store.Message {
-		return &store.Message{ConversationID: c.ID, Direction: store.DirIn, Kind: store.KindCustomer, Mailbox: "payroll", UIDValidity: 1, UID: uid}
+	mail := func(conv int64, uid uint32) *store.Message {
+		return &store.Message{ConversationID: conv, Direction: store.DirIn, Kind: store.KindCustomer, Mailbox: "payroll", UIDValidity: 1, UID: uid}
 	}
-	if err := st.InsertMessage(ctx, mail(7), nil); err != nil {
+	if err := st.InsertMessage(ctx, mail(c.ID, 7), nil); err != nil {
 		t.Fatal(err)
 	}
+	var fresh int64
 	err = st.InTx(ctx, func(tx *store.Tx) error {
-		if err := tx.ReserveIDs(ctx, 2, 0); err != nil {
+		if err := tx.ReserveIDs(ctx, 2, 1); err != nil {
 			return err
 		}
-		if err := tx.InsertMessage(ctx, mail(8), nil); err != nil {
+		n, err := tx.CreateConversation(ctx, store.NewConversation{Subject: "t", CategoryID: cat.ID, CategoryKey: cat.Key, RoleIDs: cat.RoleIDs})
+		if err != nil {
 			return err
 		}
-		return tx.InsertMessage(ctx, mail(7), nil) // the IMAP key is taken
+		fresh = n.ID
+		if err := tx.InsertMessage(ctx, mail(n.ID, 8), nil); err != nil {
+			return err
+		}
+		return tx.InsertMessage(ctx, mail(n.ID, 7), nil) // behind, and the IMAP key is taken
 	})
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != "23505" || pe.ConstraintName != "messages_mailbox_uid_validity_uid_key" {
 		t.Fatalf("transaction with a refused row: %v, want the unique violation", err)
 	}
+	if _, err := st.ConversationByID(ctx, fresh); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the failed transaction's conversation: %v, want none", err)
+	}
+}
+
+// In a conversation it did not create, a transaction with reserved ids
+// takes a message's id at the insert: a message another transaction
+// committed there meanwhile has a smaller id, so a reader whose position is
+// past that one still finds the new message unread.
+func TestReservedIDsOnlyInFreshConversations(t *testing.T) {
+	t.Parallel()
+	ctx, st, cat := payrollOrg(t)
+	c, err := st.CreateConversation(ctx, store.NewConversation{Subject: "s", CategoryID: cat.ID, RoleIDs: cat.RoleIDs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meanwhile, later store.Message
+	err = st.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.ReserveIDs(ctx, 3, 0); err != nil {
+			return err
+		}
+		meanwhile = store.Message{ConversationID: c.ID, Direction: store.DirOut, Kind: store.KindStaff, Text: "Vastaus"}
+		if err := st.InsertMessage(ctx, &meanwhile, nil); err != nil { // another transaction, committed at once
+			return err
+		}
+		later = store.Message{ConversationID: c.ID, Direction: store.DirIn, Kind: store.KindCustomer, Text: "Kiitos"}
+		if err := tx.InsertMessage(ctx, &later, nil); err != nil {
+			return err
+		}
+		return tx.InsertEvent(ctx, c.ID, nil, "reopened", "Reopened")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ms, err := st.Messages(ctx, c.ID, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 1 {
-		t.Fatalf("%d messages after the failed transaction, want the first alone", len(ms))
+	var event int64
+	for _, m := range ms {
+		if m.Kind == store.KindEvent {
+			event = m.ID
+		}
+	}
+	if len(ms) != 3 || !(meanwhile.ID < later.ID && later.ID < event) {
+		t.Fatalf("ids: committed meanwhile %d, the transaction's message %d and event %d: want them ascending (%d messages)",
+			meanwhile.ID, later.ID, event, len(ms))
 	}
 }
 
