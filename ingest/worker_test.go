@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,13 +31,37 @@ type backend struct {
 	move, uidplus bool
 	dovecot       *dovecottest.Server // nil for the in-memory server
 	folders       atomic.Int32
+	// lists serialises the parallel tests' changes to the folder list.
+	// Dovecot 2.3.19 answered a CREATE of a fresh name with ALREADYEXISTS
+	// twice in CI (all packages at once, under -race) while the suite's
+	// first CREATEs ran side by side; one at a time, they cost a few
+	// milliseconds.
+	lists sync.Mutex
 }
 
 // folder creates a fresh folder for one test, so tests share a server.
 func (b *backend) folder(t *testing.T) string {
 	f := fmt.Sprintf("t%02d", b.folders.Add(1))
-	b.srv.CreateFolder(t, b.user, f)
+	b.create(t, f)
 	return f
+}
+
+// create creates a folder, one change of the folder list at a time.
+func (b *backend) create(t *testing.T, folder string) {
+	t.Helper()
+	b.lists.Lock()
+	defer b.lists.Unlock()
+	b.srv.CreateFolder(t, b.user, folder)
+}
+
+// recreate deletes a folder and creates it again (a new UIDVALIDITY), in
+// one change of the folder list.
+func (b *backend) recreate(t *testing.T, folder string) {
+	t.Helper()
+	b.lists.Lock()
+	defer b.lists.Unlock()
+	b.srv.DeleteFolder(t, b.user, folder)
+	b.srv.CreateFolder(t, b.user, folder)
 }
 
 func (b *backend) options(folder string) *Options {
@@ -211,7 +236,7 @@ func testDeliversInUIDOrderOnce(t *testing.T, b *backend) {
 func testAfterMove(t *testing.T, b *backend) {
 	f := b.folder(t)
 	archive := "Archive-" + f
-	b.srv.CreateFolder(t, b.user, archive)
+	b.create(t, archive)
 	u1 := b.srv.Append(t, b.user, f, rawMail("move1", "x"))
 	u2 := b.srv.Append(t, b.user, f, rawMail("move2", "y"))
 	st := newMemStore()
@@ -435,8 +460,7 @@ func testUIDValidityChange(t *testing.T, b *backend) {
 
 	// The folder is deleted and re-created (say, restored from a backup):
 	// the same mails come back under new UIDs, plus a new one.
-	b.srv.DeleteFolder(t, b.user, f)
-	b.srv.CreateFolder(t, b.user, f)
+	b.recreate(t, f)
 	v2 := b.srv.UIDValidity(t, b.user, f)
 	if v1 == v2 {
 		t.Fatalf("UIDVALIDITY unchanged (%d) after delete and create", v1)
