@@ -828,7 +828,7 @@ type index struct {
 }
 
 func (x *index) ConversationByMessageID(ids []string) (int64, bool, error) {
-	c, member, err := x.tx.ConversationByMessageIDFor(x.ctx, ids, x.from)
+	c, member, err := x.tx.ConversationByMessageID(x.ctx, ids, x.from)
 	if errors.Is(err, store.ErrNotFound) {
 		return 0, false, nil
 	}

@@ -57,8 +57,8 @@ func TestLongMailValuesAreIndexedByHash(t *testing.T) {
 	if err != nil {
 		t.Fatalf("storing the long values: %v", err)
 	}
-	if got, err := st.ConversationByMessageID(ctx, []string{"other@acme.example", longID}); err != nil || got != convID {
-		t.Fatalf("by Message-ID: %d %v, want %d", got, err, convID)
+	if got, member, err := st.ConversationByMessageID(ctx, []string{"other@acme.example", longID}, longFrom); err != nil || got != convID || member {
+		t.Fatalf("by Message-ID: %d %v %v, want %d, its sender not a participant", got, member, err, convID)
 	}
 	if n, err := st.RecentInbound(ctx, longFrom); err != nil || n != 1 {
 		t.Fatalf("recent inbound: %d %v, want 1", n, err)

@@ -250,17 +250,11 @@ func (db *DB) AttachmentByID(ctx context.Context, id string) (*Attachment, int64
 	return &a, convID, kind, nil
 }
 
-// ConversationByMessageID finds the newest conversation holding a message with
-// one of these Message-IDs.
-func (db *DB) ConversationByMessageID(ctx context.Context, ids []string) (int64, error) {
-	conv, _, err := db.ConversationByMessageIDFor(ctx, ids, "")
-	return conv, err
-}
-
-// ConversationByMessageIDFor is ConversationByMessageID that also tells,
-// in the same round trip, whether email is a participant of the
-// conversation found: threading asks that next of every reply.
-func (db *DB) ConversationByMessageIDFor(ctx context.Context, ids []string, email string) (conv int64, participant bool, err error) {
+// ConversationByMessageID finds the newest conversation holding a message
+// (or a queued mail) with one of these Message-IDs and tells, in the same
+// round trip, whether email takes part in it: threading asks that next of
+// every reply.
+func (db *DB) ConversationByMessageID(ctx context.Context, ids []string, email string) (conv int64, participant bool, err error) {
 	err = db.q.QueryRow(ctx, `SELECT hit.conversation_id,
 			EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = hit.conversation_id AND p.email = lower($2))
 		FROM (SELECT conversation_id FROM (

@@ -67,17 +67,13 @@ func (db *DB) UsersByID(ctx context.Context, ids []int64) (map[int64]*User, erro
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	defer rows.Close()
-	out := map[int64]*User{}
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("users: %w", err)
-		}
-		out[u.ID] = u
-	}
-	if err := rows.Err(); err != nil {
+	us, err := collectUsers(rows)
+	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
+	}
+	out := make(map[int64]*User, len(us))
+	for i := range us {
+		out[us[i].ID] = &us[i]
 	}
 	return out, nil
 }
