@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"postdesk/config"
 	"postdesk/store"
 )
@@ -41,12 +43,23 @@ const countsKept = 10000
 // kept by the facts the rule reads of them (their roles and company), so a
 // changed membership is a new key, not stale numbers. Without a listener
 // (none has announced itself with Changed("")) nothing is kept.
+//
+// Viewers who miss at once share one count (flights): the pages a change
+// sends every open tab to fetch, or a staff member's fifty requests after
+// one, each counting thousands of open rows, are one statement's work. A
+// count joins only a flight begun under the same generation and the same
+// epoch of the viewer (moved by their read position), so what it is
+// answered with was read after everything it must show.
 type countCache struct {
 	mu        sync.Mutex
 	listening bool
 	gen       uint64               // moves with every change, which also empties entries
 	entries   map[int64]countEntry // by user
+	flights   singleflight.Group
 	now       func() time.Time
+	// Tests' hooks: counted is called in a flight between its count and
+	// keeping it, waiting after a miss has its flight.
+	counted, waiting func()
 }
 
 type countKey struct {
@@ -58,6 +71,23 @@ type countEntry struct {
 	facts string // countKey.facts when counted: other facts are another viewer
 	at    time.Time
 	c     store.Counts
+	// epoch moves when the viewer's numbers are dropped (forget), so that a
+	// count read before cannot be kept after; stale marks an entry that
+	// holds only its epoch.
+	epoch uint64
+	stale bool
+}
+
+// countTicket is what a miss was read under: numbers counted under it may
+// be kept, and shared, only while both are unchanged.
+type countTicket struct {
+	gen, epoch uint64
+	keep       bool // a listener listens: the numbers are kept and shared
+}
+
+// flight names the shared count of k under t.
+func (t countTicket) flight(k countKey) string {
+	return fmt.Sprintf("%d/%d/%d/%s", k.user, t.gen, t.epoch, k.facts)
 }
 
 func actorKey(a *Actor) countKey {
@@ -73,32 +103,46 @@ func actorKey(a *Actor) countKey {
 	return countKey{user: a.User.ID, facts: b.String()}
 }
 
-// get returns the kept numbers of k, or the generation to keep fresh ones under.
-func (cc *countCache) get(k countKey) (*store.Counts, uint64) {
+// get returns the kept numbers of k, or the ticket to count fresh ones under.
+func (cc *countCache) get(k countKey) (*store.Counts, countTicket) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	e, ok := cc.entries[k.user]
-	if !cc.listening || !ok || e.facts != k.facts || cc.now().Sub(e.at) >= countsFresh {
-		return nil, cc.gen
+	t := countTicket{gen: cc.gen, epoch: e.epoch, keep: cc.listening}
+	if !cc.listening || !ok || e.stale || e.facts != k.facts || cc.now().Sub(e.at) >= countsFresh {
+		return nil, t
 	}
-	c := e.c
-	c.Roles = maps.Clone(e.c.Roles)
-	return &c, cc.gen
+	return cloneCounts(&e.c), t
 }
 
-// put keeps c for k if nothing changed since gen was read, before c was.
-func (cc *countCache) put(k countKey, gen uint64, c *store.Counts) {
+// put keeps c for k if nothing changed since t was read, before c was.
+func (cc *countCache) put(k countKey, t countTicket, c *store.Counts) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if !cc.listening || gen != cc.gen {
+	if !cc.listening || t.gen != cc.gen || cc.entries[k.user].epoch != t.epoch {
 		return
 	}
-	if cc.entries == nil || len(cc.entries) >= countsKept {
+	cc.room()
+	cc.entries[k.user] = countEntry{facts: k.facts, at: cc.now(), c: *cloneCounts(c), epoch: t.epoch}
+}
+
+// room starts over when countsKept viewers are kept. Starting over is a
+// new generation: the epochs it forgets can no longer vouch for a count
+// in flight.
+func (cc *countCache) room() {
+	switch {
+	case cc.entries == nil: // emptied by a change, which moved the generation
 		cc.entries = map[int64]countEntry{}
+	case len(cc.entries) >= countsKept:
+		cc.entries = map[int64]countEntry{}
+		cc.gen++
 	}
-	e := countEntry{facts: k.facts, at: cc.now(), c: *c}
-	e.c.Roles = maps.Clone(c.Roles)
-	cc.entries[k.user] = e
+}
+
+func cloneCounts(c *store.Counts) *store.Counts {
+	out := *c
+	out.Roles = maps.Clone(c.Roles)
+	return &out
 }
 
 func (cc *countCache) changed(listener bool) {
@@ -114,7 +158,11 @@ func (cc *countCache) changed(listener bool) {
 func (cc *countCache) forget(user int64) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	delete(cc.entries, user)
+	e, ok := cc.entries[user]
+	if !ok {
+		cc.room()
+	}
+	cc.entries[user] = countEntry{epoch: e.epoch + 1, stale: true}
 }
 
 // Changed tells the Service that a conversation changed somewhere (payload:

@@ -1,10 +1,15 @@
 package conversation_test
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"postdesk/conversation"
 )
@@ -105,4 +110,70 @@ func TestPanelCountsKeptBetweenChanges(t *testing.T) {
 	want("ben, solved elsewhere, not yet heard", ben, 1)
 	now = now.Add(time.Minute)
 	want("ben, a minute later", ben, 0)
+}
+
+// Viewers who miss at once share one count: fifty pages of one staff member
+// asking together read their numbers once, and every one of them gets them.
+func TestPanelCountsSharedByViewersMissingAtOnce(t *testing.T) {
+	f := setup(t)
+	f.open("cara.customer@acme.example", "payroll", "Salary")
+	f.svc.Changed("")
+	aino := f.actor("aino.handler@example.com")
+	const pages = 50
+	var counts atomic.Int32
+	var waiting sync.WaitGroup
+	waiting.Add(pages)
+	conversation.SetCountsHooks(f.svc, func() {
+		counts.Add(1)
+		waiting.Wait() // every page has joined before the count is handed out
+	}, waiting.Done)
+	var g errgroup.Group
+	for range pages {
+		g.Go(func() error {
+			c, err := f.svc.Counts(f.ctx, aino)
+			if err == nil && c.Open.Total != 1 {
+				err = fmt.Errorf("%d open, want 1", c.Open.Total)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := counts.Load(); n != 1 {
+		t.Fatalf("%d pages asking at once counted %d times, want once", pages, n)
+	}
+}
+
+// A count read before the viewer's read position moved is not kept: the
+// next page shows the conversation read, not the number counted before.
+func TestPanelCountsReadBeforeReadingNotKept(t *testing.T) {
+	f := setup(t)
+	c := f.open("cara.customer@acme.example", "payroll", "Salary")
+	f.svc.Changed("")
+	aino := f.actor("aino.handler@example.com")
+	read := make(chan error, 1)
+	conversation.SetCountsHooks(f.svc, func() {
+		// Between the count and keeping it, Aino reads the conversation
+		// (another tab of hers).
+		read <- f.svc.MarkRead(f.ctx, aino, c.ID, 1<<40)
+	}, nil)
+	before, err := f.svc.Counts(f.ctx, aino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-read; err != nil {
+		t.Fatal(err)
+	}
+	conversation.SetCountsHooks(f.svc, nil, nil)
+	if before.Open.Unread != 1 {
+		t.Fatalf("counted before reading: %d unread, want 1", before.Open.Unread)
+	}
+	after, err := f.svc.Counts(f.ctx, aino)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Open.Unread != 0 {
+		t.Fatalf("after reading: %d unread, want 0 (the count read before was kept)", after.Open.Unread)
+	}
 }

@@ -2,6 +2,7 @@ package conversation
 
 import (
 	"context"
+	"time"
 
 	"postdesk/store"
 )
@@ -22,12 +23,49 @@ const (
 // conversations of each receiver role, each with its unread, counted over
 // what the rule lets the actor see, in one statement; kept between
 // changes (countCache).
-func (s *Service) Counts(ctx context.Context, a *Actor) (c *store.Counts, err error) {
+func (s *Service) Counts(ctx context.Context, a *Actor) (*store.Counts, error) {
 	k := actorKey(a)
-	c, gen := s.counts.get(k)
+	c, t := s.counts.get(k)
 	if c != nil {
 		return c, nil
 	}
+	if !t.keep {
+		return s.countViews(ctx, a)
+	}
+	ch := s.counts.flights.DoChan(t.flight(k), func() (any, error) {
+		// The count is every waiter's: it does not end with the request
+		// that happened to start it.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), countsTimeout)
+		defer cancel()
+		c, err := s.countViews(fctx, a)
+		if err != nil {
+			return nil, err
+		}
+		if s.counts.counted != nil {
+			s.counts.counted()
+		}
+		s.counts.put(k, t, c)
+		return c, nil
+	})
+	if s.counts.waiting != nil {
+		s.counts.waiting()
+	}
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return cloneCounts(r.Val.(*store.Counts)), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// countsTimeout bounds a shared count, which no single request's end
+// stops.
+const countsTimeout = 30 * time.Second
+
+func (s *Service) countViews(ctx context.Context, a *Actor) (c *store.Counts, err error) {
 	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) error {
 		c, err = tx.CountViews(ctx, rule, a.User.ID)
 		return err
@@ -35,7 +73,6 @@ func (s *Service) Counts(ctx context.Context, a *Actor) (c *store.Counts, err er
 	if err != nil {
 		return nil, err
 	}
-	s.counts.put(k, gen, c)
 	return c, nil
 }
 

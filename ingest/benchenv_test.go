@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"postdesk/internal/benchscale"
 	"strings"
 	"sync"
 	"testing"
@@ -145,9 +146,10 @@ func unseen(b *testing.B, dc *dovecottest.Server, user string) int {
 }
 
 // mbsync pulls user's INBOX into a fresh Maildir under dir with isync's
-// mbsync and returns how long it took; it skips the benchmark when mbsync
+// mbsync and returns how long it took and the processor time the machine
+// spent meanwhile (mbsync and Dovecot); it skips the benchmark when mbsync
 // is not installed.
-func mbsync(b *testing.B, dc *dovecottest.Server, user dovecottest.User, dir string) time.Duration {
+func mbsync(b *testing.B, dc *dovecottest.Server, user dovecottest.User, dir string) (took time.Duration, coreSeconds float64) {
 	b.Helper()
 	bin, err := exec.LookPath("mbsync")
 	if err != nil {
@@ -189,12 +191,20 @@ SyncState %[5]s/state/
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	t0 := time.Now()
+	cpu0, err := benchscale.ReadCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
 	out, err := exec.CommandContext(ctx, bin, "-c", rc, "-q", "bench").CombinedOutput()
-	took := time.Since(t0)
+	took = time.Since(t0)
 	if err != nil {
 		b.Fatalf("mbsync: %v\n%s", err, out)
 	}
-	return took
+	cpu1, err := benchscale.ReadCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return took, cpu1.CoreSecondsSince(cpu0)
 }
 
 // maildirCount counts the mails mbsync wrote under dir.

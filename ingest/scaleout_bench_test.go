@@ -46,6 +46,11 @@ func BenchmarkScaleOut(b *testing.B) {
 		b.ReportMetric(busy1, "one-cpu-busy-%")
 		b.ReportMetric(busy2, "two-cpu-busy-%")
 		b.ReportMetric(two/one, "ratio")
+		// The most a second instance could add on this machine: the share
+		// of the processors one instance left idle.
+		if busy1 > 0 {
+			b.ReportMetric(100/busy1, "cpu-ceiling-ratio")
+		}
 		b.ReportMetric(float64(dup1+dup2), "duplicates")
 		b.Logf("4 x %d mails, stored and their mail sent: one instance %.1f mails/s (processors %.0f %% busy), two instances %.1f mails/s (%.0f %%), ratio %.2f; stored only: %.1f and %.1f mails/s; duplicates %d",
 			n, one, busy1, two, busy2, two/one, stored1, stored2, dup1+dup2)

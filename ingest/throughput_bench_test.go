@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func BenchmarkIngestThroughput(b *testing.B) {
 		fillBench(b, dc, user.Name, n, 1)
 		mbsync(b, dc, user, b.TempDir()) // warms Dovecot's caches
 		dir := b.TempDir()
-		raw := mbsync(b, dc, user, dir)
+		raw, rawCPU := mbsync(b, dc, user, dir)
 		if got := maildirCount(b, dir); got != n {
 			b.Fatalf("mbsync copied %d mails, want %d", got, n)
 		}
@@ -67,8 +68,20 @@ func BenchmarkIngestThroughput(b *testing.B) {
 		// How busy the machine's processors were while postdesk ingested
 		// (Go, PostgreSQL and Dovecot together).
 		b.ReportMetric(cpu1.BusySince(cpu0), "cpu-busy-%")
-		b.Logf("%d mails: postdesk %.1f mails/s (%v, processors %.0f %% busy), mbsync %.1f mails/s (%v), ratio %.2f", n, rate, took.Round(time.Millisecond),
-			cpu1.BusySince(cpu0), base, raw.Round(time.Millisecond), rate/base)
+		// What a mail costs in processor time, whoever spends it, and so the
+		// most mails a second this machine could take at that cost with
+		// every core busy: the ratio's ceiling here, whatever the
+		// concurrency.
+		cost, rawCost := 1000*cpu1.CoreSecondsSince(cpu0)/float64(n), 1000*rawCPU/float64(n)
+		b.ReportMetric(cost, "core-ms/mail")
+		b.ReportMetric(rawCost, "mbsync-core-ms/mail")
+		ceiling := 0.0
+		if cost > 0 {
+			ceiling = float64(runtime.NumCPU()) * 1000 / cost
+		}
+		b.ReportMetric(ceiling, "cpu-ceiling-mails/s")
+		b.Logf("%d mails: postdesk %.1f mails/s (%v, processors %.0f %% busy, %.2f core-ms a mail: at most %.0f mails/s on %d cores), mbsync %.1f mails/s (%v, %.2f core-ms a mail), ratio %.2f",
+			n, rate, took.Round(time.Millisecond), cpu1.BusySince(cpu0), cost, ceiling, runtime.NumCPU(), base, raw.Round(time.Millisecond), rawCost, rate/base)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -169,12 +170,12 @@ func BenchmarkWeb(b *testing.B) {
 	}
 
 	for b.Loop() {
-		lat := map[string][]time.Duration{}
-		lat["floor"] = benchRun(b, floor)
+		lat, cost := map[string][]time.Duration{}, map[string]float64{}
+		lat["floor"], cost["floor"] = benchRun(b, floor)
 		for _, fig := range []string{"list", "search", "page"} {
 			for _, v := range viewers {
 				vw := vs[v.name]
-				lat[fig+"-"+v.name] = benchRun(b, func(client, i int) error { return figures[fig](vw, client, i) })
+				lat[fig+"-"+v.name], cost[fig+"-"+v.name] = benchRun(b, func(client, i int) error { return figures[fig](vw, client, i) })
 			}
 		}
 		for _, name := range []string{"list-staff", "list-customer", "list-manager", "search-staff", "search-customer",
@@ -182,6 +183,12 @@ func BenchmarkWeb(b *testing.B) {
 			d := lat[name]
 			b.ReportMetric(benchMS(d, 50), name+"-p50-ms")
 			b.ReportMetric(benchMS(d, 99), name+"-p99-ms")
+			// With every client waiting its turn at the processors, a call
+			// takes at least clients × its cost / cores: the latency this
+			// machine allows the figure at this cost, whatever the queries.
+			b.ReportMetric(cost[name], name+"-core-ms")
+			b.Logf("%s: %.2f core-ms a call, so at %d clients on %d cores at least %.0f ms each", name, cost[name],
+				benchClients, runtime.NumCPU(), cost[name]*benchClients/float64(runtime.NumCPU()))
 		}
 	}
 	b.Logf("%d conversations, %d messages; %d clients, %d requests each per figure", db.Conversations, db.Messages, benchClients, benchPerClient)
@@ -230,11 +237,11 @@ func benchExplain(b *testing.B, svc *conversation.Service, path string, db *benc
 
 // benchRun runs do from benchClients clients at once, benchPerClient times
 // each (after one unmeasured round that warms the caches), and returns each
-// call's latency.
-func benchRun(b *testing.B, do func(client, i int) error) []time.Duration {
+// call's latency and what a call cost the machine in processor time, in
+// milliseconds of one core (server, client and PostgreSQL together).
+func benchRun(b *testing.B, do func(client, i int) error) (lat []time.Duration, coreMS float64) {
 	b.Helper()
 	var mu sync.Mutex
-	var lat []time.Duration
 	var first error
 	var wg sync.WaitGroup
 	for c := range benchClients {
@@ -248,6 +255,10 @@ func benchRun(b *testing.B, do func(client, i int) error) []time.Duration {
 		})
 	}
 	wg.Wait()
+	cpu0, err := benchscale.ReadCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
 	for c := range benchClients {
 		wg.Go(func() {
 			mine := make([]time.Duration, 0, benchPerClient)
@@ -268,10 +279,14 @@ func benchRun(b *testing.B, do func(client, i int) error) []time.Duration {
 		})
 	}
 	wg.Wait()
+	cpu1, err := benchscale.ReadCPU()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if first != nil {
 		b.Fatal(first)
 	}
-	return lat
+	return lat, 1000 * cpu1.CoreSecondsSince(cpu0) / float64(len(lat))
 }
 
 // benchMS is the p-th percentile in milliseconds.

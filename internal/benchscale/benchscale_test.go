@@ -55,4 +55,7 @@ func TestCPUBusy(t *testing.T) {
 	if b := before.BusySince(before); b != 0 {
 		t.Fatalf("busy %.1f %% over no time, want 0", b)
 	}
+	if s := after.CoreSecondsSince(before); s <= 0 || s > float64(after.total-before.total)/clockTick {
+		t.Fatalf("%.2f core-seconds busy while spinning over %d ticks, want in (0, ticks/%d]", s, after.total-before.total, clockTick)
+	}
 }

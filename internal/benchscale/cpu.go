@@ -15,6 +15,10 @@ type CPU struct {
 	busy, total uint64
 }
 
+// clockTick is USER_HZ, the unit of /proc/stat: 100 on every Linux
+// architecture Go runs on (the kernel fixes it for user space).
+const clockTick = 100
+
 // ReadCPU reads the machine's processor time so far.
 func ReadCPU() (CPU, error) {
 	f, err := os.Open("/proc/stat")
@@ -53,4 +57,13 @@ func (c CPU) BusySince(earlier CPU) float64 {
 		return 0
 	}
 	return 100 * float64(c.busy-earlier.busy) / float64(total)
+}
+
+// CoreSecondsSince is the processor time, in seconds of one core, that the
+// machine spent busy between an earlier reading and c. Divided by the work
+// done it is the work's cost in processor time, whatever the processors'
+// number; runtime.NumCPU over that cost is the most work per second the
+// machine could do at that cost with every core busy.
+func (c CPU) CoreSecondsSince(earlier CPU) float64 {
+	return float64(c.busy-earlier.busy) / clockTick
 }
