@@ -485,6 +485,9 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 	q := arg(tsquery) + "::tsquery"
 	text := func(bool) string { return `m.search @@ ` + q }
 	paths := []searchPath{{rare: n[0] < rareHits, msg: text, cond: func(staff, indexed bool) string {
+		if indexed {
+			return hitsOf(text(true), staff)
+		}
 		return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ` + text(indexed) + visibleKinds(staff) + `)`
 	}}}
 	if !cw.long {
@@ -501,8 +504,22 @@ func (db *DB) searchPaths(ctx context.Context, words []string, tsquery string, a
 	return append(paths,
 		searchPath{trigram: true, rare: n[1] < rareHits, cond: func(_, indexed bool) string { return pick(indexed, w.subjectIdx, w.subjectRow) }},
 		searchPath{rare: n[2] < rareHits, msg: sender, cond: func(staff, indexed bool) string {
+			if indexed {
+				return hitsOf(sender(true), staff)
+			}
 			return `EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND ` + sender(indexed) + visibleKinds(staff) + `)`
 		}}), nil
+}
+
+// hitsOf is a rare path's condition on c in its indexed form: the
+// conversations of its few hits, read from the path's index first and
+// then looked up by key. Written as a semi-join, PostgreSQL guesses a
+// full-text match at thousands of rows whatever it is, and hashed the hits
+// against the receiver role's third of a million conversations, which it
+// read in full first: 25 ms of a staff search for a word found nowhere,
+// 0.05 ms this way (make bench's database).
+func hitsOf(msg string, staff bool) string {
+	return `c.id = ANY (ARRAY(SELECT m.conversation_id FROM messages m WHERE ` + msg + visibleKinds(staff) + `))`
 }
 
 // fewHits reports whether the subject's trigram path has fewer than
