@@ -93,7 +93,9 @@ func (s *Service) List(ctx context.Context, a *Actor, f Filter) (*store.Page, er
 		return nil, err
 	}
 	var p *store.Page
-	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+	// One snapshot: the page's rows are read by key as the visibility rule
+	// chose them (store.ListConversations).
+	err = s.st.ReadSnapshot(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
 		p, err = tx.ListConversations(ctx, rule, lf)
 		return err
 	})
@@ -110,7 +112,7 @@ func (s *Service) ExplainList(ctx context.Context, a *Actor, f Filter) (plan str
 	if err != nil {
 		return "", err
 	}
-	err = s.st.Read(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
+	err = s.st.ReadSnapshot(ctx, func(ctx context.Context, tx *store.Tx) (err error) {
 		plan, err = tx.ExplainConversations(ctx, rule, lf)
 		return err
 	})

@@ -144,6 +144,15 @@ func prefixes(w string) []string {
 // without staff powers, bounded sets, are searched together (seenSearch).
 // Either way the search is restricted to what the viewer may see before
 // any row is ordered.
+//
+// The page is read in two statements: which rows (the branches, planned
+// for the viewer's values every time), then those rows by key with the
+// names they show (listedSQL, one statement for every viewer, planned once
+// per connection). Planning the names' joins and the unread probes with
+// the branches took longer than running them (3.6 ms of planning for a
+// 2.7 ms staff inbox, make bench's database). Run both in one snapshot
+// (Store.ReadSnapshot), so the second reads the rows the first chose as
+// they were chosen.
 func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*Page, error) {
 	q, err := db.listQuery(ctx, rule, &f)
 	if err != nil {
@@ -151,33 +160,90 @@ func (db *DB) ListConversations(ctx context.Context, rule Rule, f ListFilter) (*
 	} else if q == nil {
 		return &Page{}, nil
 	}
-	rows, err := db.q.Query(ctx, q.sql, append([]any{q.mode}, q.args...)...)
+	top, err := db.listTop(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	p := &Page{}
+	if len(top) == 0 {
+		return p, nil
+	}
+	if len(top) > f.Limit {
+		last := top[f.Limit-1]
+		p.Next = last.String()
+		top = top[:f.Limit]
+	}
+	ids := make([]int64, len(top))
+	for i, t := range top {
+		ids[i] = t.ID
+	}
+	rows, err := db.q.Query(ctx, listedSQL(rule), f.ViewerID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
-	p := &Page{}
 	p.Conversations, err = pgx.CollectRows(rows, scanListed)
 	if err != nil {
 		return nil, fmt.Errorf("list conversations: %w", err)
 	}
-	if len(p.Conversations) > f.Limit {
-		p.Conversations = p.Conversations[:f.Limit]
-		last := p.Conversations[f.Limit-1]
-		p.Next = pageCursor{UpdatedAt: last.UpdatedAt, ID: last.ID}.String()
-	}
 	return p, nil
+}
+
+// listTop runs the statement of q: the page's rows, newest activity first,
+// and one more when there is a next page.
+func (db *DB) listTop(ctx context.Context, q *listQuery) ([]pageCursor, error) {
+	rows, err := db.q.Query(ctx, q.sql, append([]any{q.mode}, q.args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	top, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (pageCursor, error) {
+		var c pageCursor
+		err := row.Scan(&c.ID, &c.UpdatedAt)
+		return c, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list conversations: %w", err)
+	}
+	return top, nil
+}
+
+// listedSQL reads a page's conversations by key ($2, in the page's order)
+// with the names a list shows and the viewer's ($1) unread.
+func listedSQL(rule Rule) string {
+	return `SELECT ` + conversationColumns + listedColumns + `, ` + unreadSQL(rule.Staff) + `
+		FROM unnest($2::bigint[]) WITH ORDINALITY top(id, ord)
+		JOIN conversations c ON c.id = top.id` + listedJoins + readJoin + `
+		ORDER BY top.ord`
 }
 
 // ExplainConversations is EXPLAIN (ANALYZE, BUFFERS) of the query
 // ListConversations runs for f (after the viewer's facts are read): what
 // `make bench` shows of the plans, and what an operator reads when a list
 // is slow. It runs the query.
+//
+// Both of the list's statements are shown, the second with the rows the
+// first chose.
 func (db *DB) ExplainConversations(ctx context.Context, rule Rule, f ListFilter) (string, error) {
 	q, err := db.listQuery(ctx, rule, &f)
 	if err != nil || q == nil {
 		return "", err
 	}
-	return db.explain(ctx, "explain conversations", q.sql, q.args)
+	rows, err := db.explain(ctx, "explain conversations", q.sql, q.args)
+	if err != nil {
+		return "", err
+	}
+	top, err := db.listTop(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	ids := make([]int64, 0, len(top))
+	for _, t := range top[:min(len(top), f.Limit)] {
+		ids = append(ids, t.ID)
+	}
+	names, err := db.explain(ctx, "explain conversations", listedSQL(rule), []any{f.ViewerID, ids})
+	if err != nil {
+		return "", err
+	}
+	return "-- the page's rows\n" + rows + "\n-- their names and unread, by key\n" + names, nil
 }
 
 // explain runs EXPLAIN (ANALYZE, BUFFERS) of sql and returns the plan.
@@ -299,11 +365,8 @@ func (db *DB) listQuery(ctx context.Context, rule Rule, f *ListFilter) (*listQue
 				ORDER BY c.updated_at DESC, c.id DESC) s
 			WHERE `+seenSearch(search)+` ORDER BY s.updated_at DESC, s.id DESC LIMIT `+limit+`)`)
 	}
-	q.sql = `SELECT ` + conversationColumns + listedColumns + `, ` + unreadSQL(rule.Staff) + `
-		FROM (SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
-			ORDER BY u.updated_at DESC, u.id DESC LIMIT ` + limit + `) top
-		JOIN conversations c ON c.id = top.id` + listedJoins + readJoin + `
-		ORDER BY c.updated_at DESC, c.id DESC`
+	q.sql = `SELECT u.id, u.updated_at FROM (` + strings.Join(branches, "\n\tUNION ") + `) u
+		ORDER BY u.updated_at DESC, u.id DESC LIMIT ` + limit
 	return q, nil
 }
 

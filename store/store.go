@@ -67,6 +67,9 @@ type Transactor interface {
 	Write(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error
 	// Read runs fn in a read-only transaction (see Store.Read).
 	Read(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error
+	// ReadSnapshot is Read with one snapshot for all of fn's statements
+	// (see Store.ReadSnapshot).
+	ReadSnapshot(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error
 }
 
 var _ Transactor = (*Store)(nil)
@@ -125,6 +128,13 @@ func (s *Store) Write(ctx context.Context, fn func(ctx context.Context, tx *Tx) 
 // write in it fails, and the reads see one snapshot per statement as usual.
 func (s *Store) Read(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
 	return s.run(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly}, fn)
+}
+
+// ReadSnapshot is Read with one snapshot for all its statements
+// (REPEATABLE READ): what one statement chose, the next reads as it was
+// chosen. Read-only, it never fails on a concurrent change.
+func (s *Store) ReadSnapshot(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) error {
+	return s.run(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, fn)
 }
 
 // openTx marks a context as inside a transaction of a Store.

@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"postdesk/store"
 	"postdesk/store/storetest"
@@ -25,7 +28,7 @@ func TestNestedPoolUseRefused(t *testing.T) {
 			t.Errorf("pool list inside a transaction: %v, want ErrNestedTx", err)
 		}
 		for name, run := range map[string]func(context.Context, func(context.Context, *store.Tx) error) error{
-			"Write": st.Write, "Read": st.Read,
+			"Write": st.Write, "Read": st.Read, "ReadSnapshot": st.ReadSnapshot,
 			"InTx": func(ctx context.Context, fn func(context.Context, *store.Tx) error) error {
 				return st.InTx(ctx, func(tx *store.Tx) error { return fn(ctx, tx) })
 			},
@@ -67,5 +70,41 @@ func TestReadRefusesWrites(t *testing.T) {
 	}
 	if _, err := st.UserByEmail(ctx, "cara.customer@acme.example"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("after the refused write: %v, want ErrNotFound", err)
+	}
+}
+
+// ReadSnapshot's statements all see the snapshot of its first: a row
+// another client commits meanwhile is not there for the second, as it is
+// for a second statement of Read.
+func TestReadSnapshotIsOneSnapshot(t *testing.T) {
+	t.Parallel()
+	st := storetest.New(t)
+	ctx := context.Background()
+	other, err := pgx.Connect(ctx, st.Pool().Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	n := 0
+	for name, read := range map[string]func(context.Context, func(context.Context, *store.Tx) error) error{
+		"ReadSnapshot": st.ReadSnapshot, "Read": st.Read,
+	} {
+		var before, after int
+		err := read(ctx, func(ctx context.Context, tx *store.Tx) error {
+			if err := tx.QueryRowForTest(ctx, `SELECT count(*) FROM users`).Scan(&before); err != nil {
+				return err
+			}
+			n++
+			if _, err := other.Exec(ctx, `INSERT INTO users (email, name) VALUES ($1, 'Meanwhile')`, fmt.Sprintf("meanwhile%d@example.com", n)); err != nil {
+				return err
+			}
+			return tx.QueryRowForTest(ctx, `SELECT count(*) FROM users`).Scan(&after)
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if want := map[bool]int{true: before, false: before + 1}[name == "ReadSnapshot"]; after != want {
+			t.Errorf("%s: %d users, then %d after another client added one; want %d", name, before, after, want)
+		}
 	}
 }
