@@ -166,6 +166,18 @@ func (d *Desk) logStored(ctx context.Context, mailbox string, m Fetched, r *conv
 	}
 }
 
+var _ AttemptStore = (*Desk)(nil)
+
+// BeginAttempt implements AttemptStore (store.BeginAttempt).
+func (d *Desk) BeginAttempt(ctx context.Context, mailbox string, uidValidity, first, last uint32) (int, error) {
+	return d.st.BeginAttempt(ctx, mailbox, uidValidity, first, last)
+}
+
+// EndAttempt implements AttemptStore.
+func (d *Desk) EndAttempt(ctx context.Context, mailbox string, batch bool) error {
+	return d.st.EndAttempt(ctx, mailbox, batch)
+}
+
 // Quarantine implements Store: the mail is kept raw in a staff-only
 // conversation of the mailbox's category, and the cursor moves past it.
 func (d *Desk) Quarantine(ctx context.Context, mailbox string, m Fetched, cause error) error {

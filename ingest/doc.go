@@ -103,6 +103,14 @@
 //     counted: the same mail failing MaxAttempts (3) times in a row is
 //     treated as permanent. The count lives in the worker; a restart starts
 //     it over, so a mail is tried at most MaxAttempts more times.
+//   - no error at all: the process died inside the delivery (killed out of
+//     memory, a fatal runtime error no recover catches), so the count in
+//     memory died with it. A Store that is an AttemptStore records each
+//     delivery before it starts and forgets one that ended in an error; at
+//     the next start an attempt found begun and never ended is a process
+//     that stopped inside it. A batch found so is delivered one mail at a
+//     time, and a mail found so MaxCrashes (2) times is quarantined without
+//     being delivered again (cause ErrCrashed).
 //
 // A mail permanently failing is quarantined: Store.Quarantine keeps its raw
 // source, the error and its IMAP position in one transaction with the

@@ -48,6 +48,12 @@ const (
 // not known to be temporary before it is quarantined.
 const MaxAttempts = 3
 
+// MaxCrashes is how many times the process may stop while storing one mail
+// on its own (killed out of memory, a fatal error no recover catches)
+// before the next start quarantines it without reading it (AttemptStore).
+// More than one: a restart for another reason may fall inside a mail too.
+const MaxCrashes = 2
+
 // Defaults of the Options fields left zero.
 const (
 	DefaultPollInterval = 30 * time.Second
@@ -164,6 +170,24 @@ type BatchStore interface {
 	// the cursor unmoved); the worker then Delivers the mails one by one.
 	DeliverBatch(ctx context.Context, mailbox string, ms []Fetched) error
 }
+
+// AttemptStore is a Store that remembers, across processes, what its
+// worker was storing: the worker's count of a mail's failures lives in
+// memory, and a mail the process dies on would otherwise be fetched and
+// attempted at every start, stopping its mailbox for good.
+type AttemptStore interface {
+	// BeginAttempt records that the UIDs first..last are about to be
+	// stored (first == last: one mail; else a batch) and returns how many
+	// attempts of that kind covering first began before and never ended.
+	BeginAttempt(ctx context.Context, mailbox string, uidValidity, first, last uint32) (crashes int, err error)
+	// EndAttempt forgets the attempt of that kind: it ended with an error
+	// the worker saw and counts itself.
+	EndAttempt(ctx context.Context, mailbox string, batch bool) error
+}
+
+// ErrCrashed is the cause of a mail quarantined because the process
+// stopped MaxCrashes times while storing it.
+var ErrCrashed = errors.New("the process stopped while storing this mail")
 
 // Health is a mailbox's state as the worker last saw it.
 type Health struct {
@@ -810,33 +834,69 @@ type batchRun struct {
 // is one transaction; when that fails because of one mail (or for any
 // reason but the stop), the group is delivered again one mail per
 // transaction, where the retry and quarantine rules sort the mail out.
+//
+// With an AttemptStore each delivery is recorded before it starts, so that
+// one the process never came back from is known at the next start: a batch
+// is then delivered one mail at a time, and a mail found so MaxCrashes
+// times is quarantined unread.
 func (b *batchRun) deliver(ctx context.Context, mails []Fetched) error {
 	w := b.w
 	done := 0
 	var err error
+	as, _ := w.st.(AttemptStore)
 	if bs, ok := w.st.(BatchStore); ok && len(mails) > 1 {
-		// A shutdown must not cut a transaction in half: the delivery in
-		// flight finishes (within deliverGrace) and only then does the worker
-		// stop taking new work.
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
-		err = bs.DeliverBatch(dctx, w.opts.Name, mails)
-		cancel()
-		switch {
-		case err == nil:
-			done = len(mails)
-			w.failing = failure{}
-		case ctx.Err() != nil:
-			return fmt.Errorf("deliver UIDs %d-%d: %w", mails[0].UID, mails[len(mails)-1].UID, err)
-		default:
-			w.log.Warn("ingest: batch failed; delivering its mails one by one", "uids", len(mails),
-				"first", mails[0].UID, "last", mails[len(mails)-1].UID, "err", err)
+		first, last := mails[0], mails[len(mails)-1]
+		crashes := 0
+		if as != nil {
+			if crashes, err = as.BeginAttempt(ctx, w.opts.Name, first.UIDValidity, first.UID, last.UID); err != nil {
+				return fmt.Errorf("deliver UIDs %d-%d: %w", first.UID, last.UID, err)
+			}
+		}
+		if crashes > 0 {
+			w.log.Warn("ingest: the process stopped while storing these mails before; delivering them one by one",
+				"uids", len(mails), "first", first.UID, "last", last.UID, "stops", crashes)
+		} else {
+			// A shutdown must not cut a transaction in half: the delivery in
+			// flight finishes (within deliverGrace) and only then does the
+			// worker stop taking new work.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
+			err = bs.DeliverBatch(dctx, w.opts.Name, mails)
+			cancel()
+			if err != nil {
+				w.endAttempt(ctx, as, true)
+			}
+			switch {
+			case err == nil:
+				done = len(mails)
+				w.failing = failure{}
+			case ctx.Err() != nil:
+				return fmt.Errorf("deliver UIDs %d-%d: %w", first.UID, last.UID, err)
+			default:
+				w.log.Warn("ingest: batch failed; delivering its mails one by one", "uids", len(mails),
+					"first", first.UID, "last", last.UID, "err", err)
+			}
 		}
 	}
 	for ; done < len(mails); done++ {
 		f := mails[done]
+		if as != nil {
+			crashes, aerr := as.BeginAttempt(ctx, w.opts.Name, f.UIDValidity, f.UID, f.UID)
+			if aerr != nil {
+				err = fmt.Errorf("deliver UID %d: %w", f.UID, aerr)
+				break
+			}
+			if crashes >= MaxCrashes {
+				if err = w.quarantineCrashed(ctx, f, crashes); err != nil {
+					err = fmt.Errorf("deliver UID %d: %w", f.UID, err)
+					break
+				}
+				continue
+			}
+		}
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
 		err = w.st.Deliver(dctx, w.opts.Name, f)
 		if err != nil {
+			w.endAttempt(ctx, as, false)
 			err = w.settle(ctx, f, err)
 		}
 		cancel()
@@ -885,6 +945,36 @@ func (b *batchRun) deliver(ctx context.Context, mails []Fetched) error {
 		}
 	}
 	return err
+}
+
+// endAttempt tells as that the attempt of the kind ended with an error
+// the worker saw. Not recorded, it would count as a stop inside the
+// attempt: a batch delivered one mail at a time, a mail sooner
+// quarantined.
+func (w *Worker) endAttempt(ctx context.Context, as AttemptStore, batch bool) {
+	if as == nil {
+		return
+	}
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
+	defer cancel()
+	if err := as.EndAttempt(ectx, w.opts.Name, batch); err != nil {
+		w.log.Warn("ingest: could not record the end of a failed delivery", "batch", batch, "err", err)
+	}
+}
+
+// quarantineCrashed quarantines f, which the process stopped inside
+// crashes times: stored raw, never parsed again.
+func (w *Worker) quarantineCrashed(ctx context.Context, f Fetched, crashes int) error {
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
+	defer cancel()
+	cause := fmt.Errorf("%w (%d times)", ErrCrashed, crashes)
+	if err := w.st.Quarantine(qctx, w.opts.Name, f, cause); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	w.log.Error("ingest: the process stopped while storing this mail; quarantined unread for staff to review, the mailbox goes on",
+		"uid", f.UID, "uidvalidity", f.UIDValidity, "stops", crashes)
+	w.failing = failure{}
+	return nil
 }
 
 // after applies the After action to a set of stored mail, in one command

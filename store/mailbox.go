@@ -162,3 +162,37 @@ func (db *DB) ClearAlert(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// BeginAttempt records that the worker of mailbox is about to store the
+// UIDs first..last (one mail: first == last; batch: a transaction of
+// several) and returns how many attempts of the same kind that covered
+// first began before it under this UIDVALIDITY and never ended: each a
+// process that stopped inside (migration 022). A batch found so keeps its
+// range, so the mails after the one that stopped it are not batched again
+// either. The record is written without waiting for the disk: a database
+// crash may forget it, which costs one more attempt, while every batch
+// would otherwise wait for a flush before it starts.
+func (db *DB) BeginAttempt(ctx context.Context, mailbox string, uidValidity, first, last uint32) (crashes int, err error) {
+	err = db.q.QueryRow(ctx, `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
+		INSERT INTO ingest_attempts AS a (mailbox, batch, uid_validity, first_uid, last_uid, crashes)
+		SELECT $1, $3::bigint < $4::bigint, $2::bigint, $3::bigint, $4::bigint, 0 FROM lazy
+		ON CONFLICT (mailbox, batch) DO UPDATE SET
+			crashes = CASE WHEN a.uid_validity = $2 AND $3 BETWEEN a.first_uid AND a.last_uid THEN a.crashes + 1 ELSE 0 END,
+			first_uid = CASE WHEN a.uid_validity = $2 AND $3 BETWEEN a.first_uid AND a.last_uid THEN a.first_uid ELSE $3 END,
+			last_uid = CASE WHEN a.uid_validity = $2 AND $3 BETWEEN a.first_uid AND a.last_uid THEN greatest(a.last_uid, $4) ELSE $4 END,
+			uid_validity = $2, begun_at = now()
+		RETURNING crashes`, mailbox, int64(uidValidity), int64(first), int64(last)).Scan(&crashes)
+	if err != nil {
+		return 0, fmt.Errorf("begin attempt %s UIDs %d-%d: %w", mailbox, first, last, err)
+	}
+	return crashes, nil
+}
+
+// EndAttempt forgets mailbox's attempt of the kind (batch or one mail):
+// it ended with an error the worker saw, which the worker counts itself.
+func (db *DB) EndAttempt(ctx context.Context, mailbox string, batch bool) error {
+	if _, err := db.q.Exec(ctx, `DELETE FROM ingest_attempts WHERE mailbox = $1 AND batch = $2`, mailbox, batch); err != nil {
+		return fmt.Errorf("end attempt %s: %w", mailbox, err)
+	}
+	return nil
+}
