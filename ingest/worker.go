@@ -862,16 +862,14 @@ func (b *batchRun) deliver(ctx context.Context, mails []Fetched) error {
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deliverGrace)
 			err = bs.DeliverBatch(dctx, w.opts.Name, mails)
 			cancel()
-			if err != nil {
-				w.endAttempt(ctx, as, true)
-			}
-			switch {
-			case err == nil:
+			if err == nil {
 				done = len(mails)
 				w.failing = failure{}
-			case ctx.Err() != nil:
-				return fmt.Errorf("deliver UIDs %d-%d: %w", first.UID, last.UID, err)
-			default:
+			} else {
+				w.endAttempt(ctx, as, true)
+				if ctx.Err() != nil {
+					return fmt.Errorf("deliver UIDs %d-%d: %w", first.UID, last.UID, err)
+				}
 				w.log.Warn("ingest: batch failed; delivering its mails one by one", "uids", len(mails),
 					"first", first.UID, "last", last.UID, "err", err)
 			}

@@ -173,14 +173,17 @@ func (db *DB) ClearAlert(ctx context.Context, name string) error {
 // crash may forget it, which costs one more attempt, while every batch
 // would otherwise wait for a flush before it starts.
 func (db *DB) BeginAttempt(ctx context.Context, mailbox string, uidValidity, first, last uint32) (crashes int, err error) {
-	err = db.q.QueryRow(ctx, `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true))
-		INSERT INTO ingest_attempts AS a (mailbox, batch, uid_validity, first_uid, last_uid, crashes)
-		SELECT $1, $3::bigint < $4::bigint, $2::bigint, $3::bigint, $4::bigint, 0 FROM lazy
-		ON CONFLICT (mailbox, batch) DO UPDATE SET
-			crashes = CASE WHEN a.uid_validity = $2 AND $3 BETWEEN a.first_uid AND a.last_uid THEN a.crashes + 1 ELSE 0 END,
-			first_uid = CASE WHEN a.uid_validity = $2 AND $3 BETWEEN a.first_uid AND a.last_uid THEN a.first_uid ELSE $3 END,
-			last_uid = CASE WHEN a.uid_validity = $2 AND $3 BETWEEN a.first_uid AND a.last_uid THEN greatest(a.last_uid, $4) ELSE $4 END,
-			uid_validity = $2, begun_at = now()
+	// One worker holds a mailbox (its lease), so the attempt read first is
+	// still the one the upsert replaces.
+	err = db.q.QueryRow(ctx, `WITH lazy AS (SELECT set_config('synchronous_commit', 'off', true)),
+		next AS (SELECT $1::text AS mailbox, $3::bigint < $4::bigint AS batch, $2::bigint AS uid_validity, $3::bigint AS first, $4::bigint AS last),
+		prev AS (SELECT a.first_uid, a.last_uid, a.crashes FROM ingest_attempts a, next n
+			WHERE a.mailbox = n.mailbox AND a.batch = n.batch AND a.uid_validity = n.uid_validity AND n.first BETWEEN a.first_uid AND a.last_uid)
+		INSERT INTO ingest_attempts (mailbox, batch, uid_validity, first_uid, last_uid, crashes)
+		SELECT n.mailbox, n.batch, n.uid_validity, coalesce(p.first_uid, n.first), greatest(p.last_uid, n.last), coalesce(p.crashes + 1, 0)
+		FROM next n CROSS JOIN lazy LEFT JOIN prev p ON true
+		ON CONFLICT (mailbox, batch) DO UPDATE SET uid_validity = EXCLUDED.uid_validity, first_uid = EXCLUDED.first_uid,
+			last_uid = EXCLUDED.last_uid, crashes = EXCLUDED.crashes, begun_at = now()
 		RETURNING crashes`, mailbox, int64(uidValidity), int64(first), int64(last)).Scan(&crashes)
 	if err != nil {
 		return 0, fmt.Errorf("begin attempt %s UIDs %d-%d: %w", mailbox, first, last, err)
